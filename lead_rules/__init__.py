@@ -1,0 +1,1 @@
+"""lead-rules: alignment rules as data."""

@@ -1,0 +1,101 @@
+"""Plain-English explanations of decisions, for auditors.
+
+Renders a :class:`~lead_rules.decision.Decision` (and its trace when it has
+one) as text: the outcome, then each pathway of the hierarchy in order with
+the requirements that held or failed, their descriptions, citations and the
+record fields they read, ending with the pathways not evaluated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .decision import Decision, Reason
+from .trace import TraceNode
+from .values import to_json
+
+_MAX_READS = 8
+
+
+def _fmt(value: Any) -> str:
+    v = to_json(value)
+    if v is None:
+        return "unknown"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list) and len(v) > 6:
+        return "[" + ", ".join(str(x) for x in v[:6]) + f", ... ({len(v)} items)]"
+    return str(v).replace("True", "true").replace("False", "false")
+
+
+def _verdict(value: str) -> str:
+    return {"true": "holds", "false": "does not hold", "unknown": "is unknown (missing data)", "tie": "is tied"}.get(
+        value, value
+    )
+
+
+def _reads(trace: TraceNode | None, criterion: str) -> list[str]:
+    if trace is None:
+        return []
+    node = trace.find("criterion", criterion)
+    if node is None:
+        return []
+    lines = []
+    for field, value in node.reads()[:_MAX_READS]:
+        lines.append(f"{field} = {_fmt(value)}" if value != "..." else f"{field} (each element, see trace)")
+    return lines
+
+
+def _reason_lines(r: Reason, trace: TraceNode | None, number: str) -> list[str]:
+    scope = "" if r.acos is None else f" for {', '.join(r.acos)}"
+    if r.acos is None and r.value != "true":
+        scope = " for every ACO"
+    head = f"{number} '{r.criterion}' {_verdict(r.value)}{scope}"
+    if r.source:
+        head += f" [{r.source}]"
+    lines = [head]
+    if r.explanation:
+        lines.append(f"      {r.explanation}")
+    elif r.description:
+        lines.append(f"      {r.description}")
+    if r.at:
+        lines.append(f"      defined at {r.at}")
+    reads = _reads(trace, r.criterion)
+    if reads:
+        lines.append("      read: " + "; ".join(reads))
+    return lines
+
+
+def explain_decision(d: Decision) -> str:
+    """The explanation of ``d`` in plain English."""
+    out: list[str] = []
+    who = f"Beneficiary {d.bene_id}" if d.bene_id else "This record"
+    if d.outcome == "error":
+        out.append(f"{who} could not be decided: the record is not valid.")
+        for e in d.errors:
+            where = f"field '{e['field']}'" if e.get("field") else "record"
+            out.append(f"  - {where}: {e['message']}")
+        return "\n".join(out)
+    if d.outcome == "aligned":
+        out.append(f"{who} is ALIGNED to {d.aco_id} through the '{d.pathway}' pathway (performance year {d.performance_year}).")
+    else:
+        out.append(f"{who} is NOT ALIGNED to any ACO (performance year {d.performance_year}).")
+    out.append(f"Policy {d.policy_id} version {d.policy_version} (content hash {d.policy_hash[:12]}).")
+    out.append("")
+    out.append("The pathways are tried in order; the first that yields an ACO decides.")
+    for n, p in enumerate(d.pathways, start=1):
+        if p.status == "skipped":
+            out.append(f"{n}. {p.pathway}: not evaluated, because a pathway above it decided.")
+            continue
+        if p.status == "decided":
+            out.append(f"{n}. {p.pathway}: applies, for {p.aco_id}. Every requirement holds:")
+        elif p.status == "tie":
+            out.append(f"{n}. {p.pathway}: several ACOs qualify ({', '.join(p.qualifying)}) and the tie rule aligns to none:")
+        else:
+            out.append(f"{n}. {p.pathway}: does not apply, because:")
+        for k, r in enumerate(p.reasons, start=1):
+            out.extend("   " + line for line in _reason_lines(r, d.trace, f"{n}.{k}"))
+    if d.trace is None:
+        out.append("")
+        out.append("(Evaluated without a trace; re-run with the trace for the values read.)")
+    return "\n".join(out)

@@ -1,0 +1,607 @@
+"""The interpreter: checked AST -> Python closures (fifth arrow, Python engine).
+
+Names, types and dependencies are resolved once at load time; each expression
+becomes a closure ``fn(env) -> value``. Two closure sets are built from the
+same semantic functions: the fast one (no trace) and the traced one, which
+wraps every node to build the :class:`~lead_rules.trace.TraceNode` tree, marks
+short-circuited branches as skipped, records fields read, the rows of
+comprehensions and the candidate table of ``argmax``. Semantics (three-valued
+logic, null rules) are those of ``docs/language.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal, DivisionByZero, InvalidOperation
+from typing import Any, NamedTuple
+
+from . import ast
+from .builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any
+from .checker import Resolution
+from .loader import PolicyDoc
+from .trace import TraceNode, Tracer
+from .types import StructT
+from .values import Month, to_json
+
+Fn = Callable[["Env"], Any]
+_MISSING = object()
+LEVEL_MARKET, LEVEL_BENE, LEVEL_ACO = 0, 1, 2
+
+
+class Group(NamedTuple):
+    """An element of a ``group_sum`` result."""
+
+    key: Any
+    total: Any
+
+
+class Env:
+    """The evaluation state of one record: roots, variables, caches, tracer."""
+
+    __slots__ = ("bene", "market", "aco", "vars", "caches", "tracer")
+
+    def __init__(self, bene: Any, market: Any, market_cache: dict[str, Any], tracer: Tracer | None) -> None:
+        self.bene = bene
+        self.market = market
+        self.aco: Any = None
+        self.vars: dict[str, Any] = {}
+        self.caches: list[dict[str, Any]] = [market_cache, {}, {}]
+        self.tracer = tracer
+
+    def set_aco(self, aco: Any) -> None:
+        """Bind the ACO under consideration (clears ACO-level values)."""
+        self.aco = aco
+        self.caches[LEVEL_ACO] = {}
+
+
+class EvaluationError(Exception):
+    """A runtime failure inside an expression (reported as a decision error)."""
+
+
+# --- semantic helpers (shared by both modes) --------------------------------
+
+def _arith(op: str) -> Callable[[Any, Any], Any]:
+    def add(a: Any, b: Any) -> Any:
+        if a is None or b is None:
+            return None
+        if isinstance(a, dt.date):
+            try:
+                return a + dt.timedelta(days=b)
+            except OverflowError:
+                return None
+        if isinstance(a, Month):
+            return Month.from_ordinal(a.ordinal + b)
+        return a + b
+
+    def sub(a: Any, b: Any) -> Any:
+        if a is None or b is None:
+            return None
+        if isinstance(a, dt.date):
+            try:
+                return a - dt.timedelta(days=b)
+            except OverflowError:
+                return None
+        if isinstance(a, Month):
+            return Month.from_ordinal(a.ordinal - b)
+        return a - b
+
+    def mul(a: Any, b: Any) -> Any:
+        if a is None or b is None:
+            return None
+        return a * b
+
+    def div(a: Any, b: Any) -> Any:
+        if a is None or b is None or b == 0:
+            return None
+        try:
+            return Decimal(a) / Decimal(b)
+        except (DivisionByZero, InvalidOperation):
+            return None
+
+    return {"+": add, "-": sub, "*": mul, "/": div}[op]
+
+
+def _compare(op: str) -> Callable[[Any, Any], Any]:
+    def eq(a: Any, b: Any) -> Any:
+        return None if a is None or b is None else a == b
+
+    def ne(a: Any, b: Any) -> Any:
+        return None if a is None or b is None else a != b
+
+    def lt(a: Any, b: Any) -> Any:
+        return None if a is None or b is None else a < b
+
+    def le(a: Any, b: Any) -> Any:
+        return None if a is None or b is None else a <= b
+
+    def gt(a: Any, b: Any) -> Any:
+        return None if a is None or b is None else a > b
+
+    def ge(a: Any, b: Any) -> Any:
+        return None if a is None or b is None else a >= b
+
+    def in_(a: Any, b: Any) -> Any:
+        return None if a is None or b is None else a in b
+
+    def not_in(a: Any, b: Any) -> Any:
+        return None if a is None or b is None else a not in b
+
+    return {"==": eq, "!=": ne, "<": lt, "<=": le, ">": gt, ">=": ge, "in": in_, "not in": not_in}[op]
+
+
+def rank_candidates(
+    cands: list[tuple[Any, tuple[Any, ...]]], descending: bool
+) -> list[tuple[Any, tuple[Any, ...]]]:
+    """Candidates with a non-null first score, best first (null later scores rank last)."""
+    live = [c for c in cands if c[0] is not None and c[1][0] is not None]
+
+    def key(c: tuple[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for s in c[1]:
+            parts.append((0, 0) if s is None else (1, s if descending else _Neg(s)))
+        return tuple(parts)
+
+    return sorted(live, key=key, reverse=True)
+
+
+class _Neg:
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+    def __lt__(self, other: _Neg) -> bool:
+        return bool(other.v < self.v)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Neg) and bool(self.v == other.v)
+
+    def __hash__(self) -> int:  # pragma: no cover - not hashed
+        return hash(self.v)
+
+
+def pick_winner(ranked: list[tuple[Any, tuple[Any, ...]]], ties: Any) -> tuple[Any, list[Any]]:
+    """The winner of a ranked candidate list and the tied values at the top."""
+    if not ranked:
+        return None, []
+    best = ranked[0][1]
+    top = sorted({c[0] for c in ranked if c[1] == best})
+    if len(top) == 1:
+        return top[0], top
+    if ties == "lowest":
+        return top[0], top
+    if ties == "highest":
+        return top[-1], top
+    if ties == "none":
+        return None, top
+    raise EvaluationError(f"unknown tie rule {ties!r}")
+
+
+class Compiler:
+    """Builds closures for the expressions of one checked policy."""
+
+    def __init__(self, doc: PolicyDoc, res: Resolution, traced: bool) -> None:
+        self.doc = doc
+        self.res = res
+        self.traced = traced
+        self.named_fns: dict[str, Fn] = {}
+        self.levels: dict[str, int] = {}
+        for name, deps in res.depends.items():
+            self.levels[name] = LEVEL_ACO if "aco" in deps else LEVEL_BENE if "bene" in deps else LEVEL_MARKET
+
+    def named(self, name: str) -> Fn:
+        """The closure that evaluates named item ``name`` once per scope."""
+        fn = self.named_fns.get(name)
+        if fn is None:
+            item = self.doc.named[name]
+            body = self.compile(item.expr, in_row=False)
+            fn = self._cached_named(name, item.kind, body, self.levels.get(name, LEVEL_ACO))
+            self.named_fns[name] = fn
+        return fn
+
+    def _cached_named(self, name: str, kind: str, body: Fn, level: int) -> Fn:
+        if not self.traced:
+            def ref(env: Env) -> Any:
+                cache = env.caches[level]
+                v = cache.get(name, _MISSING)
+                if v is _MISSING:
+                    v = body(env)
+                    cache[name] = v
+                return v
+            return ref
+        item = self.doc.named[name]
+
+        def ref_traced(env: Env) -> Any:
+            cache = env.caches[level]
+            tr = env.tracer
+            assert tr is not None
+            node = TraceNode(kind, name, item.span, item.expr.text)
+            node.source = item.source
+            node.description = item.description
+            v = cache.get(name, _MISSING)
+            if v is not _MISSING:
+                node.cached = True
+                node.value = v
+                tr.add(node)
+                return v
+            saved_row, tr.row = tr.row, None
+            tr.open(node)
+            try:
+                v = body(env)
+            finally:
+                tr.close()
+                tr.row = saved_row
+            node.value = v
+            cache[name] = v
+            return v
+        return ref_traced
+
+    # ------------------------------------------------------------------
+    def compile(self, e: ast.Expr, in_row: bool) -> Fn:
+        """Compile ``e``; ``in_row`` means inside a traced comprehension body."""
+        fn = self._compile(e, in_row)
+        if not self.traced or in_row or isinstance(e, (ast.Literal,)):
+            return fn
+        if isinstance(e, ast.Name) and self.res.names.get(id(e), ("", ""))[0] == "named":
+            return fn  # the named item makes its own node
+        if isinstance(e, ast.Attr) and self._path_root(e) is not None:
+            return fn  # field reads make their own node
+        return self._wrap(e, fn)
+
+    def _wrap(self, e: ast.Expr, fn: Fn) -> Fn:
+        kind = type(e).__name__.lower()
+        short = isinstance(e, (ast.BoolOp, ast.Cond))
+        children = e.children()
+
+        def traced(env: Env) -> Any:
+            tr = env.tracer
+            assert tr is not None
+            node = TraceNode("expr", kind, e.span, e.text, e)
+            tr.open(node)
+            try:
+                v = fn(env)
+            finally:
+                tr.close()
+            node.value = v
+            if short:
+                for c in children:
+                    if not isinstance(c, ast.Literal) and not _evaluated(c, node.children):
+                        sk = TraceNode("expr", type(c).__name__.lower(), c.span, c.text, c)
+                        sk.skipped = True
+                        node.children.append(sk)
+            return v
+        return traced
+
+    def _path_root(self, e: ast.Attr) -> tuple[str, str] | None:
+        obj: ast.Expr = e
+        while isinstance(obj, ast.Attr):
+            obj = obj.obj
+        if isinstance(obj, ast.Name):
+            kind = self.res.names.get(id(obj), ("", ""))[0]
+            if kind in ("root", "var"):
+                return self.res.names[id(obj)]
+        return None
+
+    def _compile(self, e: ast.Expr, in_row: bool) -> Fn:
+        method = getattr(self, "c_" + type(e).__name__.lower())
+        result: Fn = method(e, in_row)
+        return result
+
+    # --- leaves ---
+    def c_literal(self, e: ast.Literal, in_row: bool) -> Fn:
+        value = e.value
+        return lambda env: value
+
+    def c_collection(self, e: ast.Collection, in_row: bool) -> Fn:
+        items = [self.compile(i, in_row) for i in e.items]
+        if all(isinstance(i, ast.Literal) for i in e.items):
+            const: Any = frozenset(i.value for i in e.items) if e.kind == "set" else tuple(
+                i.value for i in e.items  # type: ignore[attr-defined]
+            )
+            return lambda env: const
+        if e.kind == "set":
+            return lambda env: frozenset(f(env) for f in items)
+        return lambda env: tuple(f(env) for f in items)
+
+    def c_name(self, e: ast.Name, in_row: bool) -> Fn:
+        kind, name = self.res.names[id(e)]
+        if kind == "var":
+            return lambda env: env.vars[name]
+        if kind == "root":
+            if name == "bene":
+                return lambda env: env.bene
+            if name == "market":
+                return lambda env: env.market
+            return lambda env: env.aco
+        if kind == "param":
+            value = self.doc.parameters[name].value
+            if self.traced and not in_row:
+                p = self.doc.parameters[name]
+
+                def param_traced(env: Env) -> Any:
+                    assert env.tracer is not None
+                    node = TraceNode("parameter", name, p.span, name)
+                    node.value = value
+                    node.source = p.source
+                    env.tracer.add(node)
+                    return value
+                return param_traced
+            return lambda env: value
+        return self.named(name)
+
+    def c_attr(self, e: ast.Attr, in_row: bool) -> Fn:
+        obj_t = self.res.type_of(e.obj)
+        attr = obj_t.attr(e.name) if isinstance(obj_t, StructT) else e.name
+        root = self._path_root(e)
+        if root is not None:
+            # a whole path such as bene.residence.state: read it in one step
+            steps: list[str] = []
+            node: ast.Expr = e
+            while isinstance(node, ast.Attr):
+                t = self.res.type_of(node.obj)
+                steps.append(t.attr(node.name) if isinstance(t, StructT) else node.name)
+                node = node.obj
+            steps.reverse()
+            base = self._compile(node, in_row)
+            read = _path_reader(base, tuple(steps))
+            if not self.traced:
+                return read
+            text = e.text
+            if in_row:
+                def read_row(env: Env) -> Any:
+                    v = read(env)
+                    tr = env.tracer
+                    if tr is not None and tr.row is not None:
+                        tr.row.setdefault(text, to_json(v))
+                    return v
+                return read_row
+
+            def read_traced(env: Env) -> Any:
+                v = read(env)
+                assert env.tracer is not None
+                n = TraceNode("field", text, e.span, text)
+                n.value = v
+                env.tracer.add(n)
+                return v
+            return read_traced
+        obj = self.compile(e.obj, in_row)
+
+        def get(env: Env) -> Any:
+            o = obj(env)
+            return None if o is None else getattr(o, attr)
+        return get
+
+    # --- operators ---
+    def c_neg(self, e: ast.Neg, in_row: bool) -> Fn:
+        f = self.compile(e.operand, in_row)
+
+        def neg(env: Env) -> Any:
+            v = f(env)
+            return None if v is None else -v
+        return neg
+
+    def c_not(self, e: ast.Not, in_row: bool) -> Fn:
+        f = self.compile(e.operand, in_row)
+
+        def not_(env: Env) -> Any:
+            v = f(env)
+            return None if v is None else not v
+        return not_
+
+    def c_binary(self, e: ast.Binary, in_row: bool) -> Fn:
+        op = _arith(e.op)
+        a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
+        return lambda env: op(a(env), b(env))
+
+    def c_compare(self, e: ast.Compare, in_row: bool) -> Fn:
+        op = _compare(e.op)
+        a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
+        return lambda env: op(a(env), b(env))
+
+    def c_isnull(self, e: ast.IsNull, in_row: bool) -> Fn:
+        f = self.compile(e.operand, in_row)
+        if e.negated:
+            return lambda env: f(env) is not None
+        return lambda env: f(env) is None
+
+    def c_boolop(self, e: ast.BoolOp, in_row: bool) -> Fn:
+        fs = tuple(self.compile(i, in_row) for i in e.items)
+        stop = e.op == "or"  # the value that decides: True for or, False for and
+
+        def boolop(env: Env) -> Any:
+            unknown = False
+            for f in fs:
+                v = f(env)
+                if v is stop:
+                    return stop
+                if v is None:
+                    unknown = True
+            return None if unknown else not stop
+        return boolop
+
+    def c_cond(self, e: ast.Cond, in_row: bool) -> Fn:
+        t, a, b = (self.compile(x, in_row) for x in (e.test, e.then_, e.else_))
+        return lambda env: a(env) if t(env) is True else b(env)
+
+    def c_call(self, e: ast.Call, in_row: bool) -> Fn:
+        fn = BUILTINS[e.func]
+        impl = fn.impl
+        args = tuple(self.compile(a, in_row) for a in e.args)
+        if fn.null_propagating:
+            def call(env: Env) -> Any:
+                vals = [a(env) for a in args]
+                if None in vals:
+                    return None
+                return impl(*vals)
+            return call
+        return lambda env: impl(*[a(env) for a in args])
+
+    # --- comprehensions ---
+    def c_comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
+        body_row = in_row or self.traced
+        src = self.compile(e.source, in_row)
+        where = self.compile(e.where, body_row) if e.where is not None else None
+        elem = self.compile(e.element, body_row)
+        by = tuple(self.compile(b, body_row) for b in e.by)
+        ties = self.compile(dict(e.kwargs)["ties"], in_row) if "ties" in dict(e.kwargs) else None
+        var = e.var
+        func = e.func
+        record_rows = self.traced and not in_row
+
+        def rows(env: Env) -> list[tuple[Any, tuple[Any, ...]]]:
+            """(element value, by values) of each element kept by ``where``."""
+            xs = src(env)
+            out: list[tuple[Any, tuple[Any, ...]]] = []
+            if xs is None:
+                return out
+            tr = env.tracer if record_rows else None
+            saved = env.vars.get(var, _MISSING)
+            for i, x in enumerate(xs):
+                env.vars[var] = x
+                row: dict[str, Any] | None = None
+                if tr is not None:
+                    row = {"index": i, "reads": {}}
+                    tr.row = row["reads"]
+                    tr.stack[-1].rows.append(row)  # type: ignore[union-attr]
+                if where is not None:
+                    w = where(env)
+                    if row is not None:
+                        row["where"] = to_json(w)
+                    if w is not True:
+                        continue
+                if func == "count" and not by:
+                    out.append((True, ()))
+                    continue
+                v = elem(env)
+                keys = tuple(b(env) for b in by)
+                if row is not None:
+                    row["value"] = to_json(v)
+                    if keys:
+                        row["by"] = [to_json(k) for k in keys]
+                out.append((v, keys))
+            if tr is not None:
+                tr.row = None
+            if saved is _MISSING:
+                env.vars.pop(var, None)
+            else:  # pragma: no cover - variables never shadow (checker)
+                env.vars[var] = saved
+            return out
+
+        def begin(env: Env) -> None:
+            if record_rows:
+                assert env.tracer is not None
+                env.tracer.stack[-1].rows = []
+
+        if func == "count":
+            def count(env: Env) -> Any:
+                begin(env)
+                return len(rows(env))
+            return count
+        if func == "sum":
+            def sum_(env: Env) -> Any:
+                begin(env)
+                total: Any = 0
+                for v, _ in rows(env):
+                    if v is not None:
+                        total = total + v
+                return total
+            return sum_
+        if func in ("min", "max"):
+            pick = min if func == "min" else max
+
+            def minmax(env: Env) -> Any:
+                begin(env)
+                vals = [v for v, _ in rows(env) if v is not None]
+                return pick(vals) if vals else None
+            return minmax
+        if func == "any":
+            return lambda env: (begin(env), kleene_any([v for v, _ in rows(env)]))[1]
+        if func == "all":
+            return lambda env: (begin(env), kleene_all([v for v, _ in rows(env)]))[1]
+        if func == "list":
+            return lambda env: (begin(env), tuple(v for v, _ in rows(env)))[1]
+        if func == "distinct":
+            return lambda env: (begin(env), tuple(distinct_sorted([v for v, _ in rows(env)])))[1]
+        if func == "group_sum":
+            def group_sum(env: Env) -> Any:
+                begin(env)
+                totals: dict[Any, Any] = {}
+                for v, (k,) in rows(env):
+                    if k is None:
+                        continue
+                    cur = totals.get(k)
+                    totals[k] = cur if v is None else (v if cur is None else cur + v)
+                return tuple(Group(k, totals[k]) for k in sorted(totals))
+            return group_sum
+        assert ties is not None
+        descending = func == "argmax"
+        tie_fn = ties
+
+        def argmax(env: Env) -> Any:
+            begin(env)
+            ranked = rank_candidates(rows(env), descending)
+            rule = tie_fn(env)
+            winner, top = pick_winner(ranked, rule)
+            if record_rows:
+                assert env.tracer is not None
+                node = env.tracer.stack[-1]
+                node.candidates = _candidate_table(ranked)
+                if len(top) > 1:
+                    node.note = f"tie between {', '.join(str(to_json(t)) for t in top)}; rule '{rule}' gives {to_json(winner)}"
+            return winner
+        return argmax
+
+
+def _candidate_table(ranked: list[tuple[Any, tuple[Any, ...]]]) -> list[dict[str, Any]]:
+    table: list[dict[str, Any]] = []
+    seen: set[Any] = set()
+    rank = 0
+    prev: tuple[Any, ...] | None = None
+    for position, (value, scores) in enumerate(ranked, start=1):
+        if value in seen:
+            continue
+        seen.add(value)
+        if scores != prev:
+            rank = position
+            prev = scores
+        table.append({"value": to_json(value), "scores": [to_json(s) for s in scores], "rank": rank})
+    return table
+
+
+def _evaluated(c: ast.Expr, nodes: list[TraceNode]) -> bool:
+    """True when child expression ``c`` left a node among ``nodes``."""
+    if isinstance(c, ast.Name):
+        return any(n.label == c.name and n.kind in ("criterion", "definition", "parameter") for n in nodes)
+    if isinstance(c, ast.Attr):
+        return any(n.expr is c or (n.kind == "field" and n.text == c.text) for n in nodes)
+    return any(n.expr is c for n in nodes)
+
+
+def _path_reader(base: Fn, steps: tuple[str, ...]) -> Fn:
+    if len(steps) == 1:
+        (a,) = steps
+
+        def read1(env: Env) -> Any:
+            o = base(env)
+            return None if o is None else getattr(o, a)
+        return read1
+    if len(steps) == 2:
+        a, b = steps
+
+        def read2(env: Env) -> Any:
+            o = base(env)
+            if o is None:
+                return None
+            o = getattr(o, a)
+            return None if o is None else getattr(o, b)
+        return read2
+
+    def read_n(env: Env) -> Any:
+        o = base(env)
+        for s in steps:
+            if o is None:
+                return None
+            o = getattr(o, s)
+        return o
+    return read_n

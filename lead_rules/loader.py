@@ -1,0 +1,362 @@
+"""Policy loading: files -> one unchecked :class:`PolicyDoc` (first arrows).
+
+Reads a policy file or every ``*.yaml`` file of a policy folder (tests
+excluded), validates each against :mod:`lead_rules.policy_model`, merges the
+sections (a name defined twice is an error naming both places), reads
+parameter data files, converts parameter values to their declared types, and
+parses and lowers every expression to the AST. All problems are collected as
+diagnostics; nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from . import ast
+from .errors import Diagnostics, Span
+from .lower import lower_tree
+from .parser import parse_node
+from .policy_model import (
+    NamedSpec,
+    ParameterFileSpec,
+    PathwaySpec,
+    PolicyFileSpec,
+    PolicyMetaSpec,
+    validate_section,
+)
+from .types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, Type, parse_type
+from .values import Month
+from .yaml_source import YNode, load_yaml_file
+
+
+@dataclass
+class Parameter:
+    """A typed constant of the policy."""
+
+    name: str
+    type: Type
+    value: Any
+    description: str | None
+    source: str | None
+    span: Span
+    data_file: str | None = None
+    data_version: str | None = None
+
+
+@dataclass
+class Named:
+    """A definition (any value) or criterion (a boolean), with its expression."""
+
+    name: str
+    kind: str  # "definition" | "criterion"
+    expr: ast.Expr
+    description: str | None
+    source: str | None
+    reason: str | None
+    span: Span
+    declared: Type | None = None
+
+
+@dataclass
+class Pathway:
+    """A pathway: its requirement tree (criteria combined with all/any/not) and tie rule."""
+
+    name: str
+    requires: tuple[ast.Expr, ...]
+    description: str | None
+    source: str | None
+    span: Span
+    tie_rank: ast.Expr | None = None
+    on_tie: ast.Expr | None = None
+
+
+@dataclass
+class PolicyDoc:
+    """A loaded, merged, parsed (but unchecked) policy."""
+
+    meta: PolicyMetaSpec | None
+    meta_span: Span
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    named: dict[str, Named] = field(default_factory=dict)
+    pathways: dict[str, Pathway] = field(default_factory=dict)
+    hierarchy: list[tuple[str, Span]] = field(default_factory=list)
+    hierarchy_span: Span | None = None
+    files: list[str] = field(default_factory=list)
+    content_hash: str = ""
+    broken: set[str] = field(default_factory=set)  # names whose expression did not parse
+
+
+def policy_files(path: Path) -> list[Path]:
+    """The policy files of ``path`` (a file, or the ``*.yaml`` files of a folder)."""
+    if path.is_dir():
+        found = [p for p in sorted(path.iterdir()) if p.suffix in (".yaml", ".yml") and p.is_file()]
+        return [p for p in found if not p.name.endswith((".test.yaml", ".test.yml"))]
+    return [path]
+
+
+def parse_expr(node: YNode, diags: Diagnostics) -> ast.Expr | None:
+    """Parse and lower the expression held by a YAML scalar."""
+    if node.kind != "scalar":
+        diags.error("E103", "an expression must be a string, not a YAML list or mapping", node.span)
+        return None
+    tree = parse_node(node, diags)
+    if tree is None:
+        return None
+    source = node.value if isinstance(node.value, str) else str(node.value).lower()
+    return lower_tree(tree, source, node, diags)
+
+
+def coerce(value: Any, typ: Type, node: YNode, diags: Diagnostics) -> tuple[bool, Any]:
+    """Convert a YAML value to a value of ``typ``; record E301 when impossible."""
+
+    def fail(what: str) -> tuple[bool, Any]:
+        diags.error("E301", f"value {value!r} is not a {what}", node.span)
+        return False, None
+
+    if value is None:
+        return True, None
+    if isinstance(typ, ListT):
+        if not isinstance(value, list):
+            return fail(str(typ))
+        out = []
+        ok = True
+        for i, item in enumerate(value):
+            child = node.items[i] if node.kind == "seq" and i < len(node.items) else node
+            good, v = coerce(item, typ.elem, child, diags)
+            ok = ok and good
+            out.append(v)
+        return ok, (frozenset(out) if typ.is_set else tuple(out))
+    if typ == BOOL:
+        return (True, value) if isinstance(value, bool) else fail("bool")
+    if typ == INT:
+        return (True, value) if isinstance(value, int) and not isinstance(value, bool) else fail("int")
+    if typ == DECIMAL:
+        if isinstance(value, bool):
+            return fail("decimal")
+        try:
+            return True, Decimal(str(value))
+        except InvalidOperation:
+            return fail("decimal")
+    if typ == STRING:
+        return (True, value) if isinstance(value, str) else fail("string (quote codes such as \"02\")")
+    if typ == DATE:
+        if isinstance(value, dt.date):
+            return True, value
+        try:
+            return True, dt.date.fromisoformat(str(value))
+        except ValueError:
+            return fail("date (YYYY-MM-DD)")
+    if typ == MONTH:
+        try:
+            return True, Month.parse(str(value))
+        except ValueError:
+            return fail("month (YYYY-MM)")
+    return fail(str(typ))  # pragma: no cover
+
+
+class _Loader:
+    def __init__(self, diags: Diagnostics) -> None:
+        self.diags = diags
+        self.doc = PolicyDoc(meta=None, meta_span=Span("<policy>", 1, 1, 1, 1))
+        self.defined: dict[str, Span] = {}
+        self.hasher = hashlib.sha256()
+
+    def claim(self, name: str, span: Span, what: str) -> bool:
+        if name in self.defined:
+            self.diags.error(
+                "E011", f"{what} '{name}' is already defined at {self.defined[name]}", span
+            )
+            return False
+        self.defined[name] = span
+        return True
+
+    def add_file(self, path: Path) -> None:
+        root = load_yaml_file(path, self.diags)
+        self.doc.files.append(str(path))
+        try:
+            self.hasher.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        except OSError:
+            pass
+        if root is None:
+            return
+        if root.kind != "map":
+            self.diags.error("E010", "a policy file must be a YAML mapping", root.span)
+            return
+        spec = validate_section(PolicyFileSpec, root, self.diags)
+        if spec is None:
+            return
+        if spec.policy is not None:
+            if self.doc.meta is not None:
+                self.diags.error("E011", f"'policy:' is already given at {self.doc.meta_span}", root.key_span("policy"))
+            else:
+                self.doc.meta = spec.policy
+                self.doc.meta_span = root.key_span("policy")
+        if spec.hierarchy is not None:
+            if self.doc.hierarchy_span is not None:
+                self.diags.error(
+                    "E011", f"'hierarchy:' is already given at {self.doc.hierarchy_span}", root.key_span("hierarchy")
+                )
+            else:
+                node = root.get("hierarchy")
+                assert node is not None
+                self.doc.hierarchy_span = root.key_span("hierarchy")
+                self.doc.hierarchy = [(str(n.value), n.span) for n in node.items]
+        for section in ("parameters", "definitions", "criteria", "pathways"):
+            snode = root.get(section)
+            if snode is None or snode.kind != "map":
+                continue
+            for name, (key_span, node) in snode.entries.items():
+                if section == "parameters":
+                    self.add_parameter(name, spec.parameters[name], key_span, node, path)
+                elif section == "pathways":
+                    self.add_pathway(name, spec.pathways[name], key_span, node)
+                else:
+                    kind = "definition" if section == "definitions" else "criterion"
+                    self.add_named(name, kind, spec.__dict__[section][name], key_span, node)
+
+    def add_parameter(self, name: str, spec: Any, key_span: Span, node: YNode, path: Path) -> None:
+        if not self.claim(name, key_span, "parameter"):
+            return
+        typ = parse_type(spec.type)
+        type_node = node.get("type") or node
+        if typ is None:
+            self.diags.error(
+                "E302",
+                f"unknown type '{spec.type}'",
+                type_node.span,
+                "types: bool, int, decimal, string, date, month, list<T>, set<T>",
+            )
+            return
+        value_node = node.get("value")
+        data_file = None
+        version = None
+        if spec.file is not None:
+            if value_node is not None:
+                self.diags.error("E303", "give either 'value' or 'file', not both", node.key_span("file"))
+                return
+            file_path = (path.parent / spec.file).resolve()
+            data_file = str(file_path)
+            fnode = load_yaml_file(file_path, self.diags)
+            try:
+                self.hasher.update(spec.file.encode() + b"\0" + file_path.read_bytes() + b"\0")
+            except OSError:
+                pass
+            if fnode is None:
+                file_node = node.get("file")
+                self.diags.error(
+                    "E304", f"cannot load parameter file '{spec.file}'", file_node.span if file_node else key_span
+                )
+                return
+            fspec = validate_section(ParameterFileSpec, fnode, self.diags)
+            if fspec is None:
+                return
+            value_node = fnode.get("values")
+            version = fspec.version
+            raw = fspec.values
+        elif value_node is None:
+            self.diags.error("E303", f"parameter '{name}' needs a 'value' or a 'file'", key_span)
+            return
+        else:
+            raw = spec.value
+        assert value_node is not None
+        ok, value = coerce(raw, typ, value_node, self.diags)
+        if ok:
+            self.doc.parameters[name] = Parameter(
+                name, typ, value, spec.description, spec.source, key_span, data_file, version
+            )
+
+    def add_named(self, name: str, kind: str, spec: NamedSpec, key_span: Span, node: YNode) -> None:
+        if not self.claim(name, key_span, kind):
+            return
+        expr_node = node.get("expr")
+        assert expr_node is not None
+        expr = parse_expr(expr_node, self.diags)
+        declared = None
+        if spec.type is not None:
+            declared = parse_type(spec.type)
+            if declared is None:
+                self.diags.error("E302", f"unknown type '{spec.type}'", (node.get("type") or node).span)
+        if expr is None:
+            self.doc.broken.add(name)
+        else:
+            self.doc.named[name] = Named(
+                name, kind, expr, spec.description, spec.source, spec.reason, key_span, declared
+            )
+
+    def requirement(self, node: YNode) -> ast.Expr | None:
+        if node.kind == "scalar":
+            expr = parse_expr(node, self.diags)
+            if expr is not None and not isinstance(expr, ast.Name):
+                self.diags.error(
+                    "E012",
+                    "a requirement names a criterion; write other conditions as criteria",
+                    node.span,
+                )
+                return None
+            return expr
+        if node.kind == "map" and len(node.entries) == 1:
+            (key, (kspan, child)), = node.entries.items()
+            if key == "not":
+                inner = self.requirement(child)
+                return ast.Not(inner, span=kspan, text="not") if inner is not None else None
+            if key in ("all", "any") and child.kind == "seq" and child.items:
+                items = [self.requirement(c) for c in child.items]
+                if any(i is None for i in items):
+                    return None
+                op = "and" if key == "all" else "or"
+                return ast.BoolOp(op, tuple(i for i in items if i is not None), span=kspan, text=key)
+        self.diags.error(
+            "E012", "a requirement is a criterion name, {all: [...]}, {any: [...]} or {not: ...}", node.span
+        )
+        return None
+
+    def add_pathway(self, name: str, spec: PathwaySpec, key_span: Span, node: YNode) -> None:
+        if not self.claim(name, key_span, "pathway"):
+            return
+        req_node = node.get("requires")
+        assert req_node is not None
+        reqs = [self.requirement(c) for c in req_node.items]
+        if not reqs:
+            self.diags.error("E012", "a pathway needs at least one requirement", node.key_span("requires"))
+        tie_rank = on_tie = None
+        tie_node = node.get("tie")
+        if tie_node is not None and spec.tie is not None:
+            rank_node, on_tie_node = tie_node.get("rank"), tie_node.get("on_tie")
+            tie_rank = parse_expr(rank_node, self.diags) if rank_node is not None else None
+            on_tie = parse_expr(on_tie_node, self.diags) if on_tie_node is not None else None
+            if on_tie_node is None:
+                self.diags.error("E013", "a tie rule needs 'on_tie'", tie_node.span)
+        if all(r is not None for r in reqs):
+            self.doc.pathways[name] = Pathway(
+                name,
+                tuple(r for r in reqs if r is not None),
+                spec.description,
+                spec.source,
+                key_span,
+                tie_rank,
+                on_tie,
+            )
+
+
+def load_doc(path: Path, diags: Diagnostics) -> PolicyDoc:
+    """Load every file of the policy at ``path`` into one :class:`PolicyDoc`."""
+    loader = _Loader(diags)
+    if not path.exists():
+        diags.error("E002", "no such policy file or folder", Span(str(path), 1, 1, 1, 2))
+        return loader.doc
+    files = policy_files(path)
+    if not files:
+        diags.error("E002", "no policy files (*.yaml) in this folder", Span(str(path), 1, 1, 1, 2))
+    for f in files:
+        loader.add_file(f)
+    if loader.doc.meta is None and files and not diags.has_errors:
+        diags.error("E014", "the policy has no 'policy:' section (id, title, version)", Span(str(files[0]), 1, 1, 1, 2))
+    if loader.doc.hierarchy_span is None and files and not diags.has_errors:
+        diags.error("E014", "the policy has no 'hierarchy:' of pathways", Span(str(files[0]), 1, 1, 1, 2))
+    loader.doc.content_hash = loader.hasher.hexdigest()
+    return loader.doc

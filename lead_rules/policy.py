@@ -1,0 +1,366 @@
+"""A checked policy and its evaluation: the public face of the interpreter.
+
+:func:`load_policy` runs the pipeline (load YAML -> parse -> lower -> check)
+and raises one :class:`~lead_rules.errors.PolicyError` with every diagnostic,
+or returns a :class:`Policy`. ``Policy.evaluate`` validates a record, binds
+the market, walks the hierarchy of pathways over the ACOs of the market and
+returns a :class:`~lead_rules.decision.Decision`, with its trace when asked.
+A bad record or a runtime failure gives an ``error`` decision, never an
+exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from . import ast
+from .checker import Resolution, check_doc
+from .decision import Decision, PathwayResult, Reason
+from .errors import Diagnostic, Diagnostics, PolicyError, Span
+from .interpreter import Compiler, Env, Fn
+from .loader import Named, PolicyDoc, load_doc
+from .records import Beneficiary, Market
+from .trace import TraceNode, Tracer, truth
+
+
+def requirement_label(req: ast.Expr) -> str:
+    """The readable name of a requirement: ``eligible``, ``any(a, b)``, ``not c``."""
+    if isinstance(req, ast.Name):
+        return req.name
+    if isinstance(req, ast.Not):
+        return "not " + requirement_label(req.operand)
+    if isinstance(req, ast.BoolOp):
+        word = "all" if req.op == "and" else "any"
+        return f"{word}({', '.join(requirement_label(i) for i in req.items)})"
+    return req.text  # pragma: no cover
+
+
+@dataclass
+class _Requirement:
+    label: str
+    expr: ast.Expr
+    fast: Fn
+    traced: Fn
+    item: Named | None
+
+
+@dataclass
+class _Pathway:
+    name: str
+    span: Span
+    source: str | None
+    description: str | None
+    requirements: list[_Requirement]
+    rank_fast: Fn | None
+    rank_traced: Fn | None
+    on_tie_fast: Fn | None
+    on_tie_traced: Fn | None
+
+
+class _BoundMarket:
+    """A validated market with its market-level value cache."""
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        self.cache: dict[str, Any] = {}
+
+
+def load_market(source: Market | Mapping[str, Any] | str | Path) -> Market:
+    """A :class:`Market` from a model, a mapping or a YAML/JSON file path."""
+    if isinstance(source, Market):
+        return source
+    if isinstance(source, (str, Path)):
+        text = Path(source).read_text(encoding="utf-8")
+        data = json.loads(text) if str(source).endswith(".json") else yaml.safe_load(text)
+        return Market.model_validate(data)
+    return Market.model_validate(dict(source))
+
+
+class Policy:
+    """A loaded and checked policy, ready to evaluate records."""
+
+    def __init__(self, doc: PolicyDoc, res: Resolution, diagnostics: list[Diagnostic]) -> None:
+        self.doc = doc
+        self.resolution = res
+        self.warnings = [d for d in diagnostics if d.severity == "warning"]
+        assert doc.meta is not None
+        self.id = doc.meta.id
+        self.version = doc.meta.version
+        self.title = doc.meta.title
+        self.content_hash = doc.content_hash
+        fast, traced = Compiler(doc, res, False), Compiler(doc, res, True)
+        self._pathways: list[_Pathway] = []
+        for name, _ in doc.hierarchy:
+            pw = doc.pathways[name]
+            reqs = [
+                _Requirement(
+                    requirement_label(r),
+                    r,
+                    fast.compile(r, False),
+                    traced.compile(r, False),
+                    doc.named.get(r.name) if isinstance(r, ast.Name) else None,
+                )
+                for r in pw.requires
+            ]
+            self._pathways.append(
+                _Pathway(
+                    name,
+                    pw.span,
+                    pw.source,
+                    pw.description,
+                    reqs,
+                    fast.compile(pw.tie_rank, False) if pw.tie_rank else None,
+                    traced.compile(pw.tie_rank, False) if pw.tie_rank else None,
+                    fast.compile(pw.on_tie, False) if pw.on_tie else None,
+                    traced.compile(pw.on_tie, False) if pw.on_tie else None,
+                )
+            )
+        self._bound: dict[int, tuple[object, _BoundMarket]] = {}
+
+    @property
+    def pathway_names(self) -> list[str]:
+        """The pathways in hierarchy order."""
+        return [p.name for p in self._pathways]
+
+    def criteria(self) -> dict[str, Named]:
+        """The criteria of the policy by name."""
+        return {n: i for n, i in self.doc.named.items() if i.kind == "criterion"}
+
+    def _bind(self, market: Market | Mapping[str, Any] | str | Path) -> _BoundMarket:
+        key = id(market)
+        found = self._bound.get(key)
+        if found is not None and found[0] is market:
+            return found[1]
+        bound = _BoundMarket(load_market(market))
+        if len(self._bound) > 16:
+            self._bound.clear()
+        self._bound[key] = (market, bound)
+        return bound
+
+    def _decision(self, bene_id: str | None, outcome: str, **kw: Any) -> Decision:
+        return Decision(
+            bene_id=bene_id,
+            outcome=outcome,
+            aco_id=kw.get("aco_id"),
+            pathway=kw.get("pathway"),
+            reasons=kw.get("reasons", []),
+            errors=kw.get("errors", []),
+            policy_id=self.id,
+            policy_version=self.version,
+            policy_hash=self.content_hash,
+            performance_year=kw.get("performance_year"),
+            pathways=kw.get("pathways", []),
+            trace=kw.get("trace"),
+        )
+
+    def evaluate(
+        self,
+        record: Beneficiary | Mapping[str, Any],
+        market: Market | Mapping[str, Any] | str | Path,
+        trace: bool = True,
+    ) -> Decision:
+        """Decide one beneficiary against ``market``; never raises on bad data."""
+        bound = self._bind(market)
+        if isinstance(record, Beneficiary):
+            bene = record
+        else:
+            raw_id = record.get("bene_id") if isinstance(record, Mapping) else None
+            bene_id = raw_id if isinstance(raw_id, str) else None
+            try:
+                bene = Beneficiary.model_validate(record)
+            except ValidationError as exc:
+                return self._decision(
+                    bene_id, "error", errors=validation_errors(exc), performance_year=bound.market.performance_year
+                )
+        try:
+            return self._evaluate(bene, bound, trace)
+        except Exception as exc:  # noqa: BLE001 - a record must never stop a batch
+            return self._decision(
+                bene.bene_id,
+                "error",
+                errors=[{"field": None, "message": f"evaluation failed: {type(exc).__name__}: {exc}"}],
+                performance_year=bound.market.performance_year,
+            )
+
+    def _evaluate(self, bene: Beneficiary, bound: _BoundMarket, trace: bool) -> Decision:
+        market = bound.market
+        root: TraceNode | None = None
+        tracer: Tracer | None = None
+        if trace:
+            root = TraceNode("decision", bene.bene_id)
+            root.description = f"{self.id} v{self.version}"
+            tracer = Tracer(root)
+        env = Env(bene, market, {} if trace else bound.cache, tracer)
+        results: list[PathwayResult] = []
+        winner: tuple[str, str] | None = None
+        for pw in self._pathways:
+            if winner is not None:
+                if root is not None:
+                    skipped = TraceNode("pathway", pw.name, pw.span)
+                    skipped.skipped = True
+                    skipped.note = f"not evaluated: the {winner[0]} pathway decided"
+                    root.children.append(skipped)
+                results.append(PathwayResult(pw.name, "skipped", None, (), ()))
+                continue
+            result = self._run_pathway(pw, env, tracer)
+            results.append(result)
+            if result.aco_id is not None:
+                winner = (pw.name, result.aco_id)
+        if winner is not None:
+            deciding = next(r for r in results if r.status == "decided")
+            outcome, aco_id, pathway, reasons = "aligned", winner[1], winner[0], list(deciding.reasons)
+        else:
+            outcome, aco_id, pathway = "not_aligned", None, None
+            reasons = [r for res in results for r in res.reasons]
+            if not market.acos:
+                reasons.append(Reason("-", "market_has_acos", "false", None, None, "The market lists no ACO."))
+        if root is not None:
+            root.value = aco_id
+            root.note = outcome
+        return self._decision(
+            bene.bene_id,
+            outcome,
+            aco_id=aco_id,
+            pathway=pathway,
+            reasons=reasons,
+            performance_year=market.performance_year,
+            pathways=results,
+            trace=root,
+        )
+
+    def _run_pathway(self, pw: _Pathway, env: Env, tracer: Tracer | None) -> PathwayResult:
+        node: TraceNode | None = None
+        if tracer is not None:
+            node = TraceNode("pathway", pw.name, pw.span)
+            node.source, node.description = pw.source, pw.description
+            tracer.open(node)
+        qualifying: list[str] = []
+        held: dict[str, list[Any]] = {}
+        failed: dict[tuple[int, str], list[str]] = {}
+        try:
+            for aco in env.market.acos:
+                env.set_aco(aco)
+                aco_node: TraceNode | None = None
+                if tracer is not None:
+                    aco_node = TraceNode("aco", aco.id)
+                    tracer.open(aco_node)
+                values = []
+                for req in pw.requirements:
+                    values.append((req.traced if tracer is not None else req.fast)(env))
+                if tracer is not None:
+                    tracer.close()
+                ok = all(v is True for v in values)
+                if aco_node is not None:
+                    aco_node.value = ok
+                if ok:
+                    qualifying.append(aco.id)
+                    held[aco.id] = values
+                else:
+                    for i, v in enumerate(values):
+                        if v is not True:
+                            failed.setdefault((i, truth(v)), []).append(aco.id)
+            winner, tie_reason = self._choose(pw, env, tracer, qualifying)
+        finally:
+            if tracer is not None:
+                tracer.close()
+        all_acos = len(env.market.acos)
+        if winner is not None:
+            reasons = [self._reason(pw, i, "true", (winner,)) for i in range(len(pw.requirements))]
+            if tie_reason is not None:
+                reasons.append(tie_reason)
+            if node is not None:
+                node.value = winner
+            return PathwayResult(pw.name, "decided", winner, tuple(qualifying), tuple(reasons))
+        reasons = []
+        for (i, value), acos in sorted(failed.items()):
+            reasons.append(self._reason(pw, i, value, None if len(acos) == all_acos else tuple(acos)))
+        if tie_reason is not None:
+            reasons.append(tie_reason)
+        status = "tie" if tie_reason is not None else "failed"
+        if node is not None:
+            node.note = status
+        return PathwayResult(pw.name, status, None, tuple(qualifying), tuple(reasons))
+
+    def _choose(
+        self, pw: _Pathway, env: Env, tracer: Tracer | None, qualifying: list[str]
+    ) -> tuple[str | None, Reason | None]:
+        if len(qualifying) <= 1:
+            return (qualifying[0] if qualifying else None), None
+        by_id = {a.id: a for a in env.market.acos}
+        top = sorted(qualifying)
+        rank_fn = pw.rank_traced if tracer is not None else pw.rank_fast
+        if rank_fn is not None:
+            ranks: dict[str, Any] = {}
+            for aco_id in top:
+                env.set_aco(by_id[aco_id])
+                ranks[aco_id] = rank_fn(env)
+            known = [r for r in ranks.values() if r is not None]
+            if known:
+                best = max(known)
+                top = [a for a in top if ranks[a] == best]
+        if len(top) == 1:
+            return top[0], Reason(pw.name, "tie.rank", "true", tuple(qualifying), pw.source,
+                                  f"Several ACOs qualified; {top[0]} has the highest rank.")
+        on_tie_fn = pw.on_tie_traced if tracer is not None else pw.on_tie_fast
+        rule = on_tie_fn(env) if on_tie_fn is not None else "not_aligned"
+        if rule == "lowest_aco_id":
+            return top[0], Reason(pw.name, "tie.on_tie", "true", tuple(top), pw.source,
+                                  f"Tied ACOs {', '.join(top)}; the rule 'lowest_aco_id' chose {top[0]}.")
+        if rule != "not_aligned":
+            raise ValueError(f"unknown on_tie rule {rule!r} in pathway {pw.name}")
+        return None, Reason(pw.name, "tie.on_tie", "tie", tuple(top), pw.source,
+                            f"Tied ACOs {', '.join(top)}; the rule 'not_aligned' aligns to none of them.")
+
+    def _reason(self, pw: _Pathway, index: int, value: str, acos: tuple[str, ...] | None) -> Reason:
+        req = pw.requirements[index]
+        item = req.item
+        return Reason(
+            pathway=pw.name,
+            criterion=req.label,
+            value=value,
+            acos=acos,
+            source=item.source if item else pw.source,
+            description=item.description if item else None,
+            explanation=item.reason if item and value != "true" else None,
+            at=str(item.span) if item else str(req.expr.span),
+        )
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Record validation errors as ``{field, message}`` rows."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        out.append({"field": loc or None, "message": err["msg"]})
+    return out
+
+
+def check_policy(path: str | Path) -> tuple[Policy | None, list[Diagnostic]]:
+    """Run the pipeline; return the policy (None on errors) and all diagnostics."""
+    diags = Diagnostics()
+    doc = load_doc(Path(path), diags)
+    res = check_doc(doc, diags)
+    items = diags.sorted()
+    if diags.has_errors:
+        return None, items
+    return Policy(doc, res, items), items
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and check the policy at ``path`` (a file or a folder).
+
+    Raises:
+        PolicyError: carrying every diagnostic, when the policy has errors.
+    """
+    policy, diagnostics = check_policy(path)
+    if policy is None:
+        raise PolicyError(diagnostics)
+    return policy
+

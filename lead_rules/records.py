@@ -1,0 +1,145 @@
+"""The input contract: beneficiary record and market models (records.md v1).
+
+These pydantic models are the single description of the data the language can
+read: the checker derives the record and context types from them
+(:mod:`lead_rules.types`), and the interpreter evaluates validated instances.
+
+Documented rules: codes stay strings (a number where a code is expected is a
+validation error, never silently converted); absent and ``null`` both mean
+"not known"; unknown extra fields of a beneficiary record are **kept** (so
+extracts may carry more columns) but a policy can only read the fields
+declared here; unknown fields of a market file are **rejected** (a market is
+hand-written configuration, where an unknown key is a typo).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+
+from .values import Month
+
+
+def _month(value: Any) -> Month:
+    if isinstance(value, Month):
+        return value
+    if isinstance(value, str):
+        return Month.parse(value)
+    raise ValueError("expected a month as 'YYYY-MM'")
+
+
+MonthField = Annotated[Month, PlainValidator(_month), PlainSerializer(str, return_type=str)]
+Code = Annotated[str, Field(strict=True)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Residence(_Record):
+    """Where the beneficiary lives."""
+
+    state: Code | None = None
+    county_fips: Code | None = None
+    us: bool | None = True
+
+
+class Medicaid(_Record):
+    """Medicaid enrollment in one month (T-MSIS TAF DE)."""
+
+    state: Code | None = None
+    delivery: Code | None = None
+    plan_id: Code | None = None
+
+
+class Integrated(_Record):
+    """Integrated Medicare-Medicaid managed care enrollment in one month."""
+
+    type: Code | None = None
+    plan_id: Code | None = None
+
+
+class MonthRecord(_Record):
+    """One calendar month of Medicare data (MBSF monthly arrays)."""
+
+    month: MonthField
+    buyin: Code | None = None
+    hmo: Code | None = None
+    dual: Code | None = None
+    msp: bool | None = None
+    medicaid: Medicaid | None = None
+    integrated: Integrated | None = None
+
+
+class Voluntary(_Record):
+    """A voluntary alignment designation."""
+
+    date: dt.date | None = None
+    tin: Code | None = None
+    npi: Code | None = None
+    channel: Code | None = None
+
+
+class Claim(_Record):
+    """A Part B professional claim line (CCLF5)."""
+
+    claim_id: Code | None = None
+    line: int | None = None
+    from_date: dt.date | None = None
+    tin: Code | None = None
+    npi: Code | None = None
+    hcpcs: Code | None = None
+    specialty: Code | None = None
+    allowed: Decimal | None = None
+
+
+class Beneficiary(_Record):
+    """One beneficiary record (records.md v1)."""
+
+    bene_id: Annotated[str, Field(strict=True, min_length=1)]
+    birth_date: dt.date | None = None
+    death_date: dt.date | None = None
+    residence: Residence | None = None
+    months: list[MonthRecord] = Field(default_factory=list)
+    voluntary: list[Voluntary] = Field(default_factory=list)
+    claims: list[Claim] = Field(default_factory=list)
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Effective(_Config):
+    """A period in force; open-ended where a bound is absent."""
+
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+
+
+class MedicaidPartner(_Config):
+    """A partnership arrangement between an ACO and an MCO or the SMA."""
+
+    state: Code
+    kind: Literal["MCO", "SMA"]
+    plan_ids: frozenset[Code] = frozenset()
+    effective: Effective | None = None
+
+
+class Aco(_Config):
+    """An ACO competing in the market."""
+
+    id: Code
+    name: str | None = None
+    participant_tins: frozenset[Code] = frozenset()
+    service_area_counties: frozenset[Code] = frozenset()
+    medicaid_partners: list[MedicaidPartner] = Field(default_factory=list)
+
+
+class Market(_Config):
+    """The ACOs of one performance year and their Medicaid partnerships."""
+
+    performance_year: int
+    acos: list[Aco] = Field(default_factory=list)

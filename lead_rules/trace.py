@@ -1,0 +1,142 @@
+"""The decision trace: a tree of everything the interpreter evaluated.
+
+Each :class:`TraceNode` records what was evaluated (a pathway, an ACO, a
+criterion, a definition, an expression), its value, where it is written
+(file:line:column), its citation, the record fields it read, and whether it
+was skipped by short-circuit or hierarchy order. Comprehensions carry a row
+per element, and ``argmax``/``argmin`` the ranked candidate table. The tree is
+rendered to JSON by :meth:`TraceNode.to_dict` and to English by
+:mod:`lead_rules.explain`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import Span
+from .values import to_json
+
+
+class TraceNode:
+    """One evaluated (or skipped) item of a decision trace."""
+
+    __slots__ = (
+        "kind", "label", "text", "span", "value", "children", "skipped", "cached",
+        "source", "description", "rows", "candidates", "note", "expr",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        label: str,
+        span: Span | None = None,
+        text: str = "",
+        expr: object = None,
+    ) -> None:
+        self.kind = kind
+        self.label = label
+        self.text = text
+        self.span = span
+        self.value: Any = None
+        self.children: list[TraceNode] = []
+        self.skipped = False
+        self.cached = False
+        self.source: str | None = None
+        self.description: str | None = None
+        self.rows: list[dict[str, Any]] | None = None
+        self.candidates: list[dict[str, Any]] | None = None
+        self.note: str | None = None
+        self.expr = expr
+
+    def reads(self) -> list[tuple[str, Any]]:
+        """The record/context fields read by this node and its descendants (in order, unique)."""
+        out: dict[str, Any] = {}
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            if node.kind == "field" and not node.skipped:
+                out.setdefault(node.text, node.value)
+            if node.rows:
+                for row in node.rows:
+                    for k in row.get("reads", {}):
+                        out.setdefault(k + "[*]", "...")
+            if node.kind in ("criterion", "definition", "parameter") and node is not self:
+                if node.kind != "criterion":
+                    out.setdefault(node.label, node.value)
+                continue
+            stack.extend(reversed(node.children))
+        return list(out.items())
+
+    def find(self, kind: str, label: str) -> TraceNode | None:
+        """The first descendant (pre-order) of ``kind`` named ``label``."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            if node.kind == kind and node.label == label:
+                return node
+            stack.extend(reversed(node.children))
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form of this node and its subtree."""
+        d: dict[str, Any] = {"kind": self.kind, "label": self.label}
+        if self.text and self.text != self.label:
+            d["text"] = self.text
+        if self.skipped:
+            d["skipped"] = True
+        else:
+            d["value"] = truth(self.value) if isinstance(self.value, bool) or self.value is None else to_json(self.value)
+        if self.cached:
+            d["cached"] = True
+        if self.span is not None and self.span.line > 0:
+            d["at"] = str(self.span)
+        if self.source:
+            d["source"] = self.source
+        if self.description:
+            d["description"] = self.description
+        if self.note:
+            d["note"] = self.note
+        if self.kind in ("criterion", "definition") and not self.cached and not self.skipped:
+            reads = self.reads()
+            if reads:
+                d["reads"] = [{"field": k, "value": to_json(v)} for k, v in reads]
+        if self.rows is not None:
+            d["rows"] = self.rows
+        if self.candidates is not None:
+            d["candidates"] = self.candidates
+        if self.children:
+            d["children"] = [c.to_dict() for c in self.children]
+        return d
+
+
+def truth(value: Any) -> str:
+    """``true`` / ``false`` / ``unknown`` for a three-valued result."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "unknown"
+
+
+class Tracer:
+    """The stack of open trace nodes during one traced evaluation."""
+
+    __slots__ = ("root", "stack", "row")
+
+    def __init__(self, root: TraceNode) -> None:
+        self.root = root
+        self.stack = [root]
+        self.row: dict[str, Any] | None = None
+
+    def open(self, node: TraceNode) -> None:
+        """Attach ``node`` to the current node and make it current."""
+        self.stack[-1].children.append(node)
+        self.stack.append(node)
+
+    def close(self) -> None:
+        """Return to the parent node."""
+        self.stack.pop()
+
+    def add(self, node: TraceNode) -> None:
+        """Attach a finished leaf to the current node."""
+        self.stack[-1].children.append(node)
