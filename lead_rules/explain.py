@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .decision import Decision, Reason
-from .trace import TraceNode
+from .trace import TraceNode, truth
 from .values import to_json
 
 _MAX_READS = 8
@@ -46,10 +46,38 @@ def _reads(trace: TraceNode | None, criterion: str) -> list[str]:
     return lines
 
 
+def _sub_criteria(trace: TraceNode | None, criterion: str) -> list[str]:
+    """The criteria that ``criterion`` is built from, with their values."""
+    if trace is None:
+        return []
+    node = trace.find("criterion", criterion)
+    if node is None:
+        return []
+    out: list[str] = []
+    stack = list(reversed(node.children))
+    while stack:
+        child = stack.pop()
+        if child.kind == "criterion":
+            if child.skipped:
+                continue
+            line = f"{child.label}: {truth(child.value)}"
+            if child.value is not True:
+                item_reason = child.note or child.description
+                if item_reason:
+                    line += f" ({item_reason})"
+                reads = _reads(trace, child.label)
+                if reads:
+                    line += " [read " + "; ".join(reads) + "]"
+            out.append(line)
+            continue
+        if child.kind in ("definition",):
+            continue
+        stack.extend(reversed(child.children))
+    return out
+
+
 def _reason_lines(r: Reason, trace: TraceNode | None, number: str) -> list[str]:
     scope = "" if r.acos is None else f" for {', '.join(r.acos)}"
-    if r.acos is None and r.value != "true":
-        scope = " for every ACO"
     head = f"{number} '{r.criterion}' {_verdict(r.value)}{scope}"
     if r.source:
         head += f" [{r.source}]"
@@ -60,6 +88,9 @@ def _reason_lines(r: Reason, trace: TraceNode | None, number: str) -> list[str]:
         lines.append(f"      {r.description}")
     if r.at:
         lines.append(f"      defined at {r.at}")
+    subs = _sub_criteria(trace, r.criterion)
+    if subs:
+        lines.append("      built from: " + "; ".join(subs))
     reads = _reads(trace, r.criterion)
     if reads:
         lines.append("      read: " + "; ".join(reads))
@@ -77,7 +108,10 @@ def explain_decision(d: Decision) -> str:
             out.append(f"  - {where}: {e['message']}")
         return "\n".join(out)
     if d.outcome == "aligned":
-        out.append(f"{who} is ALIGNED to {d.aco_id} through the '{d.pathway}' pathway (performance year {d.performance_year}).")
+        out.append(
+            f"{who} is ALIGNED to {d.aco_id} through the '{d.pathway}' pathway"
+            f" (performance year {d.performance_year})."
+        )
     else:
         out.append(f"{who} is NOT ALIGNED to any ACO (performance year {d.performance_year}).")
     out.append(f"Policy {d.policy_id} version {d.policy_version} (content hash {d.policy_hash[:12]}).")
@@ -90,7 +124,8 @@ def explain_decision(d: Decision) -> str:
         if p.status == "decided":
             out.append(f"{n}. {p.pathway}: applies, for {p.aco_id}. Every requirement holds:")
         elif p.status == "tie":
-            out.append(f"{n}. {p.pathway}: several ACOs qualify ({', '.join(p.qualifying)}) and the tie rule aligns to none:")
+            qualifying = ", ".join(p.qualifying)
+            out.append(f"{n}. {p.pathway}: several ACOs qualify ({qualifying}) and the tie rule aligns to none:")
         else:
             out.append(f"{n}. {p.pathway}: does not apply, because:")
         for k, r in enumerate(p.reasons, start=1):

@@ -11,13 +11,11 @@ exception.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from . import ast
@@ -28,6 +26,7 @@ from .interpreter import Compiler, Env, Fn
 from .loader import Named, PolicyDoc, load_doc
 from .records import Beneficiary, Market
 from .trace import TraceNode, Tracer, truth
+from .yaml_source import load_yaml_file
 
 
 def requirement_label(req: ast.Expr) -> str:
@@ -73,13 +72,27 @@ class _BoundMarket:
 
 
 def load_market(source: Market | Mapping[str, Any] | str | Path) -> Market:
-    """A :class:`Market` from a model, a mapping or a YAML/JSON file path."""
+    """A :class:`Market` from a model, a mapping or a YAML/JSON file path.
+
+    Raises:
+        PolicyError: a market file that is unreadable or invalid, with the
+            file:line:column of each problem.
+    """
     if isinstance(source, Market):
         return source
     if isinstance(source, (str, Path)):
-        text = Path(source).read_text(encoding="utf-8")
-        data = json.loads(text) if str(source).endswith(".json") else yaml.safe_load(text)
-        return Market.model_validate(data)
+        diags = Diagnostics()
+        node = load_yaml_file(Path(source), diags)  # JSON is YAML too
+        if node is None:
+            raise PolicyError(diags.sorted())
+        try:
+            return Market.model_validate(node.plain())
+        except ValidationError as exc:
+            for err in exc.errors():
+                span, _ = node.at(tuple(err["loc"]))
+                where = ".".join(str(p) for p in err["loc"]) or "market"
+                diags.error("E401", f"invalid market: {where}: {err['msg']}", span)
+            raise PolicyError(diags.sorted()) from None
     return Market.model_validate(dict(source))
 
 
@@ -181,7 +194,7 @@ class Policy:
                 )
         try:
             return self._evaluate(bene, bound, trace)
-        except Exception as exc:  # noqa: BLE001 - a record must never stop a batch
+        except Exception as exc:
             return self._decision(
                 bene.bene_id,
                 "error",

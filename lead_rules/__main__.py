@@ -1,0 +1,7 @@
+"""``python -m lead_rules``: the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""Batch evaluation of JSON Lines: one output row per input line, in order.
+
+Reads records lazily (a file or standard input), decides each with the
+interpreter, and writes one JSON line per input line: the decision, or an
+``error`` row naming the line and the cause when the line is not JSON or not
+a valid record. Counts add up: ``read == decided + errors``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import IO, Any
+
+from .decision import Decision
+from .policy import Policy
+from .records import Market
+from .values import Month
+
+
+@dataclass
+class BatchCounts:
+    """What a batch read and decided."""
+
+    read: int = 0
+    decided: int = 0
+    errors: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        """Count one output row."""
+        self.read += 1
+        self.by_outcome[outcome] = self.by_outcome.get(outcome, 0) + 1
+        if outcome == "error":
+            self.errors += 1
+        else:
+            self.decided += 1
+
+    def summary(self) -> str:
+        """One line for standard error."""
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(self.by_outcome.items()))
+        return f"read {self.read}, decided {self.decided}, errors {self.errors}" + (f" ({parts})" if parts else "")
+
+
+def json_default(value: Any) -> Any:
+    """JSON encoding of the values decisions carry."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, Month)):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(row: dict[str, Any]) -> str:
+    """Compact JSON for one output line."""
+    return json.dumps(row, default=json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_line(line: str, number: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A record from one JSONL line, or an error row naming the line and cause."""
+    try:
+        data = json.loads(line, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        return None, error_row(None, number, None, f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(data, dict):
+        return None, error_row(None, number, None, f"line {number} is not a JSON object")
+    return data, None
+
+
+def error_row(bene_id: str | None, line: int, fieldname: str | None, message: str) -> dict[str, Any]:
+    """An output row for input that could not be decided."""
+    return {
+        "line": line,
+        "bene_id": bene_id,
+        "outcome": "error",
+        "aco_id": None,
+        "pathway": None,
+        "reasons": [],
+        "errors": [{"field": fieldname, "message": message}],
+    }
+
+
+def decide_lines(
+    policy: Policy, market: Market, lines: Iterable[str], trace: bool = False
+) -> Iterator[tuple[dict[str, Any], Decision | None]]:
+    """Decide each non-blank line; yield (output row, decision or None)."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        record, err = parse_line(line, number)
+        if record is None:
+            assert err is not None
+            yield err, None
+            continue
+        decision = policy.evaluate(record, market, trace=trace)
+        row = {"line": number, **decision.summary_dict()}
+        if trace and decision.trace is not None:
+            row["trace"] = decision.trace.to_dict()
+        yield row, decision
+
+
+def run_batch(policy: Policy, market: Market, src: IO[str], dst: IO[str], trace: bool = False) -> BatchCounts:
+    """Stream ``src`` to ``dst``; return the counts."""
+    counts = BatchCounts()
+    for row, _ in decide_lines(policy, market, src, trace):
+        dst.write(dumps(row) + "\n")
+        counts.add(row["outcome"])
+    return counts
