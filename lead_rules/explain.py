@@ -34,10 +34,26 @@ def _verdict(value: str) -> str:
     )
 
 
-def _reads(trace: TraceNode | None, criterion: str) -> list[str]:
+def _criterion_node(trace: TraceNode | None, name: str, pathway: str | None, aco: str | None) -> TraceNode | None:
+    """The evaluated node of criterion ``name`` for ``pathway`` and ``aco``.
+
+    A criterion that does not depend on the ACO is evaluated once and shows as
+    cached afterwards; then its first evaluation anywhere in the trace is used.
+    """
     if trace is None:
-        return []
-    node = trace.find("criterion", criterion)
+        return None
+    scope: TraceNode | None = trace
+    if pathway is not None:
+        scope = trace.find("pathway", pathway)
+        if scope is not None and aco is not None:
+            scope = scope.find("aco", aco) or scope
+    node = scope.find("criterion", name) if scope is not None else None
+    if node is None or node.cached:
+        node = trace.find_evaluated("criterion", name)
+    return node
+
+
+def _reads(node: TraceNode | None) -> list[str]:
     if node is None:
         return []
     lines = []
@@ -46,12 +62,9 @@ def _reads(trace: TraceNode | None, criterion: str) -> list[str]:
     return lines
 
 
-def _sub_criteria(trace: TraceNode | None, criterion: str) -> list[str]:
-    """The criteria that ``criterion`` is built from, with their values."""
-    if trace is None:
-        return []
-    node = trace.find("criterion", criterion)
-    if node is None:
+def _sub_criteria(trace: TraceNode | None, node: TraceNode | None) -> list[str]:
+    """The criteria that ``node`` is built from, with their values."""
+    if trace is None or node is None:
         return []
     out: list[str] = []
     stack = list(reversed(node.children))
@@ -65,7 +78,8 @@ def _sub_criteria(trace: TraceNode | None, criterion: str) -> list[str]:
                 item_reason = child.note or child.description
                 if item_reason:
                     line += f" ({item_reason})"
-                reads = _reads(trace, child.label)
+                evaluated = child if not child.cached else trace.find_evaluated("criterion", child.label)
+                reads = _reads(evaluated)
                 if reads:
                     line += " [read " + "; ".join(reads) + "]"
             out.append(line)
@@ -88,10 +102,12 @@ def _reason_lines(r: Reason, trace: TraceNode | None, number: str) -> list[str]:
         lines.append(f"      {r.description}")
     if r.at:
         lines.append(f"      defined at {r.at}")
-    subs = _sub_criteria(trace, r.criterion)
+    aco = r.acos[0] if r.acos else None
+    node = _criterion_node(trace, r.criterion, r.pathway, aco)
+    subs = _sub_criteria(trace, node)
     if subs:
         lines.append("      built from: " + "; ".join(subs))
-    reads = _reads(trace, r.criterion)
+    reads = _reads(node)
     if reads:
         lines.append("      read: " + "; ".join(reads))
     return lines

@@ -16,13 +16,27 @@ from typing import Any
 from .errors import Span
 from .values import to_json
 
+_ACO_VALUED = ("decision", "pathway")
+
 
 class TraceNode:
     """One evaluated (or skipped) item of a decision trace."""
 
     __slots__ = (
-        "kind", "label", "text", "span", "value", "children", "skipped", "cached",
-        "source", "description", "rows", "candidates", "note", "expr",
+        "cached",
+        "candidates",
+        "children",
+        "description",
+        "expr",
+        "kind",
+        "label",
+        "note",
+        "rows",
+        "skipped",
+        "source",
+        "span",
+        "text",
+        "value",
     )
 
     def __init__(
@@ -77,6 +91,16 @@ class TraceNode:
             stack.extend(reversed(node.children))
         return None
 
+    def find_evaluated(self, kind: str, label: str) -> TraceNode | None:
+        """The first descendant of ``kind`` named ``label`` that was evaluated (not cached, not skipped)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            if node.kind == kind and node.label == label and not node.cached and not node.skipped:
+                return node
+            stack.extend(reversed(node.children))
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form of this node and its subtree."""
         d: dict[str, Any] = {"kind": self.kind, "label": self.label}
@@ -85,7 +109,9 @@ class TraceNode:
         if self.skipped:
             d["skipped"] = True
         else:
-            d["value"] = truth(self.value) if isinstance(self.value, bool) or self.value is None else to_json(self.value)
+            # a decision's or pathway's value is an ACO id (null: none); others may be unknown
+            three_valued = isinstance(self.value, bool) or (self.value is None and self.kind not in _ACO_VALUED)
+            d["value"] = truth(self.value) if three_valued else to_json(self.value)
         if self.cached:
             d["cached"] = True
         if self.span is not None and self.span.line > 0:
@@ -121,7 +147,7 @@ def truth(value: Any) -> str:
 class Tracer:
     """The stack of open trace nodes during one traced evaluation."""
 
-    __slots__ = ("root", "stack", "row")
+    __slots__ = ("root", "row", "stack")
 
     def __init__(self, root: TraceNode) -> None:
         self.root = root

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_RE = re.compile(r"\d{4}-\d{2}")
 
 
 class Month:
@@ -28,10 +28,9 @@ class Month:
     @classmethod
     def parse(cls, text: str) -> Month:
         """Parse ``YYYY-MM``; raise ValueError otherwise."""
-        m = _MONTH_RE.match(text)
-        if not m:
+        if len(text) != 7 or not _MONTH_RE.match(text):
             raise ValueError(f"invalid month {text!r}, expected YYYY-MM")
-        return cls(int(m.group(1)), int(m.group(2)))
+        return cls(int(text[:4]), int(text[5:]))
 
     @classmethod
     def from_ordinal(cls, ordinal: int) -> Month:
