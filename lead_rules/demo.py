@@ -45,7 +45,7 @@ def run_demo(out_dir: Path, n: int, seed: int, policy_path: str | None) -> int:
     )
     counts = BatchCounts()
     by_pathway_aco: Counter[tuple[str, str]] = Counter()
-    fail_reasons: Counter[tuple[str, str, str]] = Counter()
+    fail_reasons: Counter[tuple[str, str]] = Counter()
     examples: dict[str, str] = {}
     decisions_path = out_dir / "decisions.jsonl"
     with (
@@ -68,8 +68,9 @@ def run_demo(out_dir: Path, n: int, seed: int, policy_path: str | None) -> int:
                 if decision.bene_id:
                     examples.setdefault(decision.pathway, decision.bene_id)
             elif decision.outcome == "not_aligned":
-                for r in decision.reasons:
-                    fail_reasons[(r.pathway, r.criterion, r.value)] += 1
+                # reasons that held for every ACO: the ones that explain why no ACO got the beneficiary
+                for crit, value in {(r.criterion, r.value) for r in decision.reasons if r.acos is None}:
+                    fail_reasons[(crit, value)] += 1
                 if decision.bene_id:
                     examples.setdefault("not_aligned", decision.bene_id)
 
@@ -84,13 +85,14 @@ def run_demo(out_dir: Path, n: int, seed: int, policy_path: str | None) -> int:
             if pw == pathway:
                 table.add_row(pw, aco, f"{k:,}", f"{100 * k / max(counts.read, 1):.1f}%")
     console.print(table)
-    reasons = Table(title="Top reasons for non-alignment (per pathway requirement)")
-    reasons.add_column("pathway")
+    not_aligned = counts.by_outcome.get("not_aligned", 0)
+    reasons = Table(title="Top reasons for non-alignment (failed for every ACO; once per beneficiary)")
     reasons.add_column("criterion")
     reasons.add_column("value")
     reasons.add_column("beneficiaries", justify="right")
-    for (pw, crit, value), k in fail_reasons.most_common(12):
-        reasons.add_row(pw, crit, value, f"{k:,}")
+    reasons.add_column("% of not aligned", justify="right")
+    for (crit, value), k in fail_reasons.most_common(12):
+        reasons.add_row(crit, value, f"{k:,}", f"{100 * k / max(not_aligned, 1):.1f}%")
     console.print(reasons)
     wanted = [*policy.pathway_names, "not_aligned"]
     with paths["jsonl"].open(encoding="utf-8") as src:

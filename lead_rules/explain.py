@@ -23,6 +23,11 @@ def _fmt(value: Any) -> str:
         return "unknown"
     if isinstance(v, str):
         return f'"{v}"'
+    if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
+        return f"({len(v)} records)"
+    if isinstance(v, dict):
+        shown = ", ".join(f"{k}: {_fmt(x)}" for k, x in list(v.items())[:4])
+        return "{" + shown + (", ..." if len(v) > 4 else "") + "}"
     if isinstance(v, list) and len(v) > 6:
         return "[" + ", ".join(str(x) for x in v[:6]) + f", ... ({len(v)} items)]"
     return str(v).replace("True", "true").replace("False", "false")
