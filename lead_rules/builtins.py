@@ -14,7 +14,7 @@ import calendar
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from .types import BOOL, DATE, DECIMAL, INT, MONTH, NULL, STRING, ListT, Type, comparable, is_numeric, unify
@@ -40,7 +40,7 @@ def _fixed(params: Sequence[Type], result: Type) -> CheckFn:
         if len(args) != len(params):
             return f"takes {len(params)} argument(s), got {len(args)}"
         for i, (a, p) in enumerate(zip(args, params, strict=True)):
-            if unify(a, p) != p and not (a == NULL):
+            if unify(a, p) != p and a != NULL:
                 return f"argument {i + 1} must be {p}, got {a}"
         return result
 
@@ -188,8 +188,13 @@ def _months_between(a: Month | dt.date, b: Month | dt.date) -> int:
     return mb.ordinal - ma.ordinal
 
 
-def _round(x: Decimal | int, n: int) -> Decimal:
-    return Decimal(x).quantize(Decimal(1).scaleb(-n), rounding=ROUND_HALF_EVEN)
+def _round(x: Decimal | int, n: int) -> Decimal | None:
+    # Half away from zero, as SQL's ROUND on decimals (DuckDB, Spark, PostgreSQL),
+    # so that the interpreter and the SQL engines agree; null when out of precision.
+    try:
+        return Decimal(x).quantize(Decimal(1).scaleb(-n), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
 
 
 def _coalesce(*args: Any) -> Any:
@@ -258,9 +263,9 @@ def kleene_all(xs: Sequence[Any]) -> bool | None:
     return None if unknown else True
 
 
-def distinct_sorted(xs: Sequence[Any]) -> list[Any]:
-    """The distinct non-null values, sorted ascending."""
-    return sorted({x for x in xs if x is not None})
+def distinct_sorted(xs: Sequence[Any]) -> tuple[Any, ...]:
+    """The distinct non-null values, sorted ascending (a list value: a tuple, as list literals)."""
+    return tuple(sorted({x for x in xs if x is not None}))
 
 
 def _minmax_scalar(pick: Callable[..., Any]) -> ImplFn:

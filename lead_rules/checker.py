@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import ast
 from .builtins import BUILTINS
-from .errors import Diagnostics, did_you_mean
+from .errors import Diagnostics, Span, did_you_mean
 from .loader import PolicyDoc
 from .lower import AGGREGATES
 from .types import (
@@ -38,7 +38,12 @@ from .types import (
 ERR = Prim("error")
 """The type of an expression that already has an error (suppresses cascades)."""
 
-_LITERAL_TYPES = {"int": INT, "decimal": DECIMAL, "string": STRING, "bool": BOOL, "date": DATE, "month": MONTH, "null": NULL}
+_LITERAL_TYPES = {
+    "int": INT, "decimal": DECIMAL, "string": STRING, "bool": BOOL, "date": DATE, "month": MONTH, "null": NULL,
+}
+MAX_REFERENCE_DEPTH = 50
+"""How long a chain of definitions referring to definitions may be (E221); the
+checker, the compiler and the traced interpreter all recurse along it."""
 TIE_RULES = ("none", "lowest", "highest")
 ON_TIE_RULES = ("not_aligned", "lowest_aco_id")
 
@@ -76,12 +81,14 @@ class Checker:
         self.current_refs: list[set[str]] = []
         self.current_deps: list[set[str]] = []
         self.used_params: set[str] = set()
+        self.depth_reported = False
 
     # --- entry point -------------------------------------------------
     def run(self) -> Resolution:
         """Check everything and return the resolution."""
         for name in self.doc.named:
             self.check_named(name)
+        self.check_depth()
         for pathway in self.doc.pathways.values():
             for req in pathway.requires:
                 self.check_requirement(req)
@@ -150,7 +157,7 @@ class Checker:
         name = node.name
         if name in self.in_progress:
             start = self.in_progress.index(name)
-            cycle = self.in_progress[start:] + [name]
+            cycle = [*self.in_progress[start:], name]
             key = frozenset(cycle)
             if key not in self.cycle_reported:
                 self.cycle_reported.add(key)
@@ -158,10 +165,49 @@ class Checker:
             return ERR
         if self.current_refs:
             self.current_refs[-1].add(name)
+        if name not in self.done and len(self.in_progress) + 1 > MAX_REFERENCE_DEPTH:
+            self.too_deep(node.span, [*self.in_progress, name])
+            return ERR
         t = self.check_named(name)
         if self.current_deps:
             self.current_deps[-1] |= self.res.depends.get(name, frozenset())
         return t
+
+    def too_deep(self, span: Span, chain: list[str]) -> None:
+        """Report (once) a chain of references longer than :data:`MAX_REFERENCE_DEPTH`."""
+        if not self.depth_reported:
+            self.depth_reported = True
+            self.diags.error(
+                "E221",
+                f"definitions and criteria refer to each other more than {MAX_REFERENCE_DEPTH} levels deep",
+                span,
+                " -> ".join([*chain[:2], "...", *chain[-2:]]),
+            )
+
+    def check_depth(self) -> None:
+        """Find reference chains that are too long, whatever order the names were checked in."""
+        depth: dict[str, int] = {}  # the longest chain of named items starting at a name
+        for start in self.doc.named:
+            stack: list[tuple[str, bool]] = [(start, False)]
+            while stack:
+                name, ready = stack.pop()
+                refs = [r for r in self.res.refs.get(name, ()) if r in self.doc.named]
+                if ready:
+                    depth[name] = 1 + max((depth.get(r, 0) for r in refs), default=0)
+                elif name not in depth:
+                    depth[name] = 0  # visiting (a cycle, reported elsewhere, stops here)
+                    stack.append((name, True))
+                    stack.extend((r, False) for r in refs if r not in depth)
+        for name in self.doc.named:
+            if depth[name] > MAX_REFERENCE_DEPTH:
+                chain = [name]
+                while True:
+                    refs = [r for r in self.res.refs.get(chain[-1], ()) if r in self.doc.named]
+                    if not refs or len(chain) > depth[name]:
+                        break
+                    chain.append(max(refs, key=lambda r: depth[r]))
+                self.too_deep(self.doc.named[name].expr.span, chain)
+                return
 
     # --- expressions ----------------------------------------------------
     def check(self, e: ast.Expr, scope: dict[str, Type]) -> Type:
@@ -261,7 +307,10 @@ class Checker:
         if n in BUILTINS or n in AGGREGATES:
             self.diags.error("E202", f"'{n}' is a function; call it as {n}(...)", e.span)
             return ERR
-        self.diags.error("E202", f"unknown name '{n}'", e.span, did_you_mean(n, self._visible(scope)))
+        hint = did_you_mean(n, self._visible(scope))
+        if hint is None and n in TIE_RULES + ON_TIE_RULES:
+            hint = f'a tie rule is a string: write "{n}"'
+        self.diags.error("E202", f"unknown name '{n}'", e.span, hint)
         return ERR
 
     def check_attr(self, e: ast.Attr, scope: dict[str, Type]) -> Type:
@@ -317,6 +366,11 @@ class Checker:
         arg_types = [self.check(a, scope) for a in e.args]
         for _, kv in e.kwargs:
             self.check(kv, scope)
+        if fn is None and e.func in AGGREGATES:
+            self.diags.error(
+                "E204", f"{e.func}() takes a comprehension", e.span, f"usage: {e.func}(x for x in L where ...)"
+            )
+            return ERR
         if fn is None:
             self.diags.error(
                 "E206",
@@ -338,8 +392,17 @@ class Checker:
 
     def check_comprehension(self, e: ast.Comprehension, scope: dict[str, Type]) -> Type:
         src = self.check(e.source, scope)
-        if e.var in scope or e.var in ROOTS or e.var in self.doc.parameters or e.var in self.doc.named:
-            self.diags.error("E205", f"comprehension variable '{e.var}' hides another name", e.span)
+        hidden = (
+            "an enclosing comprehension variable" if e.var in scope
+            else "the root" if e.var in ROOTS
+            else "the parameter" if e.var in self.doc.parameters
+            else f"the {self.doc.named[e.var].kind}" if e.var in self.doc.named
+            else None
+        )
+        if hidden is not None:
+            self.diags.error(
+                "E205", f"comprehension variable '{e.var}' hides {hidden} '{e.var}'", e.span, "rename the variable"
+            )
         if src == ERR:
             elem: Type = ERR
         elif not isinstance(src, ListT):
@@ -415,6 +478,8 @@ class Checker:
             )
             return ERR
         tie_expr, tie_type = kw["ties"]
+        if tie_type == ERR:
+            return ERR
         if tie_type not in (STRING, NULL):
             return self.type_error(tie_expr, f"'ties' must be a string, got {tie_type}")
         self.check_choice(tie_expr, TIE_RULES)
@@ -426,6 +491,8 @@ class Checker:
     def check_requirement(self, req: ast.Expr) -> None:
         if isinstance(req, ast.Name):
             item = self.doc.named.get(req.name)
+            if item is None and req.name in self.doc.broken:
+                return  # its own error is reported already
             if item is None or item.kind != "criterion":
                 what = "a definition" if item is not None else "not defined"
                 criteria = [n for n, i in self.doc.named.items() if i.kind == "criterion"]
@@ -440,16 +507,21 @@ class Checker:
         if isinstance(req, ast.Not):
             self.check_requirement(req.operand)
         elif isinstance(req, ast.BoolOp):
-            for item in req.items:
-                self.check_requirement(item)
+            for operand in req.items:
+                self.check_requirement(operand)
         self.res.types[id(req)] = BOOL
 
     def check_hierarchy(self) -> None:
         seen: set[str] = set()
         for name, span in self.doc.hierarchy:
-            if name not in self.doc.pathways:
+            if name in self.doc.broken:
+                pass  # its own error is reported already
+            elif name not in self.doc.pathways:
                 self.diags.error(
-                    "E213", f"hierarchy names unknown pathway '{name}'", span, did_you_mean(name, list(self.doc.pathways))
+                    "E213",
+                    f"hierarchy names unknown pathway '{name}'",
+                    span,
+                    did_you_mean(name, list(self.doc.pathways)),
                 )
             elif name in seen:
                 self.diags.error("E213", f"pathway '{name}' appears twice in the hierarchy", span)
@@ -459,6 +531,8 @@ class Checker:
                 self.diags.warning("W302", f"pathway '{name}' is not in the hierarchy and never decides", pw.span)
 
     def check_unused(self) -> None:
+        if self.doc.broken:
+            return  # an entry that failed to load may be the user: the warnings would be guesses
         used: set[str] = set()
         stack: list[str] = []
         for pw in self.doc.pathways.values():

@@ -32,11 +32,21 @@ NO_SPAN = Span("<unknown>", 0, 0, 0, 0)
 
 
 @lru_cache(maxsize=64)
-def _file_lines(path: str) -> tuple[str, ...]:
+def _cached_lines(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     try:
         return tuple(Path(path).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return ()
+
+
+def _file_lines(path: str) -> tuple[str, ...]:
+    # keyed on the file's mtime and size too, so a file edited in a long-running
+    # process (a watcher, the test runner) is never shown with its old lines
+    try:
+        st = Path(path).stat()
     except OSError:
         return ()
+    return _cached_lines(path, st.st_mtime_ns, st.st_size)
 
 
 def source_line(span: Span) -> str | None:

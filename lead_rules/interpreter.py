@@ -39,7 +39,7 @@ class Group(NamedTuple):
 class Env:
     """The evaluation state of one record: roots, variables, caches, tracer."""
 
-    __slots__ = ("bene", "market", "aco", "vars", "caches", "tracer")
+    __slots__ = ("aco", "bene", "caches", "market", "tracer", "vars")
 
     def __init__(self, bene: Any, market: Any, market_cache: dict[str, Any], tracer: Tracer | None) -> None:
         self.bene = bene
@@ -71,7 +71,7 @@ def _arith(op: str) -> Callable[[Any, Any], Any]:
             except OverflowError:
                 return None
         if isinstance(a, Month):
-            return Month.from_ordinal(a.ordinal + b)
+            return _shift_month(a, b)
         return a + b
 
     def sub(a: Any, b: Any) -> Any:
@@ -83,7 +83,7 @@ def _arith(op: str) -> Callable[[Any, Any], Any]:
             except OverflowError:
                 return None
         if isinstance(a, Month):
-            return Month.from_ordinal(a.ordinal - b)
+            return _shift_month(a, -b)
         return a - b
 
     def mul(a: Any, b: Any) -> Any:
@@ -102,12 +102,26 @@ def _arith(op: str) -> Callable[[Any, Any], Any]:
     return {"+": add, "-": sub, "*": mul, "/": div}[op]
 
 
+def _shift_month(m: Month, n: int) -> Month | None:
+    """``m + n`` months; null out of range (as ``date + n``)."""
+    try:
+        return Month.from_ordinal(m.ordinal + n)
+    except ValueError:
+        return None
+
+
+def _seq(v: Any) -> Any:
+    # a list value is a tuple (literals, comprehensions) or a Python list (record
+    # fields such as bene.claims); equality must not depend on which
+    return tuple(v) if isinstance(v, list) else v
+
+
 def _compare(op: str) -> Callable[[Any, Any], Any]:
     def eq(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else a == b
+        return None if a is None or b is None else _seq(a) == _seq(b)
 
     def ne(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else a != b
+        return None if a is None or b is None else _seq(a) != _seq(b)
 
     def lt(a: Any, b: Any) -> Any:
         return None if a is None or b is None else a < b
@@ -133,8 +147,12 @@ def _compare(op: str) -> Callable[[Any, Any], Any]:
 def rank_candidates(
     cands: list[tuple[Any, tuple[Any, ...]]], descending: bool
 ) -> list[tuple[Any, tuple[Any, ...]]]:
-    """Candidates with a non-null first score, best first (null later scores rank last)."""
-    live = [c for c in cands if c[0] is not None and c[1][0] is not None]
+    """Candidates with a non-null first score, best first (null later scores rank last).
+
+    A candidate whose value is null still competes: when it ranks first, the
+    result is null (docs/language.md: "the E of the element with the highest S1").
+    """
+    live = [c for c in cands if c[1][0] is not None]
 
     def key(c: tuple[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
         parts: list[Any] = []
@@ -161,18 +179,25 @@ class _Neg:
         return hash(self.v)
 
 
+def _null_last(v: Any) -> tuple[bool, Any]:
+    return (v is None, v)
+
+
 def pick_winner(ranked: list[tuple[Any, tuple[Any, ...]]], ties: Any) -> tuple[Any, list[Any]]:
     """The winner of a ranked candidate list and the tied values at the top."""
     if not ranked:
         return None, []
     best = ranked[0][1]
-    top = sorted({c[0] for c in ranked if c[1] == best})
+    tied = {c[0] for c in ranked if c[1] == best}
+    known = sorted(v for v in tied if v is not None)
+    top = known + [None] * (None in tied)
     if len(top) == 1:
         return top[0], top
+    # like min/max, "lowest"/"highest" pass over a null value among the tied ones
     if ties == "lowest":
-        return top[0], top
+        return (known[0] if known else None), top
     if ties == "highest":
-        return top[-1], top
+        return (known[-1] if known else None), top
     if ties == "none":
         return None, top
     raise EvaluationError(f"unknown tie rule {ties!r}")
@@ -221,6 +246,8 @@ class Compiler:
             node.description = item.description
             v = cache.get(name, _MISSING)
             if v is not _MISSING:
+                if tr.row is not None:
+                    return v  # once per element of a comprehension: the first evaluation's node is enough
                 node.cached = True
                 node.value = v
                 tr.add(node)
@@ -243,8 +270,8 @@ class Compiler:
         fn = self._compile(e, in_row)
         if not self.traced or in_row or isinstance(e, (ast.Literal,)):
             return fn
-        if isinstance(e, ast.Name) and self.res.names.get(id(e), ("", ""))[0] == "named":
-            return fn  # the named item makes its own node
+        if isinstance(e, ast.Name) and self.res.names.get(id(e), ("", ""))[0] in ("named", "param"):
+            return fn  # named items and parameters make their own node
         if isinstance(e, ast.Attr) and self._path_root(e) is not None:
             return fn  # field reads make their own node
         return self._wrap(e, fn)
@@ -252,7 +279,6 @@ class Compiler:
     def _wrap(self, e: ast.Expr, fn: Fn) -> Fn:
         kind = type(e).__name__.lower()
         short = isinstance(e, (ast.BoolOp, ast.Cond))
-        children = e.children()
 
         def traced(env: Env) -> Any:
             tr = env.tracer
@@ -265,11 +291,10 @@ class Compiler:
                 tr.close()
             node.value = v
             if short:
-                for c in children:
-                    if not isinstance(c, ast.Literal) and not _evaluated(c, node.children):
-                        sk = TraceNode("expr", type(c).__name__.lower(), c.span, c.text, c)
-                        sk.skipped = True
-                        node.children.append(sk)
+                for c in _skipped_children(e, node.children):
+                    sk = TraceNode("expr", type(c).__name__.lower(), c.span, c.text, c)
+                    sk.skipped = True
+                    node.children.append(sk)
             return v
         return traced
 
@@ -296,9 +321,8 @@ class Compiler:
     def c_collection(self, e: ast.Collection, in_row: bool) -> Fn:
         items = [self.compile(i, in_row) for i in e.items]
         if all(isinstance(i, ast.Literal) for i in e.items):
-            const: Any = frozenset(i.value for i in e.items) if e.kind == "set" else tuple(
-                i.value for i in e.items  # type: ignore[attr-defined]
-            )
+            values = [i.value for i in e.items if isinstance(i, ast.Literal)]
+            const: Any = frozenset(values) if e.kind == "set" else tuple(values)
             return lambda env: const
         if e.kind == "set":
             return lambda env: frozenset(f(env) for f in items)
@@ -455,6 +479,10 @@ class Compiler:
             out: list[tuple[Any, tuple[Any, ...]]] = []
             if xs is None:
                 return out
+            if isinstance(xs, frozenset):
+                # a set has no order: go through it ascending, so that list(...) and the
+                # trace rows do not depend on Python's hash seed
+                xs = sorted(xs, key=_null_last)
             tr = env.tracer if record_rows else None
             saved = env.vars.get(var, _MISSING)
             for i, x in enumerate(xs):
@@ -515,14 +543,20 @@ class Compiler:
                 vals = [v for v, _ in rows(env) if v is not None]
                 return pick(vals) if vals else None
             return minmax
-        if func == "any":
-            return lambda env: (begin(env), kleene_any([v for v, _ in rows(env)]))[1]
-        if func == "all":
-            return lambda env: (begin(env), kleene_all([v for v, _ in rows(env)]))[1]
-        if func == "list":
-            return lambda env: (begin(env), tuple(v for v, _ in rows(env)))[1]
-        if func == "distinct":
-            return lambda env: (begin(env), tuple(distinct_sorted([v for v, _ in rows(env)])))[1]
+        finishers: dict[str, Callable[[list[Any]], Any]] = {
+            "any": kleene_any,
+            "all": kleene_all,
+            "list": tuple,
+            "distinct": distinct_sorted,
+        }
+        finish = finishers.get(func)
+        if finish is not None:
+            combine = finish
+
+            def over_values(env: Env) -> Any:
+                begin(env)
+                return combine([v for v, _ in rows(env)])
+            return over_values
         if func == "group_sum":
             def group_sum(env: Env) -> Any:
                 begin(env)
@@ -548,7 +582,8 @@ class Compiler:
                 node = env.tracer.stack[-1]
                 node.candidates = _candidate_table(ranked)
                 if len(top) > 1:
-                    node.note = f"tie between {', '.join(str(to_json(t)) for t in top)}; rule '{rule}' gives {to_json(winner)}"
+                    tied = ", ".join(str(to_json(t)) for t in top)
+                    node.note = f"tie between {tied}; rule '{rule}' gives {to_json(winner)}"
             return winner
         return argmax
 
@@ -569,13 +604,20 @@ def _candidate_table(ranked: list[tuple[Any, tuple[Any, ...]]]) -> list[dict[str
     return table
 
 
-def _evaluated(c: ast.Expr, nodes: list[TraceNode]) -> bool:
-    """True when child expression ``c`` left a node among ``nodes``."""
-    if isinstance(c, ast.Name):
-        return any(n.label == c.name and n.kind in ("criterion", "definition", "parameter") for n in nodes)
-    if isinstance(c, ast.Attr):
-        return any(n.expr is c or (n.kind == "field" and n.text == c.text) for n in nodes)
-    return any(n.expr is c for n in nodes)
+def _skipped_children(e: ast.Expr, nodes: list[TraceNode]) -> list[ast.Expr]:
+    """The operands of a short-circuiting ``e`` (and/or, if) that were not evaluated.
+
+    Every evaluated operand that is not a literal leaves exactly one trace node
+    (an expression, field, parameter or named-item node), in evaluation order;
+    so the nodes tell, by position, how far evaluation went.
+    """
+    if isinstance(e, ast.BoolOp):
+        operands = [c for c in e.items if not isinstance(c, ast.Literal)]
+        return operands[len(nodes):]
+    assert isinstance(e, ast.Cond)
+    test = e.test.value if isinstance(e.test, ast.Literal) else nodes[0].value if nodes else None
+    not_taken = e.else_ if test is True else e.then_
+    return [] if isinstance(not_taken, ast.Literal) else [not_taken]
 
 
 def _path_reader(base: Fn, steps: tuple[str, ...]) -> Fn:

@@ -10,6 +10,7 @@ diagnostics; nothing here raises on bad input.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
@@ -18,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from . import ast
-from .errors import Diagnostics, Span
+from .errors import Diagnostics, Span, did_you_mean
 from .lower import lower_tree
 from .parser import parse_node
 from .policy_model import (
     NamedSpec,
     ParameterFileSpec,
+    ParameterSpec,
     PathwaySpec,
-    PolicyFileSpec,
     PolicyMetaSpec,
     validate_section,
 )
@@ -88,7 +89,17 @@ class PolicyDoc:
     hierarchy_span: Span | None = None
     files: list[str] = field(default_factory=list)
     content_hash: str = ""
-    broken: set[str] = field(default_factory=set)  # names whose expression did not parse
+    broken: set[str] = field(default_factory=set)  # names whose entry did not load (its error is reported)
+
+
+FILE_SECTIONS = ("policy", "parameters", "definitions", "criteria", "pathways", "hierarchy")
+SECTION_MODELS: dict[str, type[ParameterSpec | NamedSpec | PathwaySpec]] = {
+    "parameters": ParameterSpec,
+    "definitions": NamedSpec,
+    "criteria": NamedSpec,
+    "pathways": PathwaySpec,
+}
+SECTION_KINDS = {"parameters": "parameter", "definitions": "definition", "criteria": "criterion", "pathways": "pathway"}
 
 
 def policy_files(path: Path) -> list[Path]:
@@ -115,7 +126,8 @@ def coerce(value: Any, typ: Type, node: YNode, diags: Diagnostics) -> tuple[bool
     """Convert a YAML value to a value of ``typ``; record E301 when impossible."""
 
     def fail(what: str) -> tuple[bool, Any]:
-        diags.error("E301", f"value {value!r} is not a {what}", node.span)
+        article = "an" if what[0] in "aeiou" else "a"
+        diags.error("E301", f"value {value!r} is not {article} {what}", node.span)
         return False, None
 
     if value is None:
@@ -145,6 +157,8 @@ def coerce(value: Any, typ: Type, node: YNode, diags: Diagnostics) -> tuple[bool
     if typ == STRING:
         return (True, value) if isinstance(value, str) else fail("string (quote codes such as \"02\")")
     if typ == DATE:
+        if isinstance(value, dt.datetime):  # `2027-01-01 10:00` is a timestamp, not a date
+            return fail("date (YYYY-MM-DD)")
         if isinstance(value, dt.date):
             return True, value
         try:
@@ -178,50 +192,83 @@ class _Loader:
     def add_file(self, path: Path) -> None:
         root = load_yaml_file(path, self.diags)
         self.doc.files.append(str(path))
-        try:
+        with contextlib.suppress(OSError):
             self.hasher.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        except OSError:
-            pass
         if root is None:
             return
         if root.kind != "map":
             self.diags.error("E010", "a policy file must be a YAML mapping", root.span)
             return
-        spec = validate_section(PolicyFileSpec, root, self.diags)
-        if spec is None:
-            return
-        if spec.policy is not None:
-            if self.doc.meta is not None:
+        # Each section and each named entry is validated on its own, so one bad
+        # key costs only its entry, and every other problem of the file is still found.
+        for key, (key_span, _) in root.entries.items():
+            if key not in FILE_SECTIONS:
+                hint = did_you_mean(key, FILE_SECTIONS) or f"allowed keys: {', '.join(FILE_SECTIONS)}"
+                self.diags.error("E010", f"unknown key '{key}'", key_span, hint)
+        meta_node = root.get("policy")
+        if meta_node is not None:
+            meta = validate_section(PolicyMetaSpec, meta_node, self.diags, where="policy")
+            if self.doc.meta_span.file != "<policy>":
                 self.diags.error("E011", f"'policy:' is already given at {self.doc.meta_span}", root.key_span("policy"))
             else:
-                self.doc.meta = spec.policy
+                self.doc.meta = meta
                 self.doc.meta_span = root.key_span("policy")
-        if spec.hierarchy is not None:
+        hierarchy_node = root.get("hierarchy")
+        if hierarchy_node is not None:
             if self.doc.hierarchy_span is not None:
                 self.diags.error(
                     "E011", f"'hierarchy:' is already given at {self.doc.hierarchy_span}", root.key_span("hierarchy")
                 )
             else:
-                node = root.get("hierarchy")
-                assert node is not None
                 self.doc.hierarchy_span = root.key_span("hierarchy")
-                self.doc.hierarchy = [(str(n.value), n.span) for n in node.items]
-        for section in ("parameters", "definitions", "criteria", "pathways"):
+                self.doc.hierarchy = self.hierarchy(hierarchy_node)
+        for section, model in SECTION_MODELS.items():
             snode = root.get(section)
-            if snode is None or snode.kind != "map":
+            if snode is None or (snode.kind == "scalar" and snode.value is None):
+                continue  # an empty section
+            if snode.kind != "map":
+                self.diags.error("E010", f"'{section}' must be a mapping of names to entries", snode.span)
                 continue
             for name, (key_span, node) in snode.entries.items():
-                if section == "parameters":
-                    self.add_parameter(name, spec.parameters[name], key_span, node, path)
-                elif section == "pathways":
-                    self.add_pathway(name, spec.pathways[name], key_span, node)
+                spec = validate_section(model, node, self.diags, where=f"{section}.{name}")
+                if spec is None:
+                    # claim the name (duplicates are still found) but keep it out of checking:
+                    # references to it must not cascade into "unknown name" errors
+                    self.claim(name, key_span, SECTION_KINDS[section])
+                    self.doc.broken.add(name)
+                elif isinstance(spec, ParameterSpec):
+                    self.add_parameter(name, spec, key_span, node, path)
+                elif isinstance(spec, PathwaySpec):
+                    self.add_pathway(name, spec, key_span, node)
                 else:
+                    assert isinstance(spec, NamedSpec)
                     kind = "definition" if section == "definitions" else "criterion"
-                    self.add_named(name, kind, spec.__dict__[section][name], key_span, node)
+                    self.add_named(name, kind, spec, key_span, node)
 
-    def add_parameter(self, name: str, spec: Any, key_span: Span, node: YNode, path: Path) -> None:
+    def hierarchy(self, node: YNode) -> list[tuple[str, Span]]:
+        """The pathway names of ``hierarchy:`` (a list of names)."""
+        if node.kind != "seq":
+            self.diags.error("E010", "'hierarchy' must be a list of pathway names", node.span)
+            return []
+        out: list[tuple[str, Span]] = []
+        for item in node.items:
+            if item.kind != "scalar" or not isinstance(item.value, str):
+                self.diags.error("E010", "'hierarchy' must be a list of pathway names", item.span)
+            else:
+                out.append((item.value, item.span))
+        return out
+
+    def add_parameter(self, name: str, spec: ParameterSpec, key_span: Span, node: YNode, path: Path) -> None:
         if not self.claim(name, key_span, "parameter"):
             return
+        param = self.parameter(name, spec, key_span, node, path)
+        if param is None:
+            self.doc.broken.add(name)  # its error is reported; references to it must not cascade
+        else:
+            self.doc.parameters[name] = param
+
+    def parameter(self, name: str, spec: ParameterSpec, key_span: Span, node: YNode, path: Path) -> Parameter | None:
+        """The typed parameter of entry ``name``, or None (with diagnostics)."""
         typ = parse_type(spec.type)
         type_node = node.get("type") or node
         if typ is None:
@@ -231,44 +278,46 @@ class _Loader:
                 type_node.span,
                 "types: bool, int, decimal, string, date, month, list<T>, set<T>",
             )
-            return
+            return None
         value_node = node.get("value")
         data_file = None
         version = None
         if spec.file is not None:
             if value_node is not None:
                 self.diags.error("E303", "give either 'value' or 'file', not both", node.key_span("file"))
-                return
+                return None
             file_path = (path.parent / spec.file).resolve()
             data_file = str(file_path)
+            file_node = node.get("file")
+            if not file_path.is_file():
+                self.diags.error(
+                    "E304", f"cannot load parameter file '{spec.file}': no such file", (file_node or node).span
+                )
+                return None
             fnode = load_yaml_file(file_path, self.diags)
-            try:
+            with contextlib.suppress(OSError):
                 self.hasher.update(spec.file.encode() + b"\0" + file_path.read_bytes() + b"\0")
-            except OSError:
-                pass
             if fnode is None:
-                file_node = node.get("file")
                 self.diags.error(
                     "E304", f"cannot load parameter file '{spec.file}'", file_node.span if file_node else key_span
                 )
-                return
+                return None
             fspec = validate_section(ParameterFileSpec, fnode, self.diags)
             if fspec is None:
-                return
+                return None
             value_node = fnode.get("values")
             version = fspec.version
             raw = fspec.values
         elif value_node is None:
             self.diags.error("E303", f"parameter '{name}' needs a 'value' or a 'file'", key_span)
-            return
+            return None
         else:
             raw = spec.value
         assert value_node is not None
         ok, value = coerce(raw, typ, value_node, self.diags)
-        if ok:
-            self.doc.parameters[name] = Parameter(
-                name, typ, value, spec.description, spec.source, key_span, data_file, version
-            )
+        if not ok:
+            return None
+        return Parameter(name, typ, value, spec.description, spec.source, key_span, data_file, version)
 
     def add_named(self, name: str, kind: str, spec: NamedSpec, key_span: Span, node: YNode) -> None:
         if not self.claim(name, key_span, kind):
@@ -341,6 +390,8 @@ class _Loader:
                 tie_rank,
                 on_tie,
             )
+        else:
+            self.doc.broken.add(name)  # the hierarchy must not report it as unknown
 
 
 def load_doc(path: Path, diags: Diagnostics) -> PolicyDoc:

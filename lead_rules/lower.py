@@ -22,6 +22,9 @@ AGGREGATES = frozenset(
     {"count", "sum", "min", "max", "any", "all", "list", "distinct", "group_sum", "argmax", "argmin"}
 )
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+MAX_DEPTH = 100
+"""How deeply an expression may nest: deeper ones are rejected (E102) so that
+checking, compiling and evaluating never exhaust Python's recursion limit."""
 
 
 class LoweringError(Exception):
@@ -56,6 +59,7 @@ class _Lowerer:
     def __init__(self, source: str, node: YNode) -> None:
         self.source = source
         self.node = node
+        self.depth = 0
 
     def pos(self, item: Tree[Any] | Token) -> tuple[int, int]:
         if isinstance(item, Token):
@@ -75,18 +79,25 @@ class _Lowerer:
         method = getattr(self, "r_" + str(item.data), None)
         if method is None:  # pragma: no cover - every rule has a method
             raise LoweringError(f"unsupported construct {item.data}", *self.pos(item))
-        result: ast.Expr = method(item, self.loc(item))
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise LoweringError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", *self.pos(item))
+        try:
+            result: ast.Expr = method(item, self.loc(item))
+        finally:
+            self.depth -= 1
         return result
 
     # literals
     def r_int_lit(self, t: Tree[Any], loc: dict[str, Any]) -> ast.Expr:
-        return ast.Literal(int(t.children[0]), "int", **loc)
+        return ast.Literal(int(str(t.children[0])), "int", **loc)
 
     def r_decimal_lit(self, t: Tree[Any], loc: dict[str, Any]) -> ast.Expr:
         return ast.Literal(Decimal(str(t.children[0])), "decimal", **loc)
 
     def r_string_lit(self, t: Tree[Any], loc: dict[str, Any]) -> ast.Expr:
         tok = t.children[0]
+        assert isinstance(tok, Token)
         return ast.Literal(_unquote(str(tok), tok.start_pos or 0), "string", **loc)
 
     def r_date_lit(self, t: Tree[Any], loc: dict[str, Any]) -> ast.Expr:

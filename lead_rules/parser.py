@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Tree
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from .errors import Diagnostics
@@ -40,6 +40,8 @@ _TOKEN_NAMES = {
     "RSQB": "']'",
     "LBRACE": "'{'",
     "RBRACE": "'}'",
+    "MINUS": "'-'",
+    "EQUAL": "'='",
 }
 
 
@@ -66,11 +68,11 @@ def _parser() -> Lark:
 def _describe(expected: set[str]) -> str:
     names = sorted({_TOKEN_NAMES.get(t, repr(t.lower()) if t.isalpha() else t) for t in expected})
     if len(names) > 6:
-        names = names[:6] + ["..."]
+        names = [*names[:6], "..."]
     return ", ".join(names)
 
 
-def parse_text(text: str) -> Tree[object]:
+def parse_text(text: str) -> Tree[Token]:
     """Parse an expression string; raise :class:`ExpressionSyntaxError` on bad input."""
     try:
         return _parser().parse(text)
@@ -89,8 +91,9 @@ def parse_text(text: str) -> Tree[object]:
         end = token.end_pos if token.end_pos is not None else start + 1
         raise ExpressionSyntaxError(msg, start, max(end, start + 1), _describe(set(exc.expected))) from None
     except UnexpectedCharacters as exc:
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-        raise ExpressionSyntaxError(f"unexpected character {ch!r}", exc.pos_in_stream, exc.pos_in_stream + 1, None) from None
+        pos = exc.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
+        raise ExpressionSyntaxError(f"unexpected character {ch!r}", pos, pos + 1, None) from None
     except LarkError as exc:  # pragma: no cover - any other Lark failure
         raise ExpressionSyntaxError(f"cannot parse expression: {exc}", 0, 1, None) from None
     except RecursionError:
@@ -108,7 +111,7 @@ class ExpressionSyntaxError(Exception):
         self.expected = expected
 
 
-def parse_node(node: YNode, diags: Diagnostics) -> Tree[object] | None:
+def parse_node(node: YNode, diags: Diagnostics) -> Tree[Token] | None:
     """Parse the expression held by a YAML scalar; record E101 on a syntax error."""
     text = node.value
     if isinstance(text, bool) or text is None:

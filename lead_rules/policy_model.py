@@ -9,7 +9,7 @@ validation error is mapped back to the YAML line of the offending key by
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -80,7 +80,7 @@ class NamedSpec(_Strict):
     type: str | None = None
 
 
-Requirement = Union[str, dict[str, Any]]
+Requirement = str | dict[str, Any]
 
 
 class TieSpec(_Strict):
@@ -113,8 +113,13 @@ class PolicyFileSpec(_Strict):
 M = TypeVar("M", bound=BaseModel)
 
 
-def validate_section(model: type[M], node: YNode, diags: Diagnostics, code: str = "E010") -> M | None:
-    """Validate ``node`` against ``model``; map every error to its YAML place."""
+def validate_section(
+    model: type[M], node: YNode, diags: Diagnostics, code: str = "E010", where: str = ""
+) -> M | None:
+    """Validate ``node`` against ``model``; map every error to its YAML place.
+
+    ``where`` names the place of ``node`` in its file (``parameters.codes``) for messages.
+    """
     try:
         return model.model_validate(node.plain())
     except ValidationError as exc:
@@ -132,8 +137,8 @@ def validate_section(model: type[M], node: YNode, diags: Diagnostics, code: str 
                 diags.error(code, f"unknown key '{key}'", found or parent, hint)
                 continue
             span, _ = node.at(loc)
-            where = ".".join(str(p) for p in loc) or "document"
-            diags.error(code, f"{where}: {err['msg']}", span)
+            path = ".".join([where] * bool(where) + [str(p) for p in loc]) or "document"
+            diags.error(code, f"{path}: {err['msg']}", span)
         return None
 
 

@@ -14,7 +14,7 @@ import types as pytypes
 import typing
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from typing import Any, Union
 
 from pydantic import BaseModel
@@ -167,7 +167,7 @@ def _from_annotation(ann: Any) -> Type:
     raise TypeError(f"unsupported annotation {ann!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def struct_of(model: type[BaseModel]) -> StructT:
     """The struct type of a pydantic model (field aliases are the language names)."""
     fields: list[tuple[str, Type]] = []

@@ -105,11 +105,13 @@ def _offsets(text: str, node: yaml.ScalarNode, value: str) -> tuple[tuple[int, i
         if ch.isspace():
             out.append(last)
             continue
-        while j < len(raw_pos) and raw_pos[j][2] != ch:
-            j += 1
-        if j < len(raw_pos):
-            last = (raw_pos[j][0], raw_pos[j][1])
-            j += 1
+        k = j
+        while k < len(raw_pos) and raw_pos[k][2] != ch:
+            k += 1
+        if k < len(raw_pos):
+            last = (raw_pos[k][0], raw_pos[k][1])
+            j = k + 1
+        # else: written as an escape (\u00e9, \x41): keep the place, so later characters still map
         out.append(last)
     return tuple(out)
 
@@ -121,13 +123,29 @@ class _Converter:
         self.loader = loader
         self.diags = diags
 
+    def _construct(self, node: yaml.Node) -> Any:
+        # A resolved scalar that does not construct (2027-02-30, `!!int x`)
+        # raises plain ValueError & co. from PyYAML; keep its text instead,
+        # so the stage that expects a date/int reports it with its place.
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            if isinstance(node, yaml.ScalarNode):
+                return node.value
+            raise
+
     def convert(self, node: yaml.Node) -> YNode:
         span = _span(self.file, node)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in self.loader.yaml_constructors:
+            # collections are walked here, not constructed: refuse tags the safe loader refuses
+            raise yaml.constructor.ConstructorError(
+                None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark
+            )
         if isinstance(node, yaml.MappingNode):
             out = YNode("map", span)
             for key_node, value_node in node.value:
                 key_span = _span(self.file, key_node)
-                key = self.loader.construct_object(key_node, deep=True)
+                key = self._construct(key_node)
                 if not isinstance(key, str):
                     key = str(key)
                 if key in out.entries:
@@ -137,7 +155,7 @@ class _Converter:
         if isinstance(node, yaml.SequenceNode):
             return YNode("seq", span, items=[self.convert(n) for n in node.value])
         assert isinstance(node, yaml.ScalarNode)
-        value = self.loader.construct_object(node, deep=True)
+        value = self._construct(node)
         offsets = _offsets(self.text, node, value) if isinstance(value, str) else None
         return YNode("scalar", span, value=value, offsets=offsets)
 
