@@ -81,6 +81,7 @@ class Checker:
         self.current_refs: list[set[str]] = []
         self.current_deps: list[set[str]] = []
         self.used_params: set[str] = set()
+        self.last_deps: frozenset[str] = frozenset()
         self.depth_reported = False
 
     # --- entry point -------------------------------------------------
@@ -101,16 +102,24 @@ class Checker:
                 if t not in (ERR, STRING, NULL):
                     self.diags.error("E214", f"'on_tie' must be a string, got {t}", pathway.on_tie.span)
                 self.check_choice(pathway.on_tie, ON_TIE_RULES)
+                if "aco" in self.last_deps:
+                    self.diags.error(
+                        "E217",
+                        "'on_tie' chooses between ACOs, so it cannot depend on the ACO under consideration",
+                        pathway.on_tie.span,
+                    )
         self.check_hierarchy()
         self.check_unused()
         return self.res
 
     def typed_top(self, expr: ast.Expr) -> Type:
+        """Type an expression outside named items; its dependencies go to ``last_deps``."""
         self.current_refs.append(set())
         self.current_deps.append(set())
         t = self.check(expr, {})
         self.current_refs.pop()
-        self.current_deps.pop()
+        deps = self.current_deps.pop()
+        self.last_deps = frozenset(deps)
         return t
 
     def check_choice(self, expr: ast.Expr, allowed: tuple[str, ...]) -> None:

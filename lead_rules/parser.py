@@ -8,10 +8,13 @@ Lark exceptions never leave this module.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
@@ -56,13 +59,33 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
+    text = grammar_text()
     return Lark(
-        grammar_text(),
+        text,
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
         strict=True,
+        cache=_cache_file(text),
     )
+
+
+def _cache_file(text: str) -> str | bool:
+    """A per-user cache of the parse tables (building them strictly takes ~0.4 s).
+
+    The cache lives in the user's own cache folder, never in a shared temp
+    folder, because Lark stores it as a pickle. Without a writable folder the
+    tables are simply built every time.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lead-rules"
+    try:
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return False
+    if not os.access(base, os.W_OK):
+        return False
+    digest = hashlib.sha256(f"{text}\0{lark.__version__}".encode()).hexdigest()[:16]
+    return str(base / f"expr-{digest}.lark-cache")
 
 
 def _describe(expected: set[str]) -> str:

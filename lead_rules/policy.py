@@ -322,6 +322,7 @@ class Policy:
             return top[0], Reason(pw.name, "tie.rank", "true", tuple(qualifying), pw.source,
                                   f"Several ACOs qualified; {top[0]} has the highest rank.")
         on_tie_fn = pw.on_tie_traced if tracer is not None else pw.on_tie_fast
+        env.set_aco(None)  # the rule chooses between ACOs; it does not depend on one (checked: E217)
         rule = on_tie_fn(env) if on_tie_fn is not None else "not_aligned"
         if rule == "lowest_aco_id":
             return top[0], Reason(pw.name, "tie.on_tie", "true", tuple(top), pw.source,
