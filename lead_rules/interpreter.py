@@ -12,6 +12,7 @@ logic, null rules) are those of ``docs/language.md``.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
 from decimal import Decimal, DivisionByZero, InvalidOperation
 from typing import Any, NamedTuple
@@ -21,7 +22,7 @@ from .builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any
 from .checker import Resolution
 from .loader import PolicyDoc
 from .trace import TraceNode, Tracer
-from .types import StructT
+from .types import ListT, StructT
 from .values import Month, to_json
 
 Fn = Callable[["Env"], Any]
@@ -377,7 +378,7 @@ class Compiler:
                     v = read(env)
                     tr = env.tracer
                     if tr is not None and tr.row is not None:
-                        tr.row.setdefault(text, to_json(v))
+                        tr.row.setdefault(text, v)
                     return v
                 return read_row
 
@@ -421,7 +422,37 @@ class Compiler:
     def c_compare(self, e: ast.Compare, in_row: bool) -> Fn:
         op = _compare(e.op)
         a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
-        return lambda env: op(a(env), b(env))
+        lists = isinstance(self.res.type_of(e.left), ListT) or isinstance(self.res.type_of(e.right), ListT)
+        if self.traced or (lists and e.op in ("==", "!=")):
+            return lambda env: op(a(env), b(env))
+        # fast path: plain Python operators, the right side not evaluated when the left is null
+        pyop = _PY_COMPARE[e.op]
+        const = self._constant(e.right)
+        if const is not _MISSING:
+            if const is None:
+                return lambda env: None
+            value = const
+
+            def compare_const(env: Env) -> Any:
+                x = a(env)
+                return None if x is None else pyop(x, value)
+            return compare_const
+
+        def compare(env: Env) -> Any:
+            x = a(env)
+            if x is None:
+                return None
+            y = b(env)
+            return None if y is None else pyop(x, y)
+        return compare
+
+    def _constant(self, e: ast.Expr) -> Any:
+        """The value of a literal or parameter, or ``_MISSING``."""
+        if isinstance(e, ast.Literal):
+            return e.value
+        if isinstance(e, ast.Name) and self.res.names.get(id(e), ("", ""))[0] == "param":
+            return self.doc.parameters[e.name].value
+        return _MISSING
 
     def c_isnull(self, e: ast.IsNull, in_row: bool) -> Fn:
         f = self.compile(e.operand, in_row)
@@ -452,6 +483,8 @@ class Compiler:
         fn = BUILTINS[e.func]
         impl = fn.impl
         args = tuple(self.compile(a, in_row) for a in e.args)
+        if fn.null_propagating and not self.traced and len(args) in (1, 2, 3):
+            return _null_propagating_call(impl, args)
         if fn.null_propagating:
             def call(env: Env) -> Any:
                 vals = [a(env) for a in args]
@@ -463,6 +496,148 @@ class Compiler:
 
     # --- comprehensions ---
     def c_comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
+        if not self.traced:
+            fast = self._fast_comprehension(e)
+            if fast is not None:
+                return self._memoized(e, fast)
+            return self._memoized(e, self._comprehension(e, in_row))
+        return self._comprehension(e, in_row)
+
+    def _memoized(self, e: ast.Comprehension, fn: Fn) -> Fn:
+        """Memoize a comprehension that reads only market-level values and outer loop fields.
+
+        ``min(a.id for a in market.acos where c.tin in a.participant_tins)`` inside a loop over
+        claims depends on nothing but ``c.tin``: its value is kept per market, keyed by the
+        values of those fields. Evaluation is pure, so this changes no result.
+        """
+        paths = self._invariant_paths(e)
+        if not paths:
+            return fn
+        readers = tuple(_path_reader(_var_reader(var), steps) for var, steps in paths)
+        slot = f"memo:{id(e)}"  # cannot clash with a name: names have no ':' 
+        limit = 200_000
+
+        def memo(env: Env) -> Any:
+            cache = env.caches[LEVEL_MARKET]
+            table = cache.get(slot)
+            if table is None:
+                table = cache[slot] = {}
+            key = tuple(r(env) for r in readers)
+            try:
+                return table[key]
+            except KeyError:
+                value = fn(env)
+                if len(table) < limit:
+                    table[key] = value
+                return value
+            except TypeError:  # an unhashable key (a list): just evaluate
+                return fn(env)
+        return memo
+
+    def _invariant_paths(self, e: ast.Comprehension) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The outer-variable field paths ``e`` reads, when it reads nothing record- or ACO-level."""
+        paths: set[tuple[str, tuple[str, ...]]] = set()
+        stack: list[tuple[ast.Expr, frozenset[str]]] = [(e, frozenset())]
+        while stack:
+            node, bound = stack.pop()
+            if isinstance(node, ast.Attr):
+                root = self._path_root(node)
+                if root is not None and root[0] == "var" and root[1] not in bound:
+                    steps: list[str] = []
+                    cur: ast.Expr = node
+                    while isinstance(cur, ast.Attr):
+                        t = self.res.type_of(cur.obj)
+                        steps.append(t.attr(cur.name) if isinstance(t, StructT) else cur.name)
+                        cur = cur.obj
+                    paths.add((root[1], tuple(reversed(steps))))
+                    continue
+            if isinstance(node, ast.Name):
+                kind, name = self.res.names.get(id(node), ("", ""))
+                if kind == "var" and name not in bound:
+                    return ()  # the element itself, not a field of it: no useful key
+                if kind == "root" and name in ("bene", "aco"):
+                    return ()
+                if kind == "named" and self.levels.get(name, LEVEL_ACO) != LEVEL_MARKET:
+                    return ()
+                continue
+            if isinstance(node, ast.Comprehension):
+                stack.append((node.source, bound))
+                inner = bound | {node.var}
+                for child in node.children()[1:]:
+                    stack.append((child, inner))
+                continue
+            for child in node.children():
+                stack.append((child, bound))
+        return tuple(sorted(paths))
+
+    def _fast_comprehension(self, e: ast.Comprehension) -> Fn | None:
+        """Leaner closures for the aggregates without ``by`` (no trace rows to keep)."""
+        if e.by or e.func in ("group_sum", "argmax", "argmin"):
+            return None
+        src = self.compile(e.source, False)
+        where = self.compile(e.where, False) if e.where is not None else None
+        elem = self.compile(e.element, False)
+        var = e.var
+        func = e.func
+        if func == "count":
+            def count(env: Env) -> Any:
+                xs = src(env)
+                if xs is None:
+                    return 0
+                if where is None:
+                    return len(xs)
+                env_vars = env.vars
+                n = 0
+                for x in xs:
+                    env_vars[var] = x
+                    if where(env) is True:
+                        n += 1
+                env_vars.pop(var, None)
+                return n
+            return count
+
+        def values(env: Env) -> list[Any]:
+            xs = src(env)
+            if xs is None:
+                return []
+            if isinstance(xs, frozenset):
+                xs = sorted(xs, key=_null_last)
+            env_vars = env.vars
+            out = []
+            if where is None:
+                for x in xs:
+                    env_vars[var] = x
+                    out.append(elem(env))
+            else:
+                for x in xs:
+                    env_vars[var] = x
+                    if where(env) is True:
+                        out.append(elem(env))
+            env_vars.pop(var, None)
+            return out
+
+        if func == "sum":
+            def sum_(env: Env) -> Any:
+                total: Any = 0
+                for v in values(env):
+                    if v is not None:
+                        total = total + v
+                return total
+            return sum_
+        if func in ("min", "max"):
+            pick = min if func == "min" else max
+
+            def minmax(env: Env) -> Any:
+                vals = [v for v in values(env) if v is not None]
+                return pick(vals) if vals else None
+            return minmax
+        finishers: dict[str, Callable[[list[Any]], Any]] = {
+            "any": kleene_any, "all": kleene_all, "list": tuple, "distinct": distinct_sorted,
+        }
+        finish = finishers[func]
+        return lambda env: finish(values(env))
+
+    def _comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
         body_row = in_row or self.traced
         src = self.compile(e.source, in_row)
         where = self.compile(e.where, body_row) if e.where is not None else None
@@ -495,7 +670,7 @@ class Compiler:
                 if where is not None:
                     w = where(env)
                     if row is not None:
-                        row["where"] = to_json(w)
+                        row["where"] = w
                     if w is not True:
                         continue
                 if func == "count" and not by:
@@ -504,9 +679,9 @@ class Compiler:
                 v = elem(env)
                 keys = tuple(b(env) for b in by)
                 if row is not None:
-                    row["value"] = to_json(v)
+                    row["value"] = v
                     if keys:
-                        row["by"] = [to_json(k) for k in keys]
+                        row["by"] = list(keys)
                 out.append((v, keys))
             if tr is not None:
                 tr.row = None
@@ -618,6 +793,55 @@ def _skipped_children(e: ast.Expr, nodes: list[TraceNode]) -> list[ast.Expr]:
     test = e.test.value if isinstance(e.test, ast.Literal) else nodes[0].value if nodes else None
     not_taken = e.else_ if test is True else e.then_
     return [] if isinstance(not_taken, ast.Literal) else [not_taken]
+
+
+_PY_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda a, b: a in b,
+    "not in": lambda a, b: a not in b,
+}
+
+
+def _null_propagating_call(impl: Callable[..., Any], args: tuple[Fn, ...]) -> Fn:
+    """A call of ``impl`` that is null when an argument is, specialised by arity."""
+    if len(args) == 1:
+        (f,) = args
+
+        def call1(env: Env) -> Any:
+            x = f(env)
+            return None if x is None else impl(x)
+        return call1
+    if len(args) == 2:
+        f, g = args
+
+        def call2(env: Env) -> Any:
+            x = f(env)
+            if x is None:
+                return None
+            y = g(env)
+            return None if y is None else impl(x, y)
+        return call2
+    f, g, h = args
+
+    def call3(env: Env) -> Any:
+        x = f(env)
+        if x is None:
+            return None
+        y = g(env)
+        if y is None:
+            return None
+        z = h(env)
+        return None if z is None else impl(x, y, z)
+    return call3
+
+
+def _var_reader(var: str) -> Fn:
+    return lambda env: env.vars[var]
 
 
 def _path_reader(base: Fn, steps: tuple[str, ...]) -> Fn:

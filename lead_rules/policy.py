@@ -48,6 +48,7 @@ class _Requirement:
     fast: Fn
     traced: Fn
     item: Named | None
+    per_aco: bool  # depends on the ACO under consideration
 
 
 @dataclass
@@ -119,6 +120,11 @@ class Policy:
                     fast.compile(r, False),
                     traced.compile(r, False),
                     doc.named.get(r.name) if isinstance(r, ast.Name) else None,
+                    any(
+                        "aco" in res.depends.get(n.name, frozenset())
+                        for n in ast.walk(r)
+                        if isinstance(n, ast.Name)
+                    ),
                 )
                 for r in pw.requires
             ]
@@ -255,8 +261,12 @@ class Policy:
             node.source, node.description = pw.source, pw.description
             tracer.open(node)
         qualifying: list[str] = []
-        held: dict[str, list[Any]] = {}
         failed: dict[tuple[int, str], list[str]] = {}
+        shared: list[Any] = []
+        if tracer is None:
+            # requirements that do not depend on the ACO are evaluated once, not once per ACO
+            env.set_aco(None)
+            shared = [None if req.per_aco else req.fast(env) for req in pw.requirements]
         try:
             for aco in env.market.acos:
                 env.set_aco(aco)
@@ -264,17 +274,15 @@ class Policy:
                 if tracer is not None:
                     aco_node = TraceNode("aco", aco.id)
                     tracer.open(aco_node)
-                values = []
-                for req in pw.requirements:
-                    values.append((req.traced if tracer is not None else req.fast)(env))
-                if tracer is not None:
+                    values = [req.traced(env) for req in pw.requirements]
                     tracer.close()
+                else:
+                    values = [req.fast(env) if req.per_aco else shared[i] for i, req in enumerate(pw.requirements)]
                 ok = all(v is True for v in values)
                 if aco_node is not None:
                     aco_node.value = ok
                 if ok:
                     qualifying.append(aco.id)
-                    held[aco.id] = values
                 else:
                     for i, v in enumerate(values):
                         if v is not True:

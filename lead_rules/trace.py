@@ -127,7 +127,7 @@ class TraceNode:
             if reads:
                 d["reads"] = [{"field": k, "value": to_json(v)} for k, v in reads]
         if self.rows is not None:
-            d["rows"] = self.rows
+            d["rows"] = to_json(self.rows)  # rows keep raw values; converted only when rendered
         if self.candidates is not None:
             d["candidates"] = self.candidates
         if self.children:
