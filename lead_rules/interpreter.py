@@ -514,7 +514,7 @@ class Compiler:
         if not paths:
             return fn
         readers = tuple(_path_reader(_var_reader(var), steps) for var, steps in paths)
-        slot = f"memo:{id(e)}"  # cannot clash with a name: names have no ':' 
+        slot = f"memo:{id(e)}"  # cannot clash with a name: names have no ':'
         limit = 200_000
 
         def memo(env: Env) -> Any:
