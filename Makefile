@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/lead-rules demo --n $(N)
 
 lint: install-dev
-	$(BIN)/ruff check lead_rules tests benchmarks
+	$(BIN)/ruff check lead_rules tests $(wildcard benchmarks)
 
 typecheck: install-dev
 	$(BIN)/mypy
