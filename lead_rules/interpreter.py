@@ -18,7 +18,7 @@ from decimal import Decimal, DivisionByZero, InvalidOperation
 from typing import Any, NamedTuple
 
 from . import ast
-from .builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any
+from .builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any, list_max, list_min, list_sum
 from .checker import Resolution
 from .loader import PolicyDoc
 from .trace import TraceNode, Tracer
@@ -616,25 +616,7 @@ class Compiler:
             env_vars.pop(var, None)
             return out
 
-        if func == "sum":
-            def sum_(env: Env) -> Any:
-                total: Any = 0
-                for v in values(env):
-                    if v is not None:
-                        total = total + v
-                return total
-            return sum_
-        if func in ("min", "max"):
-            pick = min if func == "min" else max
-
-            def minmax(env: Env) -> Any:
-                vals = [v for v in values(env) if v is not None]
-                return pick(vals) if vals else None
-            return minmax
-        finishers: dict[str, Callable[[list[Any]], Any]] = {
-            "any": kleene_any, "all": kleene_all, "list": tuple, "distinct": distinct_sorted,
-        }
-        finish = finishers[func]
+        finish = _FINISHERS[func]
         return lambda env: finish(values(env))
 
     def _comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
@@ -701,30 +683,7 @@ class Compiler:
                 begin(env)
                 return len(rows(env))
             return count
-        if func == "sum":
-            def sum_(env: Env) -> Any:
-                begin(env)
-                total: Any = 0
-                for v, _ in rows(env):
-                    if v is not None:
-                        total = total + v
-                return total
-            return sum_
-        if func in ("min", "max"):
-            pick = min if func == "min" else max
-
-            def minmax(env: Env) -> Any:
-                begin(env)
-                vals = [v for v, _ in rows(env) if v is not None]
-                return pick(vals) if vals else None
-            return minmax
-        finishers: dict[str, Callable[[list[Any]], Any]] = {
-            "any": kleene_any,
-            "all": kleene_all,
-            "list": tuple,
-            "distinct": distinct_sorted,
-        }
-        finish = finishers.get(func)
+        finish = _FINISHERS.get(func)
         if finish is not None:
             combine = finish
 
@@ -794,6 +753,17 @@ def _skipped_children(e: ast.Expr, nodes: list[TraceNode]) -> list[ast.Expr]:
     not_taken = e.else_ if test is True else e.then_
     return [] if isinstance(not_taken, ast.Literal) else [not_taken]
 
+
+_FINISHERS: dict[str, Callable[[list[Any]], Any]] = {
+    "sum": list_sum,
+    "min": list_min,
+    "max": list_max,
+    "any": kleene_any,
+    "all": kleene_all,
+    "list": tuple,
+    "distinct": distinct_sorted,
+}
+"""How an aggregate combines the values of the elements kept by ``where``."""
 
 _PY_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
