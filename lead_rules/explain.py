@@ -28,9 +28,12 @@ def _fmt(value: Any) -> str:
     if isinstance(v, dict):
         shown = ", ".join(f"{k}: {_fmt(x)}" for k, x in list(v.items())[:4])
         return "{" + shown + (", ..." if len(v) > 4 else "") + "}"
-    if isinstance(v, list) and len(v) > 6:
-        return "[" + ", ".join(str(x) for x in v[:6]) + f", ... ({len(v)} items)]"
-    return str(v).replace("True", "true").replace("False", "false")
+    if isinstance(v, list):
+        shown = ", ".join(_fmt(x) for x in v[:6])
+        return "[" + shown + (f", ... ({len(v)} items)]" if len(v) > 6 else "]")
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 def _verdict(value: str) -> str:
