@@ -1,0 +1,501 @@
+"""Reading populations into DuckDB: nested JSONL/Parquet and relational tables, validated in SQL.
+
+The compiled query reads the relation ``population`` (validated records in
+the nested form of ``records.md``, months as ordinals). This module builds,
+as DuckDB SQL generated from the record model (:mod:`lead_rules.records`),
+the views that produce it straight from the files, without loading records
+into Python: ``_lr_input`` has one row per input record with ``_error`` (the
+cause when the record fails validation, else null), ``_bene_id`` (the id when
+one can be read) and the typed columns; ``population`` keeps the valid rows.
+Validation follows the pydantic models: codes must be strings (a number is
+an error, never converted), dates ``YYYY-MM-DD``, months ``YYYY-MM``, lists
+lists, structs objects; absent optional fields are null, absent lists empty.
+These readers are DuckDB-specific text (JSON functions), unlike the compiled
+policy, which is built with SQLGlot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .. import records
+from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
+from .sqltypes import MONEY_SCALE
+
+INPUT_VIEW = "_lr_input"
+"""The view with every input record, its validation error and typed columns."""
+
+_ids = count(1)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of a record struct: its language name and type, whether required, its default."""
+
+    name: str
+    type: Type
+    required: bool
+    default: Any
+
+
+def fields_of(struct: StructT) -> list[Field]:
+    """The fields of a record struct, from its pydantic model."""
+    model: type[BaseModel] = getattr(records, struct.name)
+    out = []
+    for name, ftype in struct.fields:
+        info = model.model_fields[struct.attr(name)]
+        default = None if info.is_required() or info.default_factory is not None else info.default
+        out.append(Field(name, ftype, info.is_required(), default))
+    return out
+
+
+BENEFICIARY_FIELDS = fields_of(struct_of(records.Beneficiary))
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _ident(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
+
+
+def _lam() -> str:
+    return f"_v{next(_ids)}"
+
+
+def _spec(struct: StructT) -> str:
+    """A json_transform structure with every field kept as JSON."""
+    return "{" + ",".join(f'"{name}":"JSON"' for name, _ in struct.fields) + "}"
+
+
+_TRUE = ("1", "true", "yes", "on", "t", "y")
+_FALSE = ("0", "false", "no", "off", "f", "n")
+
+
+def _path(path: str, name: str) -> str:
+    return f"{path} || '.{name}'" if path else _q(name)
+
+
+def check(x: str, f: Field, path: str) -> str:
+    """SQL for the validation error of JSON value ``x`` of field ``f`` (null when valid)."""
+    t = f.type
+    jt = f"json_type({x})"
+    absent = f"{x} IS NULL"
+    null_or_absent = f"({x} IS NULL OR {jt} = 'NULL')"
+    if f.required:
+        missing = f"WHEN {x} IS NULL THEN {path} || ': Field required' "
+        if t in (MONTH, STRING):
+            missing += (
+                f"WHEN {jt} = 'NULL' THEN {path} || ': Input should be a valid {'month' if t == MONTH else 'string'}' "
+            )
+    else:
+        missing = f"WHEN {null_or_absent} THEN NULL "
+    if t == STRING:
+        extra = ""
+        if f.name == "bene_id":
+            extra = f"WHEN ({x} ->> '$') = '' THEN {path} || ': String should have at least 1 character' "
+        return f"CASE {missing}WHEN {jt} <> 'VARCHAR' THEN {path} || ': Input should be a valid string' {extra}END"
+    if t == DATE:
+        ok = (
+            f"{jt} = 'VARCHAR' AND regexp_full_match({x} ->> '$', '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+            f"AND TRY_CAST({x} ->> '$' AS DATE) IS NOT NULL"
+        )
+        return f"CASE {missing}WHEN {ok} THEN NULL ELSE {path} || ': Input should be a valid date' END"
+    if t == MONTH:
+        ok = (
+            f"{jt} = 'VARCHAR' AND regexp_full_match({x} ->> '$', '[0-9]{{4}}-(0[1-9]|1[0-2])') "
+            f"AND ({x} ->> '$') >= '0001'"
+        )
+        return f"CASE {missing}WHEN {ok} THEN NULL ELSE {path} || ': expected a month as ''YYYY-MM''' END"
+    if t == BOOL:
+        words = ", ".join(_q(w) for w in _TRUE + _FALSE)
+        ok = (
+            f"{jt} = 'BOOLEAN' OR ({jt} IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND CAST({x} AS DOUBLE) IN (0, 1)) "
+            f"OR ({jt} = 'VARCHAR' AND lower({x} ->> '$') IN ({words}))"
+        )
+        return f"CASE {missing}WHEN {ok} THEN NULL ELSE {path} || ': Input should be a valid boolean' END"
+    if t == INT:
+        ok = (
+            f"{jt} IN ('UBIGINT', 'BIGINT') OR ({jt} = 'DOUBLE' AND CAST({x} AS DOUBLE) = floor(CAST({x} AS DOUBLE))) "
+            f"OR ({jt} = 'VARCHAR' AND regexp_full_match({x} ->> '$', '-?[0-9]+'))"
+        )
+        return f"CASE {missing}WHEN {ok} THEN NULL ELSE {path} || ': Input should be a valid integer' END"
+    if t == DECIMAL:
+        text = _decimal_text(x)
+        ok = f"TRY_CAST({text} AS DECIMAL(38, 12)) IS NOT NULL"
+        exact = f"TRY_CAST({text} AS DECIMAL(38, 12)) = TRY_CAST({text} AS DECIMAL(38, {MONEY_SCALE}))"
+        return (
+            f"CASE {missing}WHEN NOT ({ok}) THEN {path} || ': Input should be a valid decimal' "
+            f"WHEN NOT ({exact}) THEN {path} || ': more than {MONEY_SCALE} decimal places (the SQL engine reads "
+            f"money with {MONEY_SCALE})' END"
+        )
+    if isinstance(t, StructT):
+        subs = fields_of(t)
+        inner = ", ".join(check(f"json_extract({x}, {_q('$.' + s.name)})", s, _path(path, s.name)) for s in subs)
+        return (
+            f"CASE {missing}WHEN {jt} <> 'OBJECT' THEN {path} || ': Input should be a valid dictionary' "
+            f"ELSE coalesce({inner}) END"
+        )
+    if isinstance(t, ListT) and isinstance(t.elem, StructT):
+        e, i = _lam(), _lam()
+        subs = fields_of(t.elem)
+        here = f"{path} || '.' || ({i} - 1)"
+        elem_checks = ", ".join(check(f"{e}.{_ident(s.name)}", s, f"({here}) || '.{s.name}'") for s in subs)
+        types = f"json_type({x}, '$[*]')"
+        per = (
+            f"list_transform(json_transform({x}, {_q('[' + _spec(t.elem) + ']')}), lambda {e}, {i}: "
+            f"CASE WHEN {types}[{i}] <> 'OBJECT' THEN ({here}) || ': Input should be a valid dictionary' "
+            f"ELSE coalesce({elem_checks}) END)"
+        )
+        first = f"list_filter({per}, lambda {e}: {e} IS NOT NULL)[1]"
+        list_missing = f"WHEN {absent} THEN NULL " if not f.required else missing
+        return (
+            f"CASE {list_missing}WHEN {jt} <> 'ARRAY' THEN {path} || ': Input should be a valid list' ELSE {first} END"
+        )
+    raise TypeError(f"no validation for {t}")  # pragma: no cover
+
+
+def _decimal_text(x: str) -> str:
+    return (
+        f"(CASE json_type({x}) WHEN 'VARCHAR' THEN {x} ->> '$' "
+        f"WHEN 'UBIGINT' THEN CAST({x} AS VARCHAR) WHEN 'BIGINT' THEN CAST({x} AS VARCHAR) "
+        f"WHEN 'DOUBLE' THEN CAST({x} AS VARCHAR) END)"
+    )
+
+
+def convert(x: str, f: Field) -> str:
+    """SQL for the typed value of (valid) JSON value ``x`` of field ``f``."""
+    t = f.type
+    value = _convert(x, t)
+    if f.default is not None and not isinstance(t, ListT):
+        default = "TRUE" if f.default is True else "FALSE" if f.default is False else _q(str(f.default))
+        return f"(CASE WHEN {x} IS NULL THEN {default} ELSE {value} END)"
+    return value
+
+
+def _convert(x: str, t: Type) -> str:
+    if t == STRING:
+        return f"({x} ->> '$')"
+    if t == DATE:
+        return f"TRY_CAST({x} ->> '$' AS DATE)"
+    if t == MONTH:
+        return f"({x} ->> '$')"
+    if t == BOOL:
+        return (
+            f"(CASE json_type({x}) WHEN 'BOOLEAN' THEN CAST({x} AS BOOLEAN) "
+            f"WHEN 'VARCHAR' THEN lower({x} ->> '$') IN ({', '.join(_q(w) for w in _TRUE)}) "
+            f"WHEN 'NULL' THEN NULL ELSE TRY_CAST({x} AS DOUBLE) = 1 END)"
+        )
+    if t == INT:
+        return (
+            f"(CASE json_type({x}) WHEN 'VARCHAR' THEN TRY_CAST({x} ->> '$' AS BIGINT) "
+            f"WHEN 'NULL' THEN NULL ELSE TRY_CAST(TRY_CAST({x} AS DOUBLE) AS BIGINT) END)"
+        )
+    if t == DECIMAL:
+        return f"TRY_CAST({_decimal_text(x)} AS DECIMAL(18, {MONEY_SCALE}))"
+    if isinstance(t, StructT):
+        subs = fields_of(t)
+        packed = ", ".join(
+            f"{_ident(s.name)} := {convert(f'json_extract({x}, {_q(chr(36) + chr(46) + s.name)})', s)}" for s in subs
+        )
+        return f"(CASE WHEN {x} IS NULL OR json_type({x}) = 'NULL' THEN NULL ELSE struct_pack({packed}) END)"
+    if isinstance(t, ListT) and isinstance(t.elem, StructT):
+        e = _lam()
+        subs = fields_of(t.elem)
+        packed = ", ".join(f"{_ident(s.name)} := {convert(f'{e}.{_ident(s.name)}', s)}" for s in subs)
+        elems = f"json_transform({x}, {_q('[' + _spec(t.elem) + ']')})"
+        return f"coalesce(list_transform({elems}, lambda {e}: struct_pack({packed})), [])"
+    raise TypeError(f"no conversion for {t}")  # pragma: no cover
+
+
+def _top_spec() -> str:
+    return "{" + ",".join(f'"{f.name}":"JSON"' for f in BENEFICIARY_FIELDS) + "}"
+
+
+def _typed_spec(t: Type) -> str:
+    """A json_transform structure of the fast path: codes, dates and months as VARCHAR, nested structs expanded."""
+    if isinstance(t, StructT):
+        return "{" + ",".join(f'"{n}":{_typed_spec(ft)}' for n, ft in t.fields) + "}"
+    if isinstance(t, ListT):
+        return "[" + _typed_spec(t.elem) + "]"
+    if t == BOOL:
+        return '"BOOLEAN"'
+    if t == INT:
+        return '"BIGINT"'
+    return '"VARCHAR"'
+
+
+def _names(kind: Type) -> list[str]:
+    """The field names, anywhere in the record, of language type ``kind``."""
+    out: set[str] = set()
+
+    def walk(t: Type) -> None:
+        if isinstance(t, StructT):
+            for n, ft in t.fields:
+                if ft == kind:
+                    out.add(n)
+                walk(ft)
+        elif isinstance(t, ListT):
+            walk(t.elem)
+
+    walk(struct_of(records.Beneficiary))
+    return sorted(out)
+
+
+def _structs() -> tuple[list[str], list[str]]:
+    nested, lists = set(), set()
+    for n, ft in struct_of(records.Beneficiary).fields:
+        if isinstance(ft, ListT):
+            lists.add(n)
+    for t in [struct_of(records.Beneficiary), struct_of(records.MonthRecord)]:
+        for n, ft in t.fields:
+            if isinstance(ft, StructT):
+                nested.add(n)
+    return sorted(nested), sorted(lists)
+
+
+def guard_pattern() -> str:
+    """A regular expression for line text that needs the exact path: a value of the wrong JSON kind.
+
+    It may flag valid lines (an unknown field with one of the record's names);
+    those only take the slower exact path. Dates and months that are strings
+    are checked on their value by the fast path.
+    """
+    alt = "|".join
+    codes, bools, ints = _names(STRING), _names(BOOL), _names(INT)
+    decimals, dated = _names(DECIMAL), _names(DATE) + _names(MONTH)
+    nested, lists = _structs()
+    parts = [
+        rf'"({alt(codes)})"\s*:\s*[^"n\s]',
+        rf'"({alt(bools)})"\s*:\s*[^tfn\s]',
+        rf'"({alt(ints)})"\s*:\s*([^-0-9n\s]|-?[0-9]+[.eE])',
+        rf'"({alt(decimals)})"\s*:\s*([^-0-9n\s]|-?[0-9]*\.[0-9]{{{MONEY_SCALE + 1}}}|-?[0-9.]+[eE])',
+        rf'"({alt(dated)})"\s*:\s*[^"n\s]',
+        rf'"({alt(nested)})"\s*:\s*[^{{n\s]',
+        rf'"({alt(lists)})"\s*:\s*[^\[\s]',
+        rf'"({alt(lists)})"\s*:\s*\[\s*[^\s{{\]]',
+        r'}\s*,\s*([^\s{"]|"[^"]*"\s*[,\]])',
+    ]
+    return "|".join(parts)
+
+
+def fast_ok(x: str, f: Field) -> str:
+    """SQL: fast-path value ``x`` of field ``f`` is valid (codes, bools and ints are guarded by the pattern)."""
+    t = f.type
+    empty = "" if f.required else f"{x} IS NULL OR "
+    if t == STRING and f.name == "bene_id":
+        return f"({x} IS NOT NULL AND {x} <> '')"
+    if t == DATE:
+        return (
+            f"({empty}(length({x}) = 10 AND substr({x}, 5, 1) = '-' AND substr({x}, 8, 1) = '-' "
+            f"AND {x} >= '0001' AND TRY_CAST({x} AS DATE) IS NOT NULL))"
+        )
+    if t == MONTH:
+        return (
+            f"({empty}(length({x}) = 7 AND substr({x}, 5, 1) = '-' AND substr({x}, 6, 2) BETWEEN '01' AND '12' "
+            f"AND {x} >= '0001' AND TRY_CAST(substr({x}, 1, 4) AS INTEGER) IS NOT NULL))"
+        )
+    if t == DECIMAL:
+        return f"({empty}TRY_CAST({x} AS DECIMAL(38, {MONEY_SCALE})) IS NOT NULL)"
+    if isinstance(t, StructT):
+        parts = [fast_ok(f"{x}.{_ident(s.name)}", s) for s in fields_of(t)]
+        parts = [p for p in parts if p != "TRUE"]
+        return "(" + " AND ".join(parts) + ")" if parts else "TRUE"
+    return "TRUE"
+
+
+def fast_convert(x: str, f: Field) -> str:
+    """SQL: the typed value of valid fast-path value ``x`` of field ``f``."""
+    t = f.type
+    if t == DATE:
+        return f"TRY_CAST({x} AS DATE)"
+    if t == MONTH:
+        return x
+    if t == DECIMAL:
+        return f"TRY_CAST({x} AS DECIMAL(18, {MONEY_SCALE}))"
+    if isinstance(t, StructT):
+        packed = ", ".join(f"{_ident(s.name)} := {fast_convert(f'{x}.{_ident(s.name)}', s)}" for s in fields_of(t))
+        return f"(CASE WHEN {x} IS NULL THEN NULL ELSE struct_pack({packed}) END)"
+    return x
+
+
+def jsonl_input_sql(path: str | Path) -> str:
+    """SQL with one row per non-blank line of a JSON Lines file: ``_line``, ``_error``, ``_bene_id`` and typed columns.
+
+    Each line is parsed once by a lenient typed transform (the fast path).
+    A line whose text shows a value of the wrong JSON kind (:func:`guard_pattern`),
+    or whose dates, months, money or ids fail the fast checks, takes the exact
+    path (:func:`check`/:func:`convert`), which gives the precise cause or the
+    lax conversions pydantic accepts (``"yes"`` for a bool, ``"3"`` for an int).
+    """
+    lines = (
+        f"SELECT row_number() OVER () AS _line, line FROM read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, "
+        "header = false, delim = chr(1), quote = '', escape = '', auto_detect = false, "
+        "max_line_size = 1073741824, strict_mode = false)"
+    )
+    top = (
+        "{"
+        + ",".join(
+            f'"{f.name}":' + ('"JSON"' if isinstance(f.type, StructT) else _typed_spec(f.type))
+            for f in BENEFICIARY_FIELDS
+        )
+        + "}"
+    )
+    parsed = (
+        f"SELECT _line, line, _ok, CASE WHEN _ok THEN (CASE WHEN left(ltrim(line), 1) = '{{' THEN 'OBJECT' "
+        f"ELSE 'OTHER' END) END AS _kind, "
+        f"CASE WHEN _ok AND left(ltrim(line), 1) = '{{' AND NOT regexp_matches(line, {_q(guard_pattern())}) "
+        f"THEN json_transform(line, {_q(top)}) END AS t "
+        f"FROM (SELECT _line, line, json_valid(line) AS _ok FROM ({lines}) WHERE line IS NOT NULL AND trim(line) <> '')"
+    )
+    fast_parts = ["t IS NOT NULL"]
+    fast_cols = {}
+    for f in BENEFICIARY_FIELDS:
+        x = f"t.{_ident(f.name)}"
+        if isinstance(f.type, ListT) and isinstance(f.type.elem, StructT):
+            e = _lam()
+            elem = f.type.elem
+            leaf_ok = " AND ".join(
+                p for p in (fast_ok(f"{e}.{_ident(s.name)}", s) for s in fields_of(elem)) if p != "TRUE"
+            )
+            bad = f"{e} IS NULL" + (f" OR NOT ({leaf_ok})" if leaf_ok else "")
+            fast_parts.append(f"len(list_filter({x}, lambda {e}: {bad})) = 0")
+            packed = ", ".join(
+                f"{_ident(s.name)} := {fast_convert(f'{e}.{_ident(s.name)}', s)}" for s in fields_of(elem)
+            )
+            fast_cols[f.name] = f"coalesce(list_transform({x}, lambda {e}: struct_pack({packed})), [])"
+        elif isinstance(f.type, StructT):
+            fast_parts.append(f"({check(x, f, _q(f.name))}) IS NULL")
+            fast_cols[f.name] = convert(x, f)
+        else:
+            ok = fast_ok(x, f)
+            if ok != "TRUE":
+                fast_parts.append(ok)
+            fast_cols[f.name] = fast_convert(x, f)
+    clean = " AND ".join(fast_parts)
+    raw = {
+        f.name: f"json_extract(CASE WHEN _kind = 'OBJECT' THEN line END, {_q('$.' + f.name)})"
+        for f in BENEFICIARY_FIELDS
+    }
+    checks = ", ".join(check(raw[f.name], f, _q(f.name)) for f in BENEFICIARY_FIELDS)
+    error = (
+        "CASE WHEN NOT _ok THEN 'line ' || _line || ': not valid JSON' "
+        "WHEN _kind <> 'OBJECT' THEN 'line ' || _line || ': a record must be a JSON object' "
+        f"WHEN _clean THEN NULL ELSE coalesce({checks}) END"
+    )
+    cols = ", ".join(
+        f"CASE WHEN _clean THEN {fast_cols[f.name]} ELSE {convert(raw[f.name], f)} END AS {_ident(f.name)}"
+        for f in BENEFICIARY_FIELDS
+    )
+    staged = f"SELECT *, coalesce({clean}, FALSE) AS _clean FROM ({parsed})"
+    bene_id = f"CASE WHEN json_type({raw['bene_id']}) = 'VARCHAR' THEN {raw['bene_id']} ->> '$' END"
+    return (
+        f"SELECT _line, {error} AS _error, CASE WHEN _clean THEN t.bene_id ELSE {bene_id} END AS _bene_id, "
+        f"{cols} FROM ({staged})"
+    )
+
+
+def parquet_input_sql(path: str | Path, present: dict[str, str]) -> str:
+    """SQL reading a nested Parquet population; ``present`` maps its top-level columns to their types."""
+    src = f"read_parquet({_q(str(path))}, file_row_number = true)"
+    errors = []
+    cols = []
+    for f in BENEFICIARY_FIELDS:
+        name = _ident(f.name)
+        if f.name not in present:
+            if f.required:
+                errors.append(f"{_q(f.name)} || ': Field required'")
+            cols.append(f"{_empty(f)} AS {name}")
+            continue
+        if f.name == "bene_id":
+            errors.append(
+                f"CASE WHEN {name} IS NULL THEN 'bene_id: Field required' "
+                f"WHEN {name} = '' THEN 'bene_id: String should have at least 1 character' END"
+            )
+            cols.append(f"CAST({name} AS VARCHAR) AS {name}")
+        elif isinstance(f.type, ListT):
+            errors.append(f"CASE WHEN {name} IS NULL THEN '{f.name}: Input should be a valid list' END")
+            elem = f.type.elem
+            if isinstance(elem, StructT) and any(s.type == MONTH for s in fields_of(elem)):
+                e, i = _lam(), _lam()
+                m = next(s.name for s in fields_of(elem) if s.type == MONTH)
+                mx = f"{e}.{_ident(m)}"
+                invalid = (
+                    f"{mx} IS NULL OR length({mx}) <> 7 OR substr({mx}, 5, 1) <> '-' "
+                    f"OR substr({mx}, 6, 2) NOT BETWEEN '01' AND '12' "
+                    f"OR TRY_CAST(substr({mx}, 1, 4) AS INTEGER) IS NULL OR {mx} < '0001'"
+                )
+                message = f"'{f.name}.' || ({i} - 1) || '.{m}: expected a month as ''YYYY-MM'''"
+                first = (
+                    f"list_filter(list_transform({name}, lambda {e}, {i}: CASE WHEN {invalid} THEN {message} END), "
+                    f"lambda {e}: {e} IS NOT NULL)[1]"
+                )
+                # detection in one regular expression over the joined months (cheap); the cause only when needed
+                joined = f"array_to_string(list_transform({name}, lambda {e}: coalesce({mx}, 'X')), ',')"
+                one = "[0-9]{4}-(0[1-9]|1[0-2])"
+                bad = (
+                    f"NOT coalesce(regexp_full_match({joined}, '({one}(,{one})*)?'), false) "
+                    f"OR contains({joined}, '0000-')"
+                )
+                errors.append(f"CASE WHEN {bad} THEN {first} END")
+                cols.append(f"coalesce({name}, []) AS {name}")
+            else:
+                money = isinstance(elem, StructT) and any(s.type == DECIMAL for s in fields_of(elem))
+                if money and isinstance(elem, StructT) and not _narrow_money(present[f.name]):
+                    e = _lam()
+                    dec = [s.name for s in fields_of(elem) if s.type == DECIMAL]
+                    conds = " OR ".join(
+                        f"CAST({e}.{_ident(d)} AS DECIMAL(38, 12)) "
+                        f"<> CAST({e}.{_ident(d)} AS DECIMAL(38, {MONEY_SCALE}))"
+                        for d in dec
+                    )
+                    errors.append(
+                        f"CASE WHEN len(list_filter({name}, lambda {e}: {conds})) > 0 THEN "
+                        f"'{f.name}: more than {MONEY_SCALE} decimal places (the SQL engine reads money with "
+                        f"{MONEY_SCALE})' END"
+                    )
+                cols.append(f"coalesce({name}, []) AS {name}")
+        else:
+            cols.append(f"{name}")
+    error = f"coalesce({', '.join(errors)})" if errors else "NULL"
+    bene_id = '"bene_id"' if "bene_id" in present else "NULL"
+    return (
+        f"SELECT file_row_number + 1 AS _line, {error} AS _error, CAST({bene_id} AS VARCHAR) AS _bene_id, "
+        f"{', '.join(cols)} FROM {src}"
+    )
+
+
+def _narrow_money(parquet_type: str) -> bool:
+    """True when every DECIMAL inside ``parquet_type`` has at most :data:`MONEY_SCALE` places."""
+    scales = [int(m) for m in re.findall(r"DECIMAL\(\d+,\s*(\d+)\)", parquet_type)]
+    return bool(scales) and max(scales) <= MONEY_SCALE and "DOUBLE" not in parquet_type and "FLOAT" not in parquet_type
+
+
+def _empty(f: Field) -> str:
+    if isinstance(f.type, ListT):
+        return "[]"
+    return "NULL"
+
+
+def population_view_sql(population_columns: list[tuple[str, str]]) -> str:
+    """SQL of the ``population`` view over :data:`INPUT_VIEW`, cast to the compiled query's input types."""
+    cols = ", ".join(f"CAST({_ident(n)} AS {t}) AS {_ident(n)}" for n, t in population_columns)
+    return f"SELECT {cols} FROM {INPUT_VIEW} WHERE _error IS NULL"
+
+
+__all__ = [
+    "BENEFICIARY_FIELDS",
+    "INPUT_VIEW",
+    "check",
+    "convert",
+    "jsonl_input_sql",
+    "parquet_input_sql",
+    "population_view_sql",
+]

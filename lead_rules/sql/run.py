@@ -1,0 +1,402 @@
+"""Running a compiled policy on DuckDB over whole population files.
+
+:func:`align` is the batch entry point behind ``lead-rules align``: it reads a
+population (nested JSONL or Parquet, or a folder of relational tables), lets
+DuckDB validate the records and decide every beneficiary with the compiled
+query in one pass, and writes one row per input record to Parquet, CSV or
+JSON Lines: the decision columns, the criterion and rank columns, and, for a
+record that fails validation, an ``error`` row with its ``bene_id`` (when it
+can be read) and ``cause``. Nothing is dropped: rows read = decided + errors.
+:func:`decide` returns the same rows as dicts, for tests and small inputs.
+The ``interpreter`` engine produces the same output with the reference
+interpreter, record by record, for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from ..policy import Policy, load_market, load_policy
+from ..records import Market
+from .compiler import REASON_TYPE, CompiledSQL, compile_policy
+from .duckdb_io import INPUT_VIEW, jsonl_input_sql, parquet_input_sql
+from .relational import TABLES, relational_input_sql
+from .sqltypes import POPULATION_TABLE, array_type
+
+OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json", ".ndjson": "json"}
+DECISION_COLUMNS = ("bene_id", "outcome", "aco_id", "pathway", "reasons", "cause")
+
+
+def input_kind(path: str | Path) -> str:
+    """``jsonl``, ``parquet`` or ``relational`` (a folder of tables)."""
+    p = Path(path)
+    if p.is_dir():
+        return "relational"
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix == ".parquet":
+        return "parquet"
+    raise ValueError(
+        f"unknown input format for {p}: expected .jsonl, .parquet or a folder of tables ({', '.join(TABLES)})"
+    )
+
+
+def register_input(con: duckdb.DuckDBPyConnection, path: str | Path) -> str:
+    """Create the views ``_lr_input`` (every record, with ``_error``) and ``population`` over ``path``."""
+    kind = input_kind(path)
+    if kind == "jsonl":
+        sql = jsonl_input_sql(path)
+    elif kind == "parquet":
+        cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{_esc(str(path))}')").fetchall()
+        sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols})
+    else:
+        sql = relational_input_sql(con, Path(path))
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {sql}")
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {POPULATION_TABLE} AS SELECT * FROM {INPUT_VIEW}")
+    return kind
+
+
+def _esc(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def output_query(compiled: CompiledSQL) -> exp.Select:
+    """The compiled query over every input row, with error rows for the invalid ones."""
+    inner = compiled.query.copy()
+    inner = inner.select(exp.column("_error"), exp.column("_bene_id"), append=True)
+    ok = exp.Is(this=exp.column("_error"), expression=exp.Null())
+
+    def keep(name: str) -> exp.Expr:
+        return exp.alias_(exp.Case().when(ok, exp.column(name, quoted=True)), name, quoted=True)
+
+    cols: list[exp.Expr] = [
+        exp.alias_(exp.Case().when(ok, exp.column("bene_id")).else_(exp.column("_bene_id")), "bene_id", quoted=True),
+        exp.alias_(
+            exp.Case().when(ok, exp.column("outcome")).else_(exp.Literal.string("error")), "outcome", quoted=True
+        ),
+        keep("aco_id"),
+        keep("pathway"),
+        exp.alias_(
+            exp.Case().when(ok, exp.column("reasons")).else_(exp.cast(exp.Array(), array_type(REASON_TYPE))),
+            "reasons",
+            quoted=True,
+        ),
+        exp.alias_(exp.Coalesce(this=exp.column("_error"), expressions=[exp.column("cause")]), "cause", quoted=True),
+    ]
+    cols += [keep(c.column) for c in compiled.columns]
+    return exp.select(*cols).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("d"))))
+
+
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection configured for batch alignment."""
+    con = duckdb.connect()
+    if threads:
+        con.sql(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.sql(f"SET memory_limit = '{_esc(memory_limit)}'")
+    con.sql("SET preserve_insertion_order = true")
+    return con
+
+
+def decide(
+    policy: Policy,
+    market: Market | Mapping[str, Any] | str | Path,
+    input_path: str | Path,
+    con: duckdb.DuckDBPyConnection | None = None,
+    definitions: bool = False,
+) -> list[dict[str, Any]]:
+    """Decide the population at ``input_path`` on DuckDB; one dict per input record, in input order."""
+    mk = load_market(market) if not isinstance(market, Market) else market
+    compiled = compile_policy(policy, mk, "duckdb", definitions=definitions)
+    _refuse(compiled)
+    con = con or connect()
+    register_input(con, input_path)
+    rel = con.sql(output_query(compiled).sql("duckdb"))
+    names = rel.columns
+    return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+
+
+def _refuse(compiled: CompiledSQL) -> None:
+    if compiled.errors:
+        lines = "\n".join(str(i) for i in compiled.errors)
+        raise ValueError(f"the policy cannot be compiled to {compiled.dialect}:\n{lines}")
+
+
+def _copy_options(output: Path) -> tuple[str, str]:
+    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unknown output format {output.suffix!r}: expected .parquet, .csv or .jsonl")
+    if fmt == "parquet":
+        return fmt, "(FORMAT parquet, COMPRESSION zstd)"
+    if fmt == "csv":
+        return fmt, "(FORMAT csv, HEADER true)"
+    return fmt, "(FORMAT json)"
+
+
+def _reader(output: Path, fmt: str) -> str:
+    path = _esc(str(output))
+    if fmt == "parquet":
+        return f"read_parquet('{path}')"
+    if fmt == "csv":
+        return f"read_csv('{path}', header = true, all_varchar = true)"
+    return f"read_json('{path}', format = 'newline_delimited', columns = {{outcome: 'VARCHAR', pathway: 'VARCHAR'}})"
+
+
+class _Progress:
+    """A progress line on standard error, fed by DuckDB's query progress."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, label: str, enabled: bool) -> None:
+        self.con = con
+        self.label = label
+        self.enabled = enabled
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        if not self.enabled:
+            return self
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self._bar.start()
+        task = self._bar.add_task(self.label, total=100.0)
+
+        def poll() -> None:
+            while not self._stop.wait(0.25):
+                try:
+                    pct = float(self.con.query_progress())
+                except Exception:
+                    continue
+                if pct >= 0:
+                    self._bar.update(task, completed=min(pct, 100.0))
+            self._bar.update(task, completed=100.0)
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def run_duckdb(
+    compiled: CompiledSQL,
+    input_path: str | Path,
+    output_path: str | Path,
+    progress: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> dict[str, Any]:
+    """Decide ``input_path`` with ``compiled`` on DuckDB, write ``output_path``, return counts."""
+    _refuse(compiled)
+    con = con or connect()
+    output = Path(output_path)
+    fmt, options = _copy_options(output)
+    kind = register_input(con, input_path)
+    query = output_query(compiled)
+    if fmt == "csv":  # CSV has no lists: reasons as JSON text
+        for proj in query.expressions:
+            if proj.alias == "reasons":
+                proj.set("this", exp.func("to_json", proj.this.copy()))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with _Progress(con, f"aligning ({kind}, duckdb)", progress):
+        con.sql(f"COPY ({query.sql('duckdb')}) TO '{_esc(str(output))}' {options}")
+    counts = con.sql(
+        f"SELECT outcome, pathway, count(*) FROM {_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    return _summary(counts, kind)
+
+
+def _summary(counts: list[tuple[Any, ...]], kind: str) -> dict[str, Any]:
+    by_outcome: dict[str, int] = {}
+    by_pathway: dict[str, int] = {}
+    for outcome, pathway, n in counts:
+        by_outcome[str(outcome)] = by_outcome.get(str(outcome), 0) + int(n)
+        if pathway is not None:
+            by_pathway[str(pathway)] = by_pathway.get(str(pathway), 0) + int(n)
+    read = sum(by_outcome.values())
+    errors = by_outcome.get("error", 0)
+    return {
+        "input": kind,
+        "read": read,
+        "decided": read - errors,
+        "errors": errors,
+        "aligned": by_outcome.get("aligned", 0),
+        "not_aligned": by_outcome.get("not_aligned", 0),
+        "by_pathway": by_pathway,
+    }
+
+
+# --- the interpreter engine ---------------------------------------------------------
+
+
+def iter_records(path: str | Path) -> Iterator[tuple[int, Mapping[str, Any] | None, str | None]]:
+    """``(line, record or None, cause)`` for every record of a nested JSONL or Parquet file."""
+    kind = input_kind(path)
+    if kind == "jsonl":
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError:
+                    yield number, None, f"line {number}: not valid JSON"
+                    continue
+                if not isinstance(value, dict):
+                    yield number, None, f"line {number}: a record must be a JSON object"
+                    continue
+                yield number, value, None
+        return
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        number = 0
+        for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=10_000):
+            for record in batch.to_pylist():
+                number += 1
+                yield (
+                    number,
+                    {k: v for k, v in record.items() if v is not None or k in ("months", "voluntary", "claims")},
+                    None,
+                )
+        return
+    raise ValueError("the interpreter engine reads nested JSONL or Parquet; use the duckdb engine for tables")
+
+
+def run_interpreter(
+    policy: Policy,
+    market: Market,
+    input_path: str | Path,
+    output_path: str | Path,
+    progress: bool = False,
+    columns: bool = True,
+) -> dict[str, Any]:
+    """Decide ``input_path`` with the reference interpreter; the same output as :func:`run_duckdb`."""
+    import pyarrow as pa
+
+    from .reference import Reference
+
+    compiled = compile_policy(policy, market, "duckdb")
+    names = list(DECISION_COLUMNS) + ([c.column for c in compiled.columns] if columns else [])
+    output = Path(output_path)
+    fmt, options = _copy_options(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    con = connect()
+    batches: list[pa.RecordBatch] = []
+    schema = _arrow_schema(compiled, names)
+    chunk: list[dict[str, Any]] = []
+    started = time.monotonic()
+
+    def flush() -> None:
+        if chunk:
+            batches.append(pa.RecordBatch.from_pylist(chunk, schema=schema))
+            chunk.clear()
+
+    ref = Reference(policy, market)
+    for done, (_line, record, cause) in enumerate(iter_records(input_path), start=1):
+        if record is None:
+            chunk.append({"bene_id": None, "outcome": "error", "reasons": [], "cause": cause})
+        else:
+            row = ref.row(record, criteria=columns)
+            chunk.append({k: row.get(k) for k in names})
+        if len(chunk) >= 10_000:
+            flush()
+        if progress and done % 10_000 == 0:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            print(f"\raligning (interpreter): {done} records, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
+    flush()
+    if progress:
+        print(file=sys.stderr)
+    table = pa.Table.from_batches(batches, schema=schema)
+    con.register("_lr_rows", table)
+    reasons: Callable[[str], str] = (lambda c: f"to_json({c})") if fmt == "csv" else (lambda c: c)
+    select = ", ".join(reasons('"reasons"') + ' AS "reasons"' if n == "reasons" else f'"{n}"' for n in names)
+    con.sql(f"COPY (SELECT {select} FROM _lr_rows) TO '{_esc(str(output))}' {options}")
+    counts = con.sql("SELECT outcome, pathway, count(*) FROM _lr_rows GROUP BY ALL ORDER BY ALL").fetchall()
+    return _summary(counts, input_kind(input_path))
+
+
+def _arrow_schema(compiled: CompiledSQL, names: list[str]) -> Any:
+    import pyarrow as pa
+
+    reason = pa.struct(
+        [("pathway", pa.string()), ("criterion", pa.string()), ("value", pa.string()), ("acos", pa.list_(pa.string()))]
+    )
+    fields = {
+        "bene_id": pa.string(),
+        "outcome": pa.string(),
+        "aco_id": pa.string(),
+        "pathway": pa.string(),
+        "reasons": pa.list_(reason),
+        "cause": pa.string(),
+    }
+    for c in compiled.columns:
+        fields[c.column] = {"criterion": pa.bool_(), "on_tie": pa.string()}.get(c.kind, pa.decimal128(38, 6))
+    return pa.schema([(n, fields[n]) for n in names])
+
+
+# --- the entry point ------------------------------------------------------------------
+
+
+def align(
+    policy_path: str | Path,
+    market_path: str | Path,
+    input_path: str | Path,
+    output_path: str | Path,
+    engine: str = "duckdb",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Align a whole population and write the decisions; return a summary dict.
+
+    ``engine`` is ``duckdb`` (default), ``spark`` (local mode) or
+    ``interpreter``. The summary has ``read``, ``decided``, ``errors``,
+    ``aligned``, ``not_aligned``, ``by_pathway``, ``engine``, ``input``,
+    ``output``, ``seconds``, ``records_per_second``, ``policy``, ``issues``.
+    """
+    started = time.monotonic()
+    policy = load_policy(policy_path)
+    market = load_market(market_path)
+    if engine == "duckdb":
+        compiled = compile_policy(policy, market, "duckdb")
+        summary = run_duckdb(compiled, input_path, output_path, progress=progress)
+    elif engine == "spark":
+        from .spark import run_spark
+
+        compiled = compile_policy(policy, market, "spark")
+        summary = run_spark(compiled, input_path, output_path, progress=progress)
+    elif engine == "interpreter":
+        compiled = compile_policy(policy, market, "duckdb")
+        summary = run_interpreter(policy, market, input_path, output_path, progress=progress)
+    else:
+        raise ValueError(f"unknown engine {engine!r}: expected duckdb, spark or interpreter")
+    seconds = time.monotonic() - started
+    summary.update(
+        engine=engine,
+        output=str(output_path),
+        seconds=round(seconds, 3),
+        records_per_second=round(summary["read"] / seconds, 1) if seconds > 0 else None,
+        policy=f"{policy.id} v{policy.version}",
+        issues=[str(i) for i in compiled.issues],
+    )
+    return summary

@@ -1,0 +1,693 @@
+WITH _lr_level1 AS (
+  SELECT
+    *,
+    (
+      "death_date" IS NULL
+    ) OR (
+      "death_date" >= CAST('2028-01-01' AS DATE)
+    ) AS "c:alive",
+    CASE
+      WHEN "residence"."county_fips" IS NULL
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE ARRAY_CONTAINS(['37063', '37135'], "residence"."county_fips")
+    END AS "c:in_service_area@ACO-A",
+    CASE
+      WHEN "residence"."county_fips" IS NULL
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE ARRAY_CONTAINS(['37063', '37183'], "residence"."county_fips")
+    END AS "c:in_service_area@ACO-B",
+    LIST_TRANSFORM(
+      [
+        LIST_FILTER(
+          LIST_TRANSFORM(
+            LIST_FILTER("voluntary", LAMBDA _x8 : NOT _x8."date" IS NULL),
+            LAMBDA _x8 : {'v': _x8."tin", 's1': _x8."date"}
+          ),
+          LAMBDA _x9 : NOT _x9."s1" IS NULL
+        )
+      ],
+      LAMBDA _x10 : LIST_TRANSFORM(
+        [LIST_MAX(LIST_TRANSFORM(_x10, LAMBDA _x11 : _x11."s1"))],
+        LAMBDA _x12 : LIST_TRANSFORM(
+          [
+            LIST_TRANSFORM(LIST_FILTER(_x10, LAMBDA _x13 : _x13."s1" = _x12), LAMBDA _x9 : _x9."v")
+          ],
+          LAMBDA _x14 : CASE
+            WHEN (
+              LIST_MIN(_x14) = LIST_MAX(_x14)
+            )
+            AND (
+              ARRAY_LENGTH(LIST_FILTER(_x14, LAMBDA _x15 : _x15 IS NULL)) = 0
+            )
+            THEN LIST_MIN(_x14)
+            ELSE CAST(NULL AS TEXT)
+          END
+        )[1]
+      )[1]
+    )[1] AS "d:latest_designation_tin",
+    LIST_FILTER(
+      "claims",
+      LAMBDA _x16 : CASE
+        WHEN _x16."hcpcs" IS NULL
+        THEN CAST(NULL AS BOOLEAN)
+        ELSE ARRAY_CONTAINS(
+          [
+            '99202',
+            '99203',
+            '99204',
+            '99205',
+            '99211',
+            '99212',
+            '99213',
+            '99214',
+            '99215',
+            'G0438',
+            'G0439'
+          ],
+          _x16."hcpcs"
+        )
+      END
+      AND (
+        YEAR(_x16."from_date") = 2027
+      )
+    ) AS "d:pc_claims",
+    LIST_FILTER("months", LAMBDA _x1 : SUBSTRING(_x1."month", 1, 4) = '2027') AS "d:window_months"
+  FROM population
+), _lr_level2 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "d:latest_designation_tin" IS NULL
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE ARRAY_CONTAINS(['111111111', '111111112'], "d:latest_designation_tin")
+    END AS "c:designated_here@ACO-A",
+    CASE
+      WHEN "d:latest_designation_tin" IS NULL
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE ARRAY_CONTAINS(['222222222'], "d:latest_designation_tin")
+    END AS "c:designated_here@ACO-B",
+    CASE LIST_MIN(
+        LIST_TRANSFORM(
+          LIST_TRANSFORM(
+            "d:window_months",
+            LAMBDA _x7 : CASE
+              WHEN _x7."hmo" IS NULL
+              THEN CAST(NULL AS BOOLEAN)
+              ELSE ARRAY_CONTAINS(['0', '4'], _x7."hmo")
+            END
+          ),
+          LAMBDA _x6 : CASE _x6 WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
+        )
+      )
+      WHEN 0
+      THEN FALSE
+      WHEN 1
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE TRUE
+    END AS "c:not_in_ma",
+    (
+      ARRAY_LENGTH("d:window_months") > 0
+    )
+    AND CASE LIST_MIN(
+        LIST_TRANSFORM(
+          LIST_TRANSFORM(
+            "d:window_months",
+            LAMBDA _x4 : CASE
+              WHEN _x4."buyin" IS NULL
+              THEN CAST(NULL AS BOOLEAN)
+              ELSE ARRAY_CONTAINS(['3', 'C'], _x4."buyin")
+            END
+          ),
+          LAMBDA _x3 : CASE _x3 WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
+        )
+      )
+      WHEN 0
+      THEN FALSE
+      WHEN 1
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE TRUE
+    END AS "c:part_a_and_b",
+    LIST_TRANSFORM(
+      [
+        LIST_TRANSFORM("d:pc_claims", LAMBDA _x17 : {'k': _x17."tin", 'v': _x17."allowed"})
+      ],
+      LAMBDA _x18 : LIST_TRANSFORM(
+        LIST_SORT(
+          LIST_DISTINCT(
+            LIST_FILTER(LIST_TRANSFORM(_x18, LAMBDA _x19 : _x19."k"), LAMBDA _x19 : NOT _x19 IS NULL)
+          )
+        ),
+        LAMBDA _x21 : {'key': _x21, 'total': LIST_SUM(
+          LIST_TRANSFORM(LIST_FILTER(_x18, LAMBDA _x20 : _x20."k" = _x21), LAMBDA _x20 : _x20."v")
+        )}
+      )
+    )[1] AS "d:tin_totals"
+  FROM _lr_level1
+), _lr_level3 AS (
+  SELECT
+    *,
+    "c:alive" AND "c:part_a_and_b" AND "c:not_in_ma" AS "c:eligible",
+    LIST_TRANSFORM(
+      [
+        LIST_FILTER(
+          LIST_TRANSFORM("d:tin_totals", LAMBDA _x22 : {'v': _x22."key", 's1': _x22."total"}),
+          LAMBDA _x23 : NOT _x23."s1" IS NULL
+        )
+      ],
+      LAMBDA _x24 : LIST_TRANSFORM(
+        [LIST_MAX(LIST_TRANSFORM(_x24, LAMBDA _x25 : _x25."s1"))],
+        LAMBDA _x26 : LIST_TRANSFORM(
+          [
+            LIST_TRANSFORM(LIST_FILTER(_x24, LAMBDA _x27 : _x27."s1" = _x26), LAMBDA _x23 : _x23."v")
+          ],
+          LAMBDA _x28 : CASE
+            WHEN (
+              LIST_MIN(_x28) = LIST_MAX(_x28)
+            )
+            AND (
+              ARRAY_LENGTH(LIST_FILTER(_x28, LAMBDA _x29 : _x29 IS NULL)) = 0
+            )
+            THEN LIST_MIN(_x28)
+            ELSE CAST(NULL AS TEXT)
+          END
+        )[1]
+      )[1]
+    )[1] AS "d:plurality_tin"
+  FROM _lr_level2
+), _lr_level4 AS (
+  SELECT
+    *,
+    CASE
+      WHEN "d:plurality_tin" IS NULL
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE ARRAY_CONTAINS(['111111111', '111111112'], "d:plurality_tin")
+    END AS "c:plurality_here@ACO-A",
+    CASE
+      WHEN "d:plurality_tin" IS NULL
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE ARRAY_CONTAINS(['222222222'], "d:plurality_tin")
+    END AS "c:plurality_here@ACO-B"
+  FROM _lr_level3
+), _lr_requirements AS (
+  SELECT
+    *,
+    "c:eligible" AS "req:voluntary:0@ACO-A",
+    "c:eligible" AS "req:voluntary:0@ACO-B",
+    "c:designated_here@ACO-A" AS "req:voluntary:1@ACO-A",
+    "c:designated_here@ACO-B" AS "req:voluntary:1@ACO-B",
+    COALESCE("req:voluntary:0@ACO-A" AND "req:voluntary:1@ACO-A", FALSE) AS "q:voluntary@ACO-A",
+    COALESCE("req:voluntary:0@ACO-B" AND "req:voluntary:1@ACO-B", FALSE) AS "q:voluntary@ACO-B",
+    "c:eligible" AS "req:claims:0@ACO-A",
+    "c:eligible" AS "req:claims:0@ACO-B",
+    "c:plurality_here@ACO-A" AS "req:claims:1@ACO-A",
+    "c:plurality_here@ACO-B" AS "req:claims:1@ACO-B",
+    "c:in_service_area@ACO-A" AS "req:claims:2@ACO-A",
+    "c:in_service_area@ACO-B" AS "req:claims:2@ACO-B",
+    COALESCE("req:claims:0@ACO-A" AND "req:claims:1@ACO-A" AND "req:claims:2@ACO-A", FALSE) AS "q:claims@ACO-A",
+    COALESCE("req:claims:0@ACO-B" AND "req:claims:1@ACO-B" AND "req:claims:2@ACO-B", FALSE) AS "q:claims@ACO-B"
+  FROM _lr_level4
+), _lr_ties AS (
+  SELECT
+    *,
+    CASE WHEN "q:voluntary@ACO-A" THEN 1 ELSE 0 END + CASE WHEN "q:voluntary@ACO-B" THEN 1 ELSE 0 END AS "nq:voluntary",
+    CASE WHEN "q:claims@ACO-A" THEN 1 ELSE 0 END + CASE WHEN "q:claims@ACO-B" THEN 1 ELSE 0 END AS "nq:claims"
+  FROM _lr_requirements
+), _lr_pathways AS (
+  SELECT
+    *,
+    CASE
+      WHEN (
+        CASE WHEN "q:voluntary@ACO-A" THEN 1 ELSE 0 END + CASE WHEN "q:voluntary@ACO-B" THEN 1 ELSE 0 END
+      ) = 1
+      THEN CASE WHEN "q:voluntary@ACO-A" THEN 'ACO-A' WHEN "q:voluntary@ACO-B" THEN 'ACO-B' END
+    END AS "w:voluntary",
+    CASE
+      WHEN "nq:voluntary" <= 1
+      THEN CAST(NULL AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[]))
+      ELSE {'pathway': 'voluntary', 'criterion': 'tie.on_tie', 'value': 'tie', 'acos': FLATTEN(
+        [
+          CASE WHEN "q:voluntary@ACO-A" THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
+          CASE WHEN "q:voluntary@ACO-B" THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
+        ]
+      )}
+    END AS "t:voluntary",
+    CASE
+      WHEN (
+        CASE WHEN "q:claims@ACO-A" THEN 1 ELSE 0 END + CASE WHEN "q:claims@ACO-B" THEN 1 ELSE 0 END
+      ) = 1
+      THEN CASE WHEN "q:claims@ACO-A" THEN 'ACO-A' WHEN "q:claims@ACO-B" THEN 'ACO-B' END
+    END AS "w:claims",
+    CASE
+      WHEN "nq:claims" <= 1
+      THEN CAST(NULL AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[]))
+      ELSE {'pathway': 'claims', 'criterion': 'tie.on_tie', 'value': 'tie', 'acos': FLATTEN(
+        [
+          CASE WHEN "q:claims@ACO-A" THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
+          CASE WHEN "q:claims@ACO-B" THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
+        ]
+      )}
+    END AS "t:claims"
+  FROM _lr_ties
+)
+SELECT
+  "bene_id",
+  CASE
+    WHEN NOT "w:voluntary" IS NULL
+    THEN 'aligned'
+    WHEN NOT "w:claims" IS NULL
+    THEN 'aligned'
+    ELSE 'not_aligned'
+  END AS "outcome",
+  CASE
+    WHEN CASE
+      WHEN NOT "w:voluntary" IS NULL
+      THEN 'aligned'
+      WHEN NOT "w:claims" IS NULL
+      THEN 'aligned'
+      ELSE 'not_aligned'
+    END = 'aligned'
+    THEN COALESCE("w:voluntary", "w:claims")
+  END AS "aco_id",
+  CASE
+    WHEN NOT "w:voluntary" IS NULL
+    THEN 'voluntary'
+    WHEN NOT "w:claims" IS NULL
+    THEN 'claims'
+  END AS "pathway",
+  CASE
+    WHEN NOT "w:voluntary" IS NULL
+    THEN FLATTEN(
+      [
+        CASE
+          WHEN NOT {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:voluntary"]} IS NULL
+          THEN [
+            {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:voluntary"]}
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'true', 'acos': ["w:voluntary"]} IS NULL
+          THEN [
+            {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'true', 'acos': ["w:voluntary"]}
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT "t:voluntary" IS NULL
+          THEN ["t:voluntary"]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END
+      ]
+    )
+    WHEN NOT "w:claims" IS NULL
+    THEN FLATTEN(
+      [
+        CASE
+          WHEN NOT {'pathway': 'claims', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:claims"]} IS NULL
+          THEN [
+            {'pathway': 'claims', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:claims"]}
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'true', 'acos': ["w:claims"]} IS NULL
+          THEN [
+            {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'true', 'acos': ["w:claims"]}
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'true', 'acos': ["w:claims"]} IS NULL
+          THEN [
+            {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'true', 'acos': ["w:claims"]}
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT "t:claims" IS NULL
+          THEN ["t:claims"]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END
+      ]
+    )
+    ELSE FLATTEN(
+      [
+        CASE
+          WHEN NOT CASE
+            WHEN COALESCE(NOT "req:voluntary:0@ACO-A", FALSE)
+            THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN COALESCE(NOT "req:voluntary:0@ACO-A", FALSE)
+              THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN "req:voluntary:0@ACO-A" IS NULL
+            THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN "req:voluntary:0@ACO-A" IS NULL
+              THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END
+            ) > 0
+            THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'false', 'acos': CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END
+              ) = 2
+              THEN CAST(NULL AS TEXT[])
+              ELSE FLATTEN(
+                [
+                  CASE
+                    WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE)
+                    THEN ['ACO-A']
+                    ELSE CAST([] AS TEXT[])
+                  END,
+                  CASE
+                    WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE)
+                    THEN ['ACO-B']
+                    ELSE CAST([] AS TEXT[])
+                  END
+                ]
+              )
+            END}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END
+              ) > 0
+              THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'false', 'acos': CASE
+                WHEN (
+                  CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS TEXT[])
+                ELSE FLATTEN(
+                  [
+                    CASE
+                      WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE)
+                      THEN ['ACO-A']
+                      ELSE CAST([] AS TEXT[])
+                    END,
+                    CASE
+                      WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE)
+                      THEN ['ACO-B']
+                      ELSE CAST([] AS TEXT[])
+                    END
+                  ]
+                )
+              END}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END
+            ) > 0
+            THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'unknown', 'acos': CASE
+              WHEN (
+                CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END
+              ) = 2
+              THEN CAST(NULL AS TEXT[])
+              ELSE FLATTEN(
+                [
+                  CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
+                  CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
+                ]
+              )
+            END}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN (
+                CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END
+              ) > 0
+              THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'unknown', 'acos': CASE
+                WHEN (
+                  CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS TEXT[])
+                ELSE FLATTEN(
+                  [
+                    CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
+                    CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
+                  ]
+                )
+              END}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT "t:voluntary" IS NULL
+          THEN ["t:voluntary"]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN COALESCE(NOT "req:claims:0@ACO-A", FALSE)
+            THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN COALESCE(NOT "req:claims:0@ACO-A", FALSE)
+              THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN "req:claims:0@ACO-A" IS NULL
+            THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN "req:claims:0@ACO-A" IS NULL
+              THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END
+            ) > 0
+            THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'false', 'acos': CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END
+              ) = 2
+              THEN CAST(NULL AS TEXT[])
+              ELSE FLATTEN(
+                [
+                  CASE
+                    WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE)
+                    THEN ['ACO-A']
+                    ELSE CAST([] AS TEXT[])
+                  END,
+                  CASE
+                    WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE)
+                    THEN ['ACO-B']
+                    ELSE CAST([] AS TEXT[])
+                  END
+                ]
+              )
+            END}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END
+              ) > 0
+              THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'false', 'acos': CASE
+                WHEN (
+                  CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS TEXT[])
+                ELSE FLATTEN(
+                  [
+                    CASE
+                      WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE)
+                      THEN ['ACO-A']
+                      ELSE CAST([] AS TEXT[])
+                    END,
+                    CASE
+                      WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE)
+                      THEN ['ACO-B']
+                      ELSE CAST([] AS TEXT[])
+                    END
+                  ]
+                )
+              END}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END
+            ) > 0
+            THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'unknown', 'acos': CASE
+              WHEN (
+                CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END
+              ) = 2
+              THEN CAST(NULL AS TEXT[])
+              ELSE FLATTEN(
+                [
+                  CASE WHEN "req:claims:1@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
+                  CASE WHEN "req:claims:1@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
+                ]
+              )
+            END}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN (
+                CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END
+              ) > 0
+              THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'unknown', 'acos': CASE
+                WHEN (
+                  CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS TEXT[])
+                ELSE FLATTEN(
+                  [
+                    CASE WHEN "req:claims:1@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
+                    CASE WHEN "req:claims:1@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
+                  ]
+                )
+              END}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END
+            ) > 0
+            THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'false', 'acos': CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END
+              ) = 2
+              THEN CAST(NULL AS TEXT[])
+              ELSE FLATTEN(
+                [
+                  CASE
+                    WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE)
+                    THEN ['ACO-A']
+                    ELSE CAST([] AS TEXT[])
+                  END,
+                  CASE
+                    WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE)
+                    THEN ['ACO-B']
+                    ELSE CAST([] AS TEXT[])
+                  END
+                ]
+              )
+            END}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END
+              ) > 0
+              THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'false', 'acos': CASE
+                WHEN (
+                  CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS TEXT[])
+                ELSE FLATTEN(
+                  [
+                    CASE
+                      WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE)
+                      THEN ['ACO-A']
+                      ELSE CAST([] AS TEXT[])
+                    END,
+                    CASE
+                      WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE)
+                      THEN ['ACO-B']
+                      ELSE CAST([] AS TEXT[])
+                    END
+                  ]
+                )
+              END}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END
+            ) > 0
+            THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'unknown', 'acos': CASE
+              WHEN (
+                CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END
+              ) = 2
+              THEN CAST(NULL AS TEXT[])
+              ELSE FLATTEN(
+                [
+                  CASE WHEN "req:claims:2@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
+                  CASE WHEN "req:claims:2@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
+                ]
+              )
+            END}
+          END IS NULL
+          THEN [
+            CASE
+              WHEN (
+                CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END
+              ) > 0
+              THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'unknown', 'acos': CASE
+                WHEN (
+                  CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS TEXT[])
+                ELSE FLATTEN(
+                  [
+                    CASE WHEN "req:claims:2@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
+                    CASE WHEN "req:claims:2@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
+                  ]
+                )
+              END}
+            END
+          ]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END,
+        CASE
+          WHEN NOT "t:claims" IS NULL
+          THEN ["t:claims"]
+          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
+        END
+      ]
+    )
+  END AS "reasons",
+  CAST(NULL AS TEXT) AS "cause",
+  "c:alive" AS "c:alive",
+  "c:part_a_and_b" AS "c:part_a_and_b",
+  "c:not_in_ma" AS "c:not_in_ma",
+  "c:eligible" AS "c:eligible",
+  "c:designated_here@ACO-A" AS "c:designated_here@ACO-A",
+  "c:designated_here@ACO-B" AS "c:designated_here@ACO-B",
+  "c:plurality_here@ACO-A" AS "c:plurality_here@ACO-A",
+  "c:plurality_here@ACO-B" AS "c:plurality_here@ACO-B",
+  "c:in_service_area@ACO-A" AS "c:in_service_area@ACO-A",
+  "c:in_service_area@ACO-B" AS "c:in_service_area@ACO-B"
+FROM _lr_pathways

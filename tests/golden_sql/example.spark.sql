@@ -1,0 +1,911 @@
+WITH _lr_level1 AS (
+  SELECT
+    *,
+    (
+      `death_date` IS NULL
+    ) OR (
+      `death_date` >= CAST('2028-01-01' AS DATE)
+    ) AS `c:alive`,
+    `residence`.`county_fips` IN ('37063', '37135') AS `c:in_service_area@ACO-A`,
+    `residence`.`county_fips` IN ('37063', '37183') AS `c:in_service_area@ACO-B`,
+    TRANSFORM(
+      ARRAY(
+        FILTER(
+          TRANSFORM(
+            FILTER(`voluntary`, _x8 -> NOT _x8.`date` IS NULL),
+            _x8 -> STRUCT(_x8.`tin` AS `v`, _x8.`date` AS `s1`)
+          ),
+          _x9 -> NOT _x9.`s1` IS NULL
+        )
+      ),
+      _x10 -> TRANSFORM(
+        ARRAY(ARRAY_MAX(TRANSFORM(_x10, _x11 -> _x11.`s1`))),
+        _x12 -> TRANSFORM(
+          ARRAY(TRANSFORM(FILTER(_x10, _x13 -> _x13.`s1` = _x12), _x9 -> _x9.`v`)),
+          _x14 -> CASE
+            WHEN (
+              ARRAY_MIN(_x14) = ARRAY_MAX(_x14)
+            )
+            AND (
+              SIZE(FILTER(_x14, _x15 -> _x15 IS NULL)) = 0
+            )
+            THEN ARRAY_MIN(_x14)
+            ELSE CAST(NULL AS STRING)
+          END
+        )[0]
+      )[0]
+    )[0] AS `d:latest_designation_tin`,
+    FILTER(
+      `claims`,
+      _x16 -> (
+        _x16.`hcpcs` IN (
+          '99202',
+          '99203',
+          '99204',
+          '99205',
+          '99211',
+          '99212',
+          '99213',
+          '99214',
+          '99215',
+          'G0438',
+          'G0439'
+        )
+      )
+      AND (
+        YEAR(_x16.`from_date`) = 2027
+      )
+    ) AS `d:pc_claims`,
+    FILTER(`months`, _x1 -> SUBSTRING(_x1.`month`, 1, 4) = '2027') AS `d:window_months`
+  FROM population
+), _lr_level2 AS (
+  SELECT
+    *,
+    `d:latest_designation_tin` IN ('111111111', '111111112') AS `c:designated_here@ACO-A`,
+    `d:latest_designation_tin` IN ('222222222') AS `c:designated_here@ACO-B`,
+    CASE ARRAY_MIN(
+        TRANSFORM(
+          TRANSFORM(`d:window_months`, _x7 -> _x7.`hmo` IN ('0', '4')),
+          _x6 -> CASE _x6 WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
+        )
+      )
+      WHEN 0
+      THEN FALSE
+      WHEN 1
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE TRUE
+    END AS `c:not_in_ma`,
+    (
+      SIZE(`d:window_months`) > 0
+    )
+    AND CASE ARRAY_MIN(
+        TRANSFORM(
+          TRANSFORM(`d:window_months`, _x4 -> _x4.`buyin` IN ('3', 'C')),
+          _x3 -> CASE _x3 WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
+        )
+      )
+      WHEN 0
+      THEN FALSE
+      WHEN 1
+      THEN CAST(NULL AS BOOLEAN)
+      ELSE TRUE
+    END AS `c:part_a_and_b`,
+    TRANSFORM(
+      ARRAY(
+        TRANSFORM(`d:pc_claims`, _x17 -> STRUCT(_x17.`tin` AS `k`, _x17.`allowed` AS `v`))
+      ),
+      _x18 -> TRANSFORM(
+        ARRAY_SORT(
+          ARRAY_DISTINCT(FILTER(TRANSFORM(_x18, _x19 -> _x19.`k`), _x19 -> NOT _x19 IS NULL))
+        ),
+        _x21 -> STRUCT(
+          _x21 AS `key`,
+          AGGREGATE(
+            TRANSFORM(FILTER(_x18, _x20 -> _x20.`k` = _x21), _x20 -> _x20.`v`),
+            CAST(NULL AS DECIMAL(38, 2)),
+            (_x22, _x23) -> CAST(CASE WHEN _x23 IS NULL THEN _x22 WHEN _x22 IS NULL THEN _x23 ELSE _x22 + _x23 END AS DECIMAL(38, 2))
+          ) AS `total`
+        )
+      )
+    )[0] AS `d:tin_totals`
+  FROM _lr_level1
+), _lr_level3 AS (
+  SELECT
+    *,
+    `c:alive` AND `c:part_a_and_b` AND `c:not_in_ma` AS `c:eligible`,
+    TRANSFORM(
+      ARRAY(
+        FILTER(
+          TRANSFORM(`d:tin_totals`, _x24 -> STRUCT(_x24.`key` AS `v`, _x24.`total` AS `s1`)),
+          _x25 -> NOT _x25.`s1` IS NULL
+        )
+      ),
+      _x26 -> TRANSFORM(
+        ARRAY(ARRAY_MAX(TRANSFORM(_x26, _x27 -> _x27.`s1`))),
+        _x28 -> TRANSFORM(
+          ARRAY(TRANSFORM(FILTER(_x26, _x29 -> _x29.`s1` = _x28), _x25 -> _x25.`v`)),
+          _x30 -> CASE
+            WHEN (
+              ARRAY_MIN(_x30) = ARRAY_MAX(_x30)
+            )
+            AND (
+              SIZE(FILTER(_x30, _x31 -> _x31 IS NULL)) = 0
+            )
+            THEN ARRAY_MIN(_x30)
+            ELSE CAST(NULL AS STRING)
+          END
+        )[0]
+      )[0]
+    )[0] AS `d:plurality_tin`
+  FROM _lr_level2
+), _lr_level4 AS (
+  SELECT
+    *,
+    `d:plurality_tin` IN ('111111111', '111111112') AS `c:plurality_here@ACO-A`,
+    `d:plurality_tin` IN ('222222222') AS `c:plurality_here@ACO-B`
+  FROM _lr_level3
+), _lr_requirements AS (
+  SELECT
+    *,
+    `c:eligible` AS `req:voluntary:0@ACO-A`,
+    `c:eligible` AS `req:voluntary:0@ACO-B`,
+    `c:designated_here@ACO-A` AS `req:voluntary:1@ACO-A`,
+    `c:designated_here@ACO-B` AS `req:voluntary:1@ACO-B`,
+    COALESCE(`req:voluntary:0@ACO-A` AND `req:voluntary:1@ACO-A`, FALSE) AS `q:voluntary@ACO-A`,
+    COALESCE(`req:voluntary:0@ACO-B` AND `req:voluntary:1@ACO-B`, FALSE) AS `q:voluntary@ACO-B`,
+    `c:eligible` AS `req:claims:0@ACO-A`,
+    `c:eligible` AS `req:claims:0@ACO-B`,
+    `c:plurality_here@ACO-A` AS `req:claims:1@ACO-A`,
+    `c:plurality_here@ACO-B` AS `req:claims:1@ACO-B`,
+    `c:in_service_area@ACO-A` AS `req:claims:2@ACO-A`,
+    `c:in_service_area@ACO-B` AS `req:claims:2@ACO-B`,
+    COALESCE(`req:claims:0@ACO-A` AND `req:claims:1@ACO-A` AND `req:claims:2@ACO-A`, FALSE) AS `q:claims@ACO-A`,
+    COALESCE(`req:claims:0@ACO-B` AND `req:claims:1@ACO-B` AND `req:claims:2@ACO-B`, FALSE) AS `q:claims@ACO-B`
+  FROM _lr_level4
+), _lr_ties AS (
+  SELECT
+    *,
+    CASE WHEN `q:voluntary@ACO-A` THEN 1 ELSE 0 END + CASE WHEN `q:voluntary@ACO-B` THEN 1 ELSE 0 END AS `nq:voluntary`,
+    CASE WHEN `q:claims@ACO-A` THEN 1 ELSE 0 END + CASE WHEN `q:claims@ACO-B` THEN 1 ELSE 0 END AS `nq:claims`
+  FROM _lr_requirements
+), _lr_pathways AS (
+  SELECT
+    *,
+    CASE
+      WHEN (
+        CASE WHEN `q:voluntary@ACO-A` THEN 1 ELSE 0 END + CASE WHEN `q:voluntary@ACO-B` THEN 1 ELSE 0 END
+      ) = 1
+      THEN CASE WHEN `q:voluntary@ACO-A` THEN 'ACO-A' WHEN `q:voluntary@ACO-B` THEN 'ACO-B' END
+    END AS `w:voluntary`,
+    CASE
+      WHEN `nq:voluntary` <= 1
+      THEN CAST(NULL AS STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>)
+      ELSE STRUCT(
+        'voluntary' AS `pathway`,
+        'tie.on_tie' AS `criterion`,
+        'tie' AS `value`,
+        FLATTEN(
+          ARRAY(
+            CASE
+              WHEN `q:voluntary@ACO-A`
+              THEN ARRAY('ACO-A')
+              ELSE CAST(ARRAY() AS ARRAY<STRING>)
+            END,
+            CASE
+              WHEN `q:voluntary@ACO-B`
+              THEN ARRAY('ACO-B')
+              ELSE CAST(ARRAY() AS ARRAY<STRING>)
+            END
+          )
+        ) AS `acos`
+      )
+    END AS `t:voluntary`,
+    CASE
+      WHEN (
+        CASE WHEN `q:claims@ACO-A` THEN 1 ELSE 0 END + CASE WHEN `q:claims@ACO-B` THEN 1 ELSE 0 END
+      ) = 1
+      THEN CASE WHEN `q:claims@ACO-A` THEN 'ACO-A' WHEN `q:claims@ACO-B` THEN 'ACO-B' END
+    END AS `w:claims`,
+    CASE
+      WHEN `nq:claims` <= 1
+      THEN CAST(NULL AS STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>)
+      ELSE STRUCT(
+        'claims' AS `pathway`,
+        'tie.on_tie' AS `criterion`,
+        'tie' AS `value`,
+        FLATTEN(
+          ARRAY(
+            CASE
+              WHEN `q:claims@ACO-A`
+              THEN ARRAY('ACO-A')
+              ELSE CAST(ARRAY() AS ARRAY<STRING>)
+            END,
+            CASE
+              WHEN `q:claims@ACO-B`
+              THEN ARRAY('ACO-B')
+              ELSE CAST(ARRAY() AS ARRAY<STRING>)
+            END
+          )
+        ) AS `acos`
+      )
+    END AS `t:claims`
+  FROM _lr_ties
+)
+SELECT
+  `bene_id`,
+  CASE
+    WHEN NOT `w:voluntary` IS NULL
+    THEN 'aligned'
+    WHEN NOT `w:claims` IS NULL
+    THEN 'aligned'
+    ELSE 'not_aligned'
+  END AS `outcome`,
+  CASE
+    WHEN CASE
+      WHEN NOT `w:voluntary` IS NULL
+      THEN 'aligned'
+      WHEN NOT `w:claims` IS NULL
+      THEN 'aligned'
+      ELSE 'not_aligned'
+    END = 'aligned'
+    THEN COALESCE(`w:voluntary`, `w:claims`)
+  END AS `aco_id`,
+  CASE
+    WHEN NOT `w:voluntary` IS NULL
+    THEN 'voluntary'
+    WHEN NOT `w:claims` IS NULL
+    THEN 'claims'
+  END AS `pathway`,
+  CASE
+    WHEN NOT `w:voluntary` IS NULL
+    THEN FLATTEN(
+      ARRAY(
+        CASE
+          WHEN NOT STRUCT(
+            'voluntary' AS `pathway`,
+            'eligible' AS `criterion`,
+            'true' AS `value`,
+            ARRAY(`w:voluntary`) AS `acos`
+          ) IS NULL
+          THEN ARRAY(
+            STRUCT(
+              'voluntary' AS `pathway`,
+              'eligible' AS `criterion`,
+              'true' AS `value`,
+              ARRAY(`w:voluntary`) AS `acos`
+            )
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT STRUCT(
+            'voluntary' AS `pathway`,
+            'designated_here' AS `criterion`,
+            'true' AS `value`,
+            ARRAY(`w:voluntary`) AS `acos`
+          ) IS NULL
+          THEN ARRAY(
+            STRUCT(
+              'voluntary' AS `pathway`,
+              'designated_here' AS `criterion`,
+              'true' AS `value`,
+              ARRAY(`w:voluntary`) AS `acos`
+            )
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT `t:voluntary` IS NULL
+          THEN ARRAY(`t:voluntary`)
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END
+      )
+    )
+    WHEN NOT `w:claims` IS NULL
+    THEN FLATTEN(
+      ARRAY(
+        CASE
+          WHEN NOT STRUCT(
+            'claims' AS `pathway`,
+            'eligible' AS `criterion`,
+            'true' AS `value`,
+            ARRAY(`w:claims`) AS `acos`
+          ) IS NULL
+          THEN ARRAY(
+            STRUCT(
+              'claims' AS `pathway`,
+              'eligible' AS `criterion`,
+              'true' AS `value`,
+              ARRAY(`w:claims`) AS `acos`
+            )
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT STRUCT(
+            'claims' AS `pathway`,
+            'plurality_here' AS `criterion`,
+            'true' AS `value`,
+            ARRAY(`w:claims`) AS `acos`
+          ) IS NULL
+          THEN ARRAY(
+            STRUCT(
+              'claims' AS `pathway`,
+              'plurality_here' AS `criterion`,
+              'true' AS `value`,
+              ARRAY(`w:claims`) AS `acos`
+            )
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT STRUCT(
+            'claims' AS `pathway`,
+            'in_service_area' AS `criterion`,
+            'true' AS `value`,
+            ARRAY(`w:claims`) AS `acos`
+          ) IS NULL
+          THEN ARRAY(
+            STRUCT(
+              'claims' AS `pathway`,
+              'in_service_area' AS `criterion`,
+              'true' AS `value`,
+              ARRAY(`w:claims`) AS `acos`
+            )
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT `t:claims` IS NULL
+          THEN ARRAY(`t:claims`)
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END
+      )
+    )
+    ELSE FLATTEN(
+      ARRAY(
+        CASE
+          WHEN NOT CASE
+            WHEN COALESCE(NOT `req:voluntary:0@ACO-A`, FALSE)
+            THEN STRUCT(
+              'voluntary' AS `pathway`,
+              'eligible' AS `criterion`,
+              'false' AS `value`,
+              CAST(NULL AS ARRAY<STRING>) AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN COALESCE(NOT `req:voluntary:0@ACO-A`, FALSE)
+              THEN STRUCT(
+                'voluntary' AS `pathway`,
+                'eligible' AS `criterion`,
+                'false' AS `value`,
+                CAST(NULL AS ARRAY<STRING>) AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN `req:voluntary:0@ACO-A` IS NULL
+            THEN STRUCT(
+              'voluntary' AS `pathway`,
+              'eligible' AS `criterion`,
+              'unknown' AS `value`,
+              CAST(NULL AS ARRAY<STRING>) AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN `req:voluntary:0@ACO-A` IS NULL
+              THEN STRUCT(
+                'voluntary' AS `pathway`,
+                'eligible' AS `criterion`,
+                'unknown' AS `value`,
+                CAST(NULL AS ARRAY<STRING>) AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
+            ) > 0
+            THEN STRUCT(
+              'voluntary' AS `pathway`,
+              'designated_here' AS `criterion`,
+              'false' AS `value`,
+              CASE
+                WHEN (
+                  CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS ARRAY<STRING>)
+                ELSE FLATTEN(
+                  ARRAY(
+                    CASE
+                      WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE)
+                      THEN ARRAY('ACO-A')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END,
+                    CASE
+                      WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE)
+                      THEN ARRAY('ACO-B')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END
+                  )
+                )
+              END AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
+              ) > 0
+              THEN STRUCT(
+                'voluntary' AS `pathway`,
+                'designated_here' AS `criterion`,
+                'false' AS `value`,
+                CASE
+                  WHEN (
+                    CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
+                  ) = 2
+                  THEN CAST(NULL AS ARRAY<STRING>)
+                  ELSE FLATTEN(
+                    ARRAY(
+                      CASE
+                        WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE)
+                        THEN ARRAY('ACO-A')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END,
+                      CASE
+                        WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE)
+                        THEN ARRAY('ACO-B')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END
+                    )
+                  )
+                END AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END
+            ) > 0
+            THEN STRUCT(
+              'voluntary' AS `pathway`,
+              'designated_here' AS `criterion`,
+              'unknown' AS `value`,
+              CASE
+                WHEN (
+                  CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS ARRAY<STRING>)
+                ELSE FLATTEN(
+                  ARRAY(
+                    CASE
+                      WHEN `req:voluntary:1@ACO-A` IS NULL
+                      THEN ARRAY('ACO-A')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END,
+                    CASE
+                      WHEN `req:voluntary:1@ACO-B` IS NULL
+                      THEN ARRAY('ACO-B')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END
+                  )
+                )
+              END AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN (
+                CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END
+              ) > 0
+              THEN STRUCT(
+                'voluntary' AS `pathway`,
+                'designated_here' AS `criterion`,
+                'unknown' AS `value`,
+                CASE
+                  WHEN (
+                    CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END
+                  ) = 2
+                  THEN CAST(NULL AS ARRAY<STRING>)
+                  ELSE FLATTEN(
+                    ARRAY(
+                      CASE
+                        WHEN `req:voluntary:1@ACO-A` IS NULL
+                        THEN ARRAY('ACO-A')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END,
+                      CASE
+                        WHEN `req:voluntary:1@ACO-B` IS NULL
+                        THEN ARRAY('ACO-B')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END
+                    )
+                  )
+                END AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT `t:voluntary` IS NULL
+          THEN ARRAY(`t:voluntary`)
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN COALESCE(NOT `req:claims:0@ACO-A`, FALSE)
+            THEN STRUCT(
+              'claims' AS `pathway`,
+              'eligible' AS `criterion`,
+              'false' AS `value`,
+              CAST(NULL AS ARRAY<STRING>) AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN COALESCE(NOT `req:claims:0@ACO-A`, FALSE)
+              THEN STRUCT(
+                'claims' AS `pathway`,
+                'eligible' AS `criterion`,
+                'false' AS `value`,
+                CAST(NULL AS ARRAY<STRING>) AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN `req:claims:0@ACO-A` IS NULL
+            THEN STRUCT(
+              'claims' AS `pathway`,
+              'eligible' AS `criterion`,
+              'unknown' AS `value`,
+              CAST(NULL AS ARRAY<STRING>) AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN `req:claims:0@ACO-A` IS NULL
+              THEN STRUCT(
+                'claims' AS `pathway`,
+                'eligible' AS `criterion`,
+                'unknown' AS `value`,
+                CAST(NULL AS ARRAY<STRING>) AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
+            ) > 0
+            THEN STRUCT(
+              'claims' AS `pathway`,
+              'plurality_here' AS `criterion`,
+              'false' AS `value`,
+              CASE
+                WHEN (
+                  CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS ARRAY<STRING>)
+                ELSE FLATTEN(
+                  ARRAY(
+                    CASE
+                      WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE)
+                      THEN ARRAY('ACO-A')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END,
+                    CASE
+                      WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE)
+                      THEN ARRAY('ACO-B')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END
+                  )
+                )
+              END AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
+              ) > 0
+              THEN STRUCT(
+                'claims' AS `pathway`,
+                'plurality_here' AS `criterion`,
+                'false' AS `value`,
+                CASE
+                  WHEN (
+                    CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
+                  ) = 2
+                  THEN CAST(NULL AS ARRAY<STRING>)
+                  ELSE FLATTEN(
+                    ARRAY(
+                      CASE
+                        WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE)
+                        THEN ARRAY('ACO-A')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END,
+                      CASE
+                        WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE)
+                        THEN ARRAY('ACO-B')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END
+                    )
+                  )
+                END AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END
+            ) > 0
+            THEN STRUCT(
+              'claims' AS `pathway`,
+              'plurality_here' AS `criterion`,
+              'unknown' AS `value`,
+              CASE
+                WHEN (
+                  CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS ARRAY<STRING>)
+                ELSE FLATTEN(
+                  ARRAY(
+                    CASE
+                      WHEN `req:claims:1@ACO-A` IS NULL
+                      THEN ARRAY('ACO-A')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END,
+                    CASE
+                      WHEN `req:claims:1@ACO-B` IS NULL
+                      THEN ARRAY('ACO-B')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END
+                  )
+                )
+              END AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN (
+                CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END
+              ) > 0
+              THEN STRUCT(
+                'claims' AS `pathway`,
+                'plurality_here' AS `criterion`,
+                'unknown' AS `value`,
+                CASE
+                  WHEN (
+                    CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END
+                  ) = 2
+                  THEN CAST(NULL AS ARRAY<STRING>)
+                  ELSE FLATTEN(
+                    ARRAY(
+                      CASE
+                        WHEN `req:claims:1@ACO-A` IS NULL
+                        THEN ARRAY('ACO-A')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END,
+                      CASE
+                        WHEN `req:claims:1@ACO-B` IS NULL
+                        THEN ARRAY('ACO-B')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END
+                    )
+                  )
+                END AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END
+            ) > 0
+            THEN STRUCT(
+              'claims' AS `pathway`,
+              'in_service_area' AS `criterion`,
+              'false' AS `value`,
+              CASE
+                WHEN (
+                  CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS ARRAY<STRING>)
+                ELSE FLATTEN(
+                  ARRAY(
+                    CASE
+                      WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE)
+                      THEN ARRAY('ACO-A')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END,
+                    CASE
+                      WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE)
+                      THEN ARRAY('ACO-B')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END
+                  )
+                )
+              END AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN (
+                CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END
+              ) > 0
+              THEN STRUCT(
+                'claims' AS `pathway`,
+                'in_service_area' AS `criterion`,
+                'false' AS `value`,
+                CASE
+                  WHEN (
+                    CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END
+                  ) = 2
+                  THEN CAST(NULL AS ARRAY<STRING>)
+                  ELSE FLATTEN(
+                    ARRAY(
+                      CASE
+                        WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE)
+                        THEN ARRAY('ACO-A')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END,
+                      CASE
+                        WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE)
+                        THEN ARRAY('ACO-B')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END
+                    )
+                  )
+                END AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT CASE
+            WHEN (
+              CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END
+            ) > 0
+            THEN STRUCT(
+              'claims' AS `pathway`,
+              'in_service_area' AS `criterion`,
+              'unknown' AS `value`,
+              CASE
+                WHEN (
+                  CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END
+                ) = 2
+                THEN CAST(NULL AS ARRAY<STRING>)
+                ELSE FLATTEN(
+                  ARRAY(
+                    CASE
+                      WHEN `req:claims:2@ACO-A` IS NULL
+                      THEN ARRAY('ACO-A')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END,
+                    CASE
+                      WHEN `req:claims:2@ACO-B` IS NULL
+                      THEN ARRAY('ACO-B')
+                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                    END
+                  )
+                )
+              END AS `acos`
+            )
+          END IS NULL
+          THEN ARRAY(
+            CASE
+              WHEN (
+                CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END
+              ) > 0
+              THEN STRUCT(
+                'claims' AS `pathway`,
+                'in_service_area' AS `criterion`,
+                'unknown' AS `value`,
+                CASE
+                  WHEN (
+                    CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END
+                  ) = 2
+                  THEN CAST(NULL AS ARRAY<STRING>)
+                  ELSE FLATTEN(
+                    ARRAY(
+                      CASE
+                        WHEN `req:claims:2@ACO-A` IS NULL
+                        THEN ARRAY('ACO-A')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END,
+                      CASE
+                        WHEN `req:claims:2@ACO-B` IS NULL
+                        THEN ARRAY('ACO-B')
+                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
+                      END
+                    )
+                  )
+                END AS `acos`
+              )
+            END
+          )
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END,
+        CASE
+          WHEN NOT `t:claims` IS NULL
+          THEN ARRAY(`t:claims`)
+          ELSE CAST(ARRAY() AS ARRAY<
+            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
+          >)
+        END
+      )
+    )
+  END AS `reasons`,
+  CAST(NULL AS STRING) AS `cause`,
+  `c:alive` AS `c:alive`,
+  `c:part_a_and_b` AS `c:part_a_and_b`,
+  `c:not_in_ma` AS `c:not_in_ma`,
+  `c:eligible` AS `c:eligible`,
+  `c:designated_here@ACO-A` AS `c:designated_here@ACO-A`,
+  `c:designated_here@ACO-B` AS `c:designated_here@ACO-B`,
+  `c:plurality_here@ACO-A` AS `c:plurality_here@ACO-A`,
+  `c:plurality_here@ACO-B` AS `c:plurality_here@ACO-B`,
+  `c:in_service_area@ACO-A` AS `c:in_service_area@ACO-A`,
+  `c:in_service_area@ACO-B` AS `c:in_service_area@ACO-B`
+FROM _lr_pathways

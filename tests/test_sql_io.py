@@ -1,0 +1,166 @@
+"""Reading populations (nested JSONL/Parquet, relational tables) and writing decisions on DuckDB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from conftest import EXAMPLE, EXAMPLE_MARKET, REPO
+
+from lead_rules.generate import write_population
+from lead_rules.policy import load_market, load_policy
+from lead_rules.sql.reference import normalise_row
+from lead_rules.sql.run import align, decide
+
+LEAD = REPO / "policies" / "lead"
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("pop")
+    return write_population(out, 300, seed=5)
+
+
+def to_relational(parquet: Path, folder: Path, fmt: str) -> Path:
+    """The four tables of records.md from a nested Parquet population."""
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.sql(f"CREATE VIEW p AS SELECT * FROM read_parquet('{parquet}')")
+    tables = {
+        "beneficiaries": "SELECT bene_id, birth_date, death_date, residence.state AS residence_state, "
+        "residence.county_fips AS residence_county_fips, residence.us AS residence_us FROM p",
+        "bene_months": "SELECT bene_id, m.month, m.buyin, m.hmo, m.dual, m.msp, m.medicaid.state AS medicaid_state, "
+        "m.medicaid.delivery AS medicaid_delivery, m.medicaid.plan_id AS medicaid_plan_id, "
+        "m.integrated.type AS integrated_type, m.integrated.plan_id AS integrated_plan_id "
+        "FROM (SELECT bene_id, unnest(months) AS m FROM p)",
+        "voluntary": "SELECT bene_id, v.* FROM (SELECT bene_id, unnest(voluntary) AS v FROM p)",
+        "claims": "SELECT bene_id, c.* FROM (SELECT bene_id, unnest(claims) AS c FROM p)",
+    }
+    for name, sql in tables.items():
+        options = "(FORMAT parquet)" if fmt == "parquet" else "(FORMAT csv, HEADER true)"
+        con.sql(f"COPY ({sql}) TO '{folder / (name + '.' + fmt)}' {options}")
+    return folder
+
+
+def _by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["bene_id"]: normalise_row(r) for r in rows}
+
+
+@pytest.mark.skipif(not LEAD.exists(), reason="the LEAD policy is not there yet")
+def test_every_input_form_gives_the_same_decisions(population: dict[str, Path], tmp_path: Path) -> None:
+    policy = load_policy(LEAD)
+    market = load_market(population["market"])
+    nested = decide(policy, market, population["jsonl"])
+    assert len(nested) == 300 and all(r["outcome"] != "error" for r in nested)
+    expected = _by_id(nested)
+    assert _by_id(decide(policy, market, population["parquet"])) == expected
+    for fmt in ("parquet", "csv"):
+        folder = to_relational(population["parquet"], tmp_path / fmt, fmt)
+        assert _by_id(decide(policy, market, folder)) == expected, fmt
+
+
+def test_relational_orphans_and_bad_values_are_errors(population: dict[str, Path], tmp_path: Path) -> None:
+    folder = to_relational(population["parquet"], tmp_path / "rel", "csv")
+    with (folder / "claims.csv").open("a", encoding="utf-8") as fh:
+        fh.write("NOBODY,C9,1,2027-01-01,1,2,99213,08,10.00\n")
+    beneficiaries = (folder / "beneficiaries.csv").read_text(encoding="utf-8").splitlines()
+    beneficiaries.append("BADDATE,1950-02-30,,NC,37063,true")
+    (folder / "beneficiaries.csv").write_text("\n".join(beneficiaries) + "\n", encoding="utf-8")
+    rows = decide(load_policy(EXAMPLE), load_market(population["market"]), folder)
+    errors = {r["bene_id"]: r["cause"] for r in rows if r["outcome"] == "error"}
+    assert set(errors) == {"NOBODY", "BADDATE"}
+    assert "not in beneficiaries" in errors["NOBODY"]
+    assert "birth_date" in errors["BADDATE"]
+    assert len(rows) == 302
+
+
+def test_bad_lines_become_error_rows(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"bene_id": "A", "residence": {"county_fips": "37063"}}),
+        "{not json",
+        "",
+        json.dumps([1, 2]),
+        json.dumps({"bene_id": 5}),
+        json.dumps({"bene_id": "B", "claims": [{"allowed": "lots"}]}),
+        "   ",
+        json.dumps({"bene_id": "C", "months": [{"month": "2027-01", "buyin": 3}]}),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = align(EXAMPLE, EXAMPLE_MARKET, src, out, progress=False)
+    assert summary["read"] == 6 and summary["errors"] == 5 and summary["decided"] == 1
+    assert summary["read"] == summary["decided"] + summary["errors"]
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    causes = [r["cause"] for r in rows]
+    assert rows[0]["outcome"] == "not_aligned" and causes[0] is None
+    assert causes[1] == "line 2: not valid JSON"
+    assert causes[2] == "line 4: a record must be a JSON object"
+    assert causes[3].startswith("bene_id:") and rows[3]["bene_id"] is None
+    assert causes[4].startswith("claims.0.allowed") and rows[4]["bene_id"] == "B"
+    assert causes[5].startswith("months.0.buyin") and rows[5]["bene_id"] == "C"
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_outputs_and_summary(population: dict[str, Path], tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / ("decisions" + suffix)
+    summary = align(EXAMPLE, population["market"], population["parquet"], out, progress=False)
+    assert summary["read"] == 300 == summary["decided"] + summary["errors"]
+    assert summary["aligned"] + summary["not_aligned"] == summary["decided"]
+    assert sum(summary["by_pathway"].values()) == summary["aligned"]
+    con = duckdb.connect()
+    reader = {".parquet": "read_parquet", ".csv": "read_csv", ".jsonl": "read_json"}[suffix]
+    assert con.sql(f"SELECT count(*) FROM {reader}('{out}')").fetchall() == [(300,)]
+    cols = con.sql(f"SELECT * FROM {reader}('{out}') LIMIT 1").columns
+    assert cols[:6] == ["bene_id", "outcome", "aco_id", "pathway", "reasons", "cause"]
+    assert "c:alive" in cols and any(c.startswith("c:designated_here@LEAD-") for c in cols)
+
+
+def test_interpreter_engine_writes_the_same_rows(population: dict[str, Path], tmp_path: Path) -> None:
+    a, b = tmp_path / "duck.parquet", tmp_path / "interp.parquet"
+    s1 = align(EXAMPLE, population["market"], population["jsonl"], a, engine="duckdb", progress=False)
+    s2 = align(EXAMPLE, population["market"], population["jsonl"], b, engine="interpreter", progress=False)
+    for key in ("read", "decided", "errors", "aligned", "not_aligned", "by_pathway"):
+        assert s1[key] == s2[key], key
+    con = duckdb.connect()
+    rows_a = con.sql(f"SELECT * FROM read_parquet('{a}')").fetchall()
+    rows_b = con.sql(f"SELECT * FROM read_parquet('{b}')").fetchall()
+    cols = con.sql(f"SELECT * FROM read_parquet('{a}') LIMIT 0").columns
+    assert [normalise_row(dict(zip(cols, r, strict=True))) for r in rows_a] == [
+        normalise_row(dict(zip(cols, r, strict=True))) for r in rows_b
+    ]
+
+
+def test_parquet_bad_values_are_error_rows(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lead_rules.generate import PARQUET_SCHEMA
+
+    month = {
+        "month": "2027-01",
+        "buyin": "3",
+        "hmo": "0",
+        "dual": None,
+        "msp": False,
+        "medicaid": None,
+        "integrated": None,
+    }
+    rows = [
+        {"bene_id": "P1", "months": [month], "voluntary": [], "claims": []},
+        {"bene_id": "P2", "months": [month, {**month, "month": "2027-13"}], "voluntary": [], "claims": []},
+        {"bene_id": "P3", "months": None, "voluntary": [], "claims": []},
+        {"bene_id": "", "months": [], "voluntary": [], "claims": []},
+        {"bene_id": "P5", "months": [{**month, "month": None}], "voluntary": [], "claims": []},
+    ]
+    path = tmp_path / "pop.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA), path)
+    out = decide(load_policy(EXAMPLE), load_market(EXAMPLE_MARKET), path)
+    assert [r["outcome"] for r in out] == ["not_aligned", "error", "error", "error", "error"]
+    assert out[1]["cause"].startswith("months.1.month")
+    assert out[2]["cause"].startswith("months:")
+    assert out[3]["cause"].startswith("bene_id:")
+    assert out[4]["cause"].startswith("months.0.month")
