@@ -21,6 +21,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
+# Spark tests run in local mode; they need pyspark and a Java runtime (17+).
+$(VENV)/.installed-spark: pyproject.toml | $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime for the Spark tests"; \
+	  (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null) \
+	  || echo "no Java runtime could be installed: the Spark tests will be skipped" >&2; }
+	touch $@
+
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
@@ -34,7 +43,7 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev
+pytest: install-dev $(VENV)/.installed-spark
 	$(BIN)/python -m pytest -q
 
 policy-tests: install-dev

@@ -1,10 +1,10 @@
-"""The ``lead-rules`` command line: check, evaluate, explain, test, generate, demo.
+"""The ``lead-rules`` command line: check, evaluate, explain, align, sql, test, generate, demo.
 
 A thin layer over the public API: it parses arguments, loads the policy and
 market (printing diagnostics with file:line:column and a caret, never a
 traceback), streams records, and reports counts on standard error. Exit codes:
 0 success, 1 policy errors / failed tests / ``--strict`` batches with errors,
-2 bad usage or unreadable input.
+2 bad usage, unreadable input, or a broken policy test file.
 """
 
 from __future__ import annotations
@@ -98,6 +98,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
+    if args.from_output:
+        from .sql.explain import decision_from_row, read_output_row
+
+        row = read_output_row(args.from_output, args.id)
+        if row is None:
+            print(f"lead-rules: no row with bene_id {args.id!r} in {args.from_output}", file=sys.stderr)
+            return 2
+        print(decision_from_row(policy, market, row).explain())
+        return 0
+    if args.input is None and sys.stdin.isatty():
+        print("lead-rules: give --input records.jsonl or --from-output decisions", file=sys.stderr)
+        return 2
     with _open(args.input, "r", sys.stdin) as src:
         for number, line in enumerate(src, start=1):
             if args.id not in line:
@@ -115,6 +127,45 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return 0
     print(f"lead-rules: no record with bene_id {args.id!r} in {args.input or 'standard input'}", file=sys.stderr)
     return 2
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    """Align a whole population with DuckDB, Spark or the interpreter."""
+    import json
+
+    from .sql.run import align
+
+    _policy_or_exit(args.policy)  # located diagnostics before any engine starts
+    _market_or_exit(args.market)
+    if not Path(args.input).exists():
+        print(f"lead-rules: no such input {args.input}", file=sys.stderr)
+        return 2
+    summary = align(args.policy, args.market, args.input, args.output, engine=args.engine, progress=not args.quiet)
+    print(
+        f"read {summary['read']}, decided {summary['decided']}, errors {summary['errors']} "
+        f"(aligned {summary['aligned']}, not_aligned {summary['not_aligned']}) "
+        f"in {summary['seconds']} s with {summary['engine']} -> {summary['output']}",
+        file=sys.stderr,
+    )
+    if args.summary_json:
+        print(json.dumps(summary, indent=2, default=str))
+    return 1 if args.strict and summary["errors"] else 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Print the SQL a policy compiles to."""
+    from .sql.compiler import compile_policy
+
+    policy = _policy_or_exit(args.policy)
+    market = _market_or_exit(args.market)
+    compiled = compile_policy(policy, market, args.dialect)
+    for issue in compiled.issues:
+        print(str(issue), file=sys.stderr)
+    if compiled.errors:
+        print(f"lead-rules: the policy cannot be compiled to {args.dialect}", file=sys.stderr)
+        return 1
+    print(compiled.sql(args.dialect) + ";")
+    return 0
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -164,9 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--policy", required=True)
     x.add_argument("--market", required=True)
     x.add_argument("--input", help="records.jsonl (default: standard input)")
+    x.add_argument("--from-output", help="explain from a batch output (criterion columns) instead of re-running")
     x.add_argument("--id", required=True, help="the bene_id to explain")
     x.add_argument("--json", action="store_true", help="print the decision with its trace as JSON")
     x.set_defaults(func=cmd_explain)
+
+    a = sub.add_parser("align", help="align a whole population (DuckDB by default, Spark, or the interpreter)")
+    a.add_argument("--engine", choices=["duckdb", "spark", "interpreter"], default="duckdb")
+    a.add_argument("--policy", required=True)
+    a.add_argument("--market", required=True)
+    a.add_argument("--input", required=True, help="population: .jsonl, .parquet, or a folder of relational tables")
+    a.add_argument("--output", required=True, help="decisions: .parquet, .csv or .jsonl")
+    a.add_argument("--quiet", action="store_true", help="no progress display")
+    a.add_argument("--strict", action="store_true", help="exit 1 when any record is an error row")
+    a.add_argument("--summary-json", action="store_true", help="print the summary as JSON on standard output")
+    a.set_defaults(func=cmd_align)
+
+    q = sub.add_parser("sql", help="print the SQL the policy compiles to")
+    q.add_argument("--dialect", choices=["duckdb", "spark", "snowflake", "bigquery", "postgres"], default="duckdb")
+    q.add_argument("--policy", required=True)
+    q.add_argument("--market", required=True)
+    q.set_defaults(func=cmd_sql)
 
     t = sub.add_parser("test", help="run the YAML policy tests and report criterion coverage")
     t.add_argument("paths", nargs="+", help="folders or *.test.yaml files")
