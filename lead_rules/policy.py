@@ -232,14 +232,7 @@ class Policy:
             results.append(result)
             if result.aco_id is not None:
                 winner = (pw.name, result.aco_id)
-        if winner is not None:
-            deciding = next(r for r in results if r.status == "decided")
-            outcome, aco_id, pathway, reasons = "aligned", winner[1], winner[0], list(deciding.reasons)
-        else:
-            outcome, aco_id, pathway = "not_aligned", None, None
-            reasons = [r for res in results for r in res.reasons]
-            if not market.acos:
-                reasons.append(Reason("-", "market_has_acos", "false", None, None, "The market lists no ACO."))
+        outcome, aco_id, pathway, reasons = self._conclude(results, market)
         if root is not None:
             root.value = aco_id
             root.note = outcome
@@ -291,23 +284,51 @@ class Policy:
         finally:
             if tracer is not None:
                 tracer.close()
-        all_acos = len(env.market.acos)
-        if winner is not None:
-            reasons = [self._reason(pw, i, "true", (winner,)) for i in range(len(pw.requirements))]
+        result = self._pathway_result(pw, qualifying, failed, winner, tie_reason, len(env.market.acos))
+        if node is not None:
+            if result.aco_id is not None:
+                node.value = result.aco_id
+            else:
+                node.note = result.status
+        return result
+
+    def _pathway_result(
+        self,
+        pw: _Pathway,
+        qualifying: list[str],
+        failed: dict[tuple[int, str], list[str]],
+        chosen: str | None,
+        tie_reason: Reason | None,
+        n_acos: int,
+    ) -> PathwayResult:
+        """A pathway's result and reasons from its qualifying ACOs and failed requirements.
+
+        Shared by the interpreter and by explanations rebuilt from batch output.
+        """
+        if chosen is not None:
+            reasons = [self._reason(pw, i, "true", (chosen,)) for i in range(len(pw.requirements))]
             if tie_reason is not None:
                 reasons.append(tie_reason)
-            if node is not None:
-                node.value = winner
-            return PathwayResult(pw.name, "decided", winner, tuple(qualifying), tuple(reasons))
-        reasons = []
-        for (i, value), acos in sorted(failed.items()):
-            reasons.append(self._reason(pw, i, value, None if len(acos) == all_acos else tuple(acos)))
+            return PathwayResult(pw.name, "decided", chosen, tuple(qualifying), tuple(reasons))
+        reasons = [
+            self._reason(pw, i, value, None if len(acos) == n_acos else tuple(acos))
+            for (i, value), acos in sorted(failed.items())
+        ]
         if tie_reason is not None:
             reasons.append(tie_reason)
         status = "tie" if tie_reason is not None else "failed"
-        if node is not None:
-            node.note = status
         return PathwayResult(pw.name, status, None, tuple(qualifying), tuple(reasons))
+
+    @staticmethod
+    def _conclude(results: list[PathwayResult], market: Market) -> tuple[str, str | None, str | None, list[Reason]]:
+        """Outcome, ACO, pathway and reasons from the pathway results in hierarchy order."""
+        deciding = next((r for r in results if r.status == "decided"), None)
+        if deciding is not None:
+            return "aligned", deciding.aco_id, deciding.pathway, list(deciding.reasons)
+        reasons = [r for res in results for r in res.reasons]
+        if not market.acos:
+            reasons.append(Reason("-", "market_has_acos", "false", None, None, "The market lists no ACO."))
+        return "not_aligned", None, None, reasons
 
     def _choose(
         self, pw: _Pathway, env: Env, tracer: Tracer | None, qualifying: list[str]

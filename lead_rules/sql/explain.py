@@ -83,31 +83,10 @@ def decision_from_row(policy: Policy, market: Market, row: Mapping[str, Any]) ->
                     if v is not True:
                         failed.setdefault((i, truth(v)), []).append(aco.id)
         chosen, tie_reason = _choose(policy, market, pw, row, qualifying)
+        results.append(policy._pathway_result(pw, qualifying, failed, chosen, tie_reason, len(market.acos)))
         if chosen is not None:
-            reasons = [policy._reason(pw, i, "true", (chosen,)) for i in range(len(pw.requirements))]
-            if tie_reason is not None:
-                reasons.append(tie_reason)
-            results.append(PathwayResult(pw.name, "decided", chosen, tuple(qualifying), tuple(reasons)))
             winner = (pw.name, chosen)
-            continue
-        reasons = []
-        for (i, value), acos in sorted(failed.items()):
-            reasons.append(policy._reason(pw, i, value, None if len(acos) == len(market.acos) else tuple(acos)))
-        if tie_reason is not None:
-            reasons.append(tie_reason)
-        results.append(
-            PathwayResult(
-                pw.name, "tie" if tie_reason is not None else "failed", None, tuple(qualifying), tuple(reasons)
-            )
-        )
-    if winner is not None:
-        deciding = next(r for r in results if r.status == "decided")
-        outcome, aco_id, pathway, final = "aligned", winner[1], winner[0], list(deciding.reasons)
-    else:
-        outcome, aco_id, pathway = "not_aligned", None, None
-        final = [r for res in results for r in res.reasons]
-        if not market.acos:
-            final.append(Reason("-", "market_has_acos", "false", None, None, "The market lists no ACO."))
+    outcome, aco_id, pathway, final = policy._conclude(results, market)
     if (outcome, aco_id, pathway) != (row.get("outcome"), row.get("aco_id"), row.get("pathway")):
         raise ValueError(
             f"the criterion columns of {row.get('bene_id')} give {outcome}/{aco_id}/{pathway}, but the row says "
