@@ -140,7 +140,15 @@ def cmd_align(args: argparse.Namespace) -> int:
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
-    summary = align(args.policy, args.market, args.input, args.output, engine=args.engine, progress=not args.quiet)
+    summary = align(
+        args.policy,
+        args.market,
+        args.input,
+        args.output,
+        engine=args.engine,
+        progress=not args.quiet,
+        columns=args.columns,
+    )
     print(
         f"read {summary['read']}, decided {summary['decided']}, errors {summary['errors']} "
         f"(aligned {summary['aligned']}, not_aligned {summary['not_aligned']}) "
@@ -226,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--market", required=True)
     a.add_argument("--input", required=True, help="population: .jsonl, .parquet, or a folder of relational tables")
     a.add_argument("--output", required=True, help="decisions: .parquet, .csv or .jsonl")
+    a.add_argument(
+        "--columns",
+        choices=["full", "reasons", "decisions"],
+        default="full",
+        help="full: decisions, reasons and every criterion column (explain --from-output needs them); "
+        "reasons: decisions and reasons; decisions: bene_id, outcome, aco_id, pathway, cause",
+    )
     a.add_argument("--quiet", action="store_true", help="no progress display")
     a.add_argument("--strict", action="store_true", help="exit 1 when any record is an error row")
     a.add_argument("--summary-json", action="store_true", help="print the summary as JSON on standard output")

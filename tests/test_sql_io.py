@@ -13,7 +13,7 @@ from conftest import EXAMPLE, EXAMPLE_MARKET, REPO
 from lead_rules.generate import write_population
 from lead_rules.policy import load_market, load_policy
 from lead_rules.sql.reference import normalise_row
-from lead_rules.sql.run import align, decide
+from lead_rules.sql.run import COLUMN_SETS, align, decide
 
 LEAD = REPO / "policies" / "lead"
 
@@ -164,3 +164,57 @@ def test_parquet_bad_values_are_error_rows(tmp_path: Path) -> None:
     assert out[2]["cause"].startswith("months:")
     assert out[3]["cause"].startswith("bene_id:")
     assert out[4]["cause"].startswith("months.0.month")
+
+
+@pytest.mark.parametrize(
+    "month",
+    # the year 0 and text the list-to-text cast quotes or that looks like its separators
+    ["0000-05", "2027-1", "2027-001", "2027-01, 2027-02", "[2027-01]", "2027-01]", "'2027-01'", " 2027-01", "2027-00"],
+)
+def test_parquet_month_text_is_validated(tmp_path: Path, month: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lead_rules.generate import PARQUET_SCHEMA
+
+    good = {"month": "2027-01", "buyin": "3", "hmo": "0", "dual": None, "msp": False, "medicaid": None}
+    rows = [
+        {"bene_id": "OK", "months": [good, {**good, "month": "9999-12"}, {**good, "month": "0001-01"}]},
+        {"bene_id": "BAD", "months": [good, {**good, "month": month}]},
+    ]
+    rows = [
+        {**r, "voluntary": [], "claims": []} for r in rows
+    ]
+    path = tmp_path / "pop.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA), path)
+    out = decide(load_policy(EXAMPLE), load_market(EXAMPLE_MARKET), path)
+    assert out[0]["outcome"] != "error"
+    assert out[1]["outcome"] == "error" and out[1]["cause"].startswith("months.1.month"), out[1]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "interpreter"])
+def test_column_sets_keep_the_decisions(population: dict[str, Path], tmp_path: Path, engine: str) -> None:
+    con = duckdb.connect()
+    rows = {}
+    for columns in COLUMN_SETS:
+        out = tmp_path / f"{columns}.parquet"
+        summary = align(
+            EXAMPLE, population["market"], population["parquet"], out, engine=engine, progress=False, columns=columns
+        )
+        assert summary["read"] == 300 and summary["columns"] == columns
+        rel = con.sql(f"SELECT * FROM read_parquet('{out}')")
+        names = rel.columns
+        rows[columns] = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
+        criteria = [n for n in names if n.startswith("c:")]
+        assert ("reasons" in names) == (columns != "decisions"), names
+        assert bool(criteria) == (columns == "full"), names
+    def decisions(columns: str) -> list[dict[str, Any]]:
+        return [{k: r[k] for k in ("bene_id", "outcome", "aco_id", "pathway", "cause")} for r in rows[columns]]
+
+    assert decisions("reasons") == decisions("decisions") == decisions("full")
+    assert [r["reasons"] for r in rows["reasons"]] == [r["reasons"] for r in rows["full"]]
+
+
+def test_unknown_column_set_is_refused(population: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown column set 'all'"):
+        align(EXAMPLE, population["market"], population["parquet"], tmp_path / "x.csv", progress=False, columns="all")

@@ -79,4 +79,22 @@ def test_align_on_spark_matches_duckdb(tmp_path: Path) -> None:
         s_spark = align(EXAMPLE, pop["market"], src, tmp_path / "s.parquet", engine="spark", progress=False)
         for key in ("read", "decided", "errors", "aligned", "not_aligned", "by_pathway"):
             assert s_duck[key] == s_spark[key], key
+    # a narrower column set: the same decisions, only the decision columns
+    import duckdb
+
+    narrow = tmp_path / "narrow.parquet"
+    align(EXAMPLE, pop["market"], pop["parquet"], narrow, engine="spark", progress=False, columns="decisions")
+    con = duckdb.connect()
+    assert con.sql(f"SELECT * FROM read_parquet('{narrow}') LIMIT 0").columns == [
+        "bene_id",
+        "outcome",
+        "aco_id",
+        "pathway",
+        "cause",
+    ]
+    keys = "bene_id, outcome, aco_id, pathway"
+    full = tmp_path / "s.parquet"  # the Parquet input's full output, from the loop above
+    assert con.sql(f"SELECT {keys} FROM read_parquet('{narrow}')").fetchall() == (
+        con.sql(f"SELECT {keys} FROM read_parquet('{full}')").fetchall()
+    )
     _ = (EXAMPLE_MARKET, load_market)

@@ -301,6 +301,7 @@ class SqlCompiler:
         self.acos = list(market.acos)
         self.dialect = dialect
         self.duck = dialect == "duckdb"
+        self.lambdas = dialect not in _NO_LAMBDAS
         self.issues: list[SqlIssue] = []
         self._issue_keys: set[tuple[str, str, str]] = set()
         self._interp = Compiler(self.doc, self.res, traced=False)
@@ -320,7 +321,7 @@ class SqlCompiler:
             self.issues.append(SqlIssue(severity, code, message, span, self.dialect))
 
     def _needs_lambdas(self, node: ast.Expr, what: str) -> None:
-        if self.dialect in _NO_LAMBDAS:
+        if not self.lambdas:
             self.issue(
                 "error",
                 "S101",
@@ -1093,9 +1094,13 @@ class _QueryBuilder:
             projections = [exp.alias_(v, c, quoted=True, copy=False) for c, v in cols_]
             ctes.append((name, exp.select(exp.Star(), *projections, copy=False).from_(prev, copy=False)))
             prev = name
-        final = self.final(plans)
+        counts, entries, final = self.final(plans)
+        for name, cols_ in (("_lr_failures", counts), ("_lr_reasons", entries)):
+            projections = [exp.alias_(v, c, quoted=True, copy=False) for c, v in cols_]
+            ctes.append((name, exp.select(exp.Star(), *projections, copy=False).from_(prev, copy=False)))
+            prev = name
         outputs = [exp.alias_(v, c, quoted=True, copy=False) for c, v in self.outputs]
-        query = exp.select(*final, *outputs, copy=False).from_("_lr_pathways", copy=False)
+        query = exp.select(*final, *outputs, copy=False).from_(prev, copy=False)
         for name, cte in ctes:
             query = query.with_(name, as_=cte, copy=False)
         return query
@@ -1211,6 +1216,9 @@ class _QueryBuilder:
     def aco_list(self, flags: Sequence[exp.Expr], sorted_ids: bool = False) -> exp.Expr:
         """The ids of the ACOs whose flag is true, in market (or id) order."""
         order = self.order if sorted_ids else list(range(len(self.acos)))
+        if self.sc.duck and order:  # one mask over the id list (the flags are never null)
+            ids = exp.Array(expressions=[exp.Literal.string(self.ids[k]) for k in order])
+            return exp.Anonymous(this="list_where", expressions=[ids, exp.Array(expressions=[flags[k] for k in order])])
         return self.flatten([(flags[k], exp.Literal.string(self.ids[k])) for k in order], sql_type(STRING))
 
     def flatten(self, items: Sequence[tuple[exp.Expr, exp.Expr]], elem_t: exp.DataType) -> exp.Expr:
@@ -1234,11 +1242,28 @@ class _QueryBuilder:
         )
 
     def nonnull_list(self, entries: list[exp.Expr]) -> exp.Expr:
-        """The non-null reasons among ``entries``, in order."""
-        return self.flatten([(_not_null(e), e) for e in entries], REASON_TYPE)
+        """The non-null reasons among ``entries``, in order (struct literals are never null)."""
+        if self.sc.lambdas:
+            p = self.sc.fresh()
+            return exp.ArrayFilter(this=exp.Array(expressions=entries), expression=_lam(_not_null(exp.column(p)), p))
+        return self.flatten(
+            [(exp.true() if isinstance(e, exp.Struct) else _not_null(e), e) for e in entries], REASON_TYPE
+        )
 
-    def final(self, plans: list[dict[str, Any]]) -> list[exp.Expr]:
+    def final(
+        self, plans: list[dict[str, Any]]
+    ) -> tuple[list[tuple[str, exp.Expr]], list[tuple[str, exp.Expr]], list[exp.Expr]]:
+        """The decision projections, with the two CTE column lists they read.
+
+        Each reason a beneficiary may fail with (a requirement false or unknown
+        for some ACOs, or a tie) is one column of ``_lr_reasons`` (null when it
+        does not apply); the ACO counts those reasons test are columns of
+        ``_lr_failures``. The ``reasons`` list then only gathers column values,
+        so no expression is evaluated twice.
+        """
         n_acos = len(self.acos)
+        counts: list[tuple[str, exp.Expr]] = []
+        entries: list[tuple[str, exp.Expr]] = []
         failed_entries: list[exp.Expr] = []
         aligned_cases: list[tuple[exp.Expr, exp.Expr]] = []
         for plan in plans:
@@ -1258,21 +1283,29 @@ class _QueryBuilder:
                         )
                     if not flags:
                         continue
+                    entry_col = f"r:{pname}:{i}:{value}"
                     if not plan["per_aco"][i]:  # the same value for every ACO: all of them or none
-                        failed_entries.append(_case((flags[0], self.reason(pname, label, value, None))))
+                        entries.append((entry_col, _case((flags[0], self.reason(pname, label, value, None)))))
+                        failed_entries.append(_col(entry_col))
                         continue
-                    cnt = _sum([_bool_int(f) for f in flags])
+                    count_col = f"n:{pname}:{i}:{value}"
+                    counts.append((count_col, _sum([_bool_int(f) for f in flags])))
+                    cnt = _col(count_col)
                     acos = _case(
                         (
-                            exp.EQ(this=_p(cnt), expression=exp.Literal.number(n_acos)),
+                            exp.EQ(this=cnt, expression=exp.Literal.number(n_acos)),
                             exp.cast(exp.Null(), array_type(sql_type(STRING))),
                         ),
                         default=self.aco_list(flags),
                     )
                     entry = _case(
-                        (exp.GT(this=_p(cnt), expression=exp.Literal.number(0)), self.reason(pname, label, value, acos))
+                        (
+                            exp.GT(this=cnt.copy(), expression=exp.Literal.number(0)),
+                            self.reason(pname, label, value, acos),
+                        )
                     )
-                    failed_entries.append(entry)
+                    entries.append((entry_col, entry))
+                    failed_entries.append(_col(entry_col))
             failed_entries.append(_col(f"t:{pname}"))
         if n_acos == 0:
             failed_entries = [self.reason("-", "market_has_acos", "false", None)]
@@ -1315,7 +1348,7 @@ class _QueryBuilder:
             out.append(exp.alias_(_case(*cause_whens), "cause", quoted=True))
         else:
             out.append(exp.alias_(exp.cast(exp.Null(), sql_type(STRING)), "cause", quoted=True))
-        return out
+        return counts, entries, out
 
 
 def _dialect_check(compiled: CompiledSQL, sc: SqlCompiler) -> None:

@@ -75,6 +75,9 @@ def _spec(struct: StructT) -> str:
     return "{" + ",".join(f'"{name}":"JSON"' for name, _ in struct.fields) + "}"
 
 
+_MONTH_RE = "(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])"
+"""A month ``YYYY-MM`` of years 0001-9999, as a regular expression."""
+
 _TRUE = ("1", "true", "yes", "on", "t", "y")
 _FALSE = ("0", "false", "no", "off", "f", "n")
 
@@ -437,15 +440,12 @@ def parquet_input_sql(path: str | Path, present: dict[str, str]) -> str:
                     f"list_filter(list_transform({name}, lambda {e}, {i}: CASE WHEN {invalid} THEN {message} END), "
                     f"lambda {e}: {e} IS NOT NULL)[1]"
                 )
-                # detection in one regular expression over the joined months (cheap); the cause only when needed
-                joined = f"array_to_string(list_transform({name}, lambda {e}: coalesce({mx}, 'X')), ',')"
-                one = "[0-9]{4}-(0[1-9]|1[0-2])"
-                bad = (
-                    f"NOT coalesce(regexp_full_match({joined}, '({one}(,{one})*)?'), false) "
-                    f"OR contains({joined}, '0000-')"
-                )
+                # detection in one regular expression over the list of months cast to text, which DuckDB
+                # writes as [2027-01, 2027-02] (any other text, quoted or null, fails); the cause only when needed
+                joined = f"CAST(list_transform({name}, lambda {e}: coalesce({mx}, 'X')) AS VARCHAR)"
+                bad = f"NOT coalesce(regexp_full_match({joined}, '\\[({_MONTH_RE}(, {_MONTH_RE})*)?\\]'), false)"
                 errors.append(f"CASE WHEN {bad} THEN {first} END")
-                cols.append(f"coalesce({name}, []) AS {name}")
+                cols.append(name)  # a null list is an error row (above); no copy of the list
             else:
                 money = isinstance(elem, StructT) and any(s.type == DECIMAL for s in fields_of(elem))
                 if money and isinstance(elem, StructT) and not _narrow_money(present[f.name]):
@@ -461,7 +461,7 @@ def parquet_input_sql(path: str | Path, present: dict[str, str]) -> str:
                         f"'{f.name}: more than {MONEY_SCALE} decimal places (the SQL engine reads money with "
                         f"{MONEY_SCALE})' END"
                     )
-                cols.append(f"coalesce({name}, []) AS {name}")
+                cols.append(name)  # a null list is an error row (above); no copy of the list
         else:
             cols.append(f"{name}")
     error = f"coalesce({', '.join(errors)})" if errors else "NULL"

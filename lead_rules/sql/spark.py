@@ -254,9 +254,11 @@ def register_spark_input(spark: Any, path: str | Path) -> tuple[Any, Any]:
     return population, errors
 
 
-def _spark_output(spark: Any, compiled: CompiledSQL, path: str | Path) -> Any:
+def _spark_output(spark: Any, compiled: CompiledSQL, path: str | Path, columns: str = "full") -> Any:
     """The output DataFrame (decisions and error rows) ordered as the input."""
     from pyspark.sql import functions as F
+
+    from .run import output_names
 
     population, errors = register_spark_input(spark, path)
     population.createOrReplaceTempView(POPULATION_TABLE)
@@ -265,7 +267,7 @@ def _spark_output(spark: Any, compiled: CompiledSQL, path: str | Path) -> Any:
     decided = spark.sql(query.sql("spark"))
     err = errors.withColumn("outcome", F.lit("error"))
     out = decided.unionByName(err, allowMissingColumns=True)
-    names = ["bene_id", "outcome", "aco_id", "pathway", "reasons", "cause"] + [c.column for c in compiled.columns]
+    names = output_names(compiled, columns)
     return out.orderBy("_row").select(*[F.col(f"`{n}`") for n in names])
 
 
@@ -290,7 +292,11 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_spark(
-    compiled: CompiledSQL, input_path: str | Path, output_path: str | Path, progress: bool = False
+    compiled: CompiledSQL,
+    input_path: str | Path,
+    output_path: str | Path,
+    progress: bool = False,
+    columns: str = "full",
 ) -> dict[str, Any]:
     """Decide ``input_path`` with ``compiled`` (Spark dialect) on Spark; write ``output_path`` like DuckDB does."""
     import duckdb
@@ -301,7 +307,7 @@ def run_spark(
         raise ValueError("the policy cannot be compiled to spark:\n" + "\n".join(map(str, compiled.errors)))
     started = time.monotonic()
     spark = spark_session()
-    out = _spark_output(spark, compiled, input_path)
+    out = _spark_output(spark, compiled, input_path, columns)
     table = out.toArrow()
     output = Path(output_path)
     fmt, options = _copy_options(output)

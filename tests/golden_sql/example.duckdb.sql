@@ -224,12 +224,7 @@ WITH _lr_level1 AS (
     CASE
       WHEN "nq:voluntary" <= 1
       THEN CAST(NULL AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[]))
-      ELSE {'pathway': 'voluntary', 'criterion': 'tie.on_tie', 'value': 'tie', 'acos': FLATTEN(
-        [
-          CASE WHEN "q:voluntary@ACO-A" THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
-          CASE WHEN "q:voluntary@ACO-B" THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
-        ]
-      )}
+      ELSE {'pathway': 'voluntary', 'criterion': 'tie.on_tie', 'value': 'tie', 'acos': LIST_WHERE(['ACO-A', 'ACO-B'], ["q:voluntary@ACO-A", "q:voluntary@ACO-B"])}
     END AS "t:voluntary",
     CASE
       WHEN (
@@ -240,14 +235,108 @@ WITH _lr_level1 AS (
     CASE
       WHEN "nq:claims" <= 1
       THEN CAST(NULL AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[]))
-      ELSE {'pathway': 'claims', 'criterion': 'tie.on_tie', 'value': 'tie', 'acos': FLATTEN(
-        [
-          CASE WHEN "q:claims@ACO-A" THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
-          CASE WHEN "q:claims@ACO-B" THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
-        ]
-      )}
+      ELSE {'pathway': 'claims', 'criterion': 'tie.on_tie', 'value': 'tie', 'acos': LIST_WHERE(['ACO-A', 'ACO-B'], ["q:claims@ACO-A", "q:claims@ACO-B"])}
     END AS "t:claims"
   FROM _lr_ties
+), _lr_failures AS (
+  SELECT
+    *,
+    CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:voluntary:1:false",
+    CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:voluntary:1:unknown",
+    CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:1:false",
+    CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:1:unknown",
+    CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:2:false",
+    CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:2:unknown"
+  FROM _lr_pathways
+), _lr_reasons AS (
+  SELECT
+    *,
+    CASE
+      WHEN COALESCE(NOT "req:voluntary:0@ACO-A", FALSE)
+      THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
+    END AS "r:voluntary:0:false",
+    CASE
+      WHEN "req:voluntary:0@ACO-A" IS NULL
+      THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
+    END AS "r:voluntary:0:unknown",
+    CASE
+      WHEN "n:voluntary:1:false" > 0
+      THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'false', 'acos': CASE
+        WHEN "n:voluntary:1:false" = 2
+        THEN CAST(NULL AS TEXT[])
+        ELSE LIST_WHERE(
+          ['ACO-A', 'ACO-B'],
+          [
+            COALESCE(NOT "req:voluntary:1@ACO-A", FALSE),
+            COALESCE(NOT "req:voluntary:1@ACO-B", FALSE)
+          ]
+        )
+      END}
+    END AS "r:voluntary:1:false",
+    CASE
+      WHEN "n:voluntary:1:unknown" > 0
+      THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'unknown', 'acos': CASE
+        WHEN "n:voluntary:1:unknown" = 2
+        THEN CAST(NULL AS TEXT[])
+        ELSE LIST_WHERE(
+          ['ACO-A', 'ACO-B'],
+          ["req:voluntary:1@ACO-A" IS NULL, "req:voluntary:1@ACO-B" IS NULL]
+        )
+      END}
+    END AS "r:voluntary:1:unknown",
+    CASE
+      WHEN COALESCE(NOT "req:claims:0@ACO-A", FALSE)
+      THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
+    END AS "r:claims:0:false",
+    CASE
+      WHEN "req:claims:0@ACO-A" IS NULL
+      THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
+    END AS "r:claims:0:unknown",
+    CASE
+      WHEN "n:claims:1:false" > 0
+      THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'false', 'acos': CASE
+        WHEN "n:claims:1:false" = 2
+        THEN CAST(NULL AS TEXT[])
+        ELSE LIST_WHERE(
+          ['ACO-A', 'ACO-B'],
+          [
+            COALESCE(NOT "req:claims:1@ACO-A", FALSE),
+            COALESCE(NOT "req:claims:1@ACO-B", FALSE)
+          ]
+        )
+      END}
+    END AS "r:claims:1:false",
+    CASE
+      WHEN "n:claims:1:unknown" > 0
+      THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'unknown', 'acos': CASE
+        WHEN "n:claims:1:unknown" = 2
+        THEN CAST(NULL AS TEXT[])
+        ELSE LIST_WHERE(['ACO-A', 'ACO-B'], ["req:claims:1@ACO-A" IS NULL, "req:claims:1@ACO-B" IS NULL])
+      END}
+    END AS "r:claims:1:unknown",
+    CASE
+      WHEN "n:claims:2:false" > 0
+      THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'false', 'acos': CASE
+        WHEN "n:claims:2:false" = 2
+        THEN CAST(NULL AS TEXT[])
+        ELSE LIST_WHERE(
+          ['ACO-A', 'ACO-B'],
+          [
+            COALESCE(NOT "req:claims:2@ACO-A", FALSE),
+            COALESCE(NOT "req:claims:2@ACO-B", FALSE)
+          ]
+        )
+      END}
+    END AS "r:claims:2:false",
+    CASE
+      WHEN "n:claims:2:unknown" > 0
+      THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'unknown', 'acos': CASE
+        WHEN "n:claims:2:unknown" = 2
+        THEN CAST(NULL AS TEXT[])
+        ELSE LIST_WHERE(['ACO-A', 'ACO-B'], ["req:claims:2@ACO-A" IS NULL, "req:claims:2@ACO-B" IS NULL])
+      END}
+    END AS "r:claims:2:unknown"
+  FROM _lr_failures
 )
 SELECT
   "bene_id",
@@ -276,407 +365,40 @@ SELECT
   END AS "pathway",
   CASE
     WHEN NOT "w:voluntary" IS NULL
-    THEN FLATTEN(
+    THEN LIST_FILTER(
       [
-        CASE
-          WHEN NOT {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:voluntary"]} IS NULL
-          THEN [
-            {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:voluntary"]}
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'true', 'acos': ["w:voluntary"]} IS NULL
-          THEN [
-            {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'true', 'acos': ["w:voluntary"]}
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT "t:voluntary" IS NULL
-          THEN ["t:voluntary"]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END
-      ]
+        {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:voluntary"]},
+        {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'true', 'acos': ["w:voluntary"]},
+        "t:voluntary"
+      ],
+      LAMBDA _x30 : NOT _x30 IS NULL
     )
     WHEN NOT "w:claims" IS NULL
-    THEN FLATTEN(
+    THEN LIST_FILTER(
       [
-        CASE
-          WHEN NOT {'pathway': 'claims', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:claims"]} IS NULL
-          THEN [
-            {'pathway': 'claims', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:claims"]}
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'true', 'acos': ["w:claims"]} IS NULL
-          THEN [
-            {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'true', 'acos': ["w:claims"]}
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'true', 'acos': ["w:claims"]} IS NULL
-          THEN [
-            {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'true', 'acos': ["w:claims"]}
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT "t:claims" IS NULL
-          THEN ["t:claims"]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END
-      ]
+        {'pathway': 'claims', 'criterion': 'eligible', 'value': 'true', 'acos': ["w:claims"]},
+        {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'true', 'acos': ["w:claims"]},
+        {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'true', 'acos': ["w:claims"]},
+        "t:claims"
+      ],
+      LAMBDA _x31 : NOT _x31 IS NULL
     )
-    ELSE FLATTEN(
+    ELSE LIST_FILTER(
       [
-        CASE
-          WHEN NOT CASE
-            WHEN COALESCE(NOT "req:voluntary:0@ACO-A", FALSE)
-            THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN COALESCE(NOT "req:voluntary:0@ACO-A", FALSE)
-              THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN "req:voluntary:0@ACO-A" IS NULL
-            THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN "req:voluntary:0@ACO-A" IS NULL
-              THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END
-            ) > 0
-            THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'false', 'acos': CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END
-              ) = 2
-              THEN CAST(NULL AS TEXT[])
-              ELSE FLATTEN(
-                [
-                  CASE
-                    WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE)
-                    THEN ['ACO-A']
-                    ELSE CAST([] AS TEXT[])
-                  END,
-                  CASE
-                    WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE)
-                    THEN ['ACO-B']
-                    ELSE CAST([] AS TEXT[])
-                  END
-                ]
-              )
-            END}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END
-              ) > 0
-              THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'false', 'acos': CASE
-                WHEN (
-                  CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS TEXT[])
-                ELSE FLATTEN(
-                  [
-                    CASE
-                      WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE)
-                      THEN ['ACO-A']
-                      ELSE CAST([] AS TEXT[])
-                    END,
-                    CASE
-                      WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE)
-                      THEN ['ACO-B']
-                      ELSE CAST([] AS TEXT[])
-                    END
-                  ]
-                )
-              END}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END
-            ) > 0
-            THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'unknown', 'acos': CASE
-              WHEN (
-                CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END
-              ) = 2
-              THEN CAST(NULL AS TEXT[])
-              ELSE FLATTEN(
-                [
-                  CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
-                  CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
-                ]
-              )
-            END}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN (
-                CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END
-              ) > 0
-              THEN {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'unknown', 'acos': CASE
-                WHEN (
-                  CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS TEXT[])
-                ELSE FLATTEN(
-                  [
-                    CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
-                    CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
-                  ]
-                )
-              END}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT "t:voluntary" IS NULL
-          THEN ["t:voluntary"]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN COALESCE(NOT "req:claims:0@ACO-A", FALSE)
-            THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN COALESCE(NOT "req:claims:0@ACO-A", FALSE)
-              THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN "req:claims:0@ACO-A" IS NULL
-            THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN "req:claims:0@ACO-A" IS NULL
-              THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END
-            ) > 0
-            THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'false', 'acos': CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END
-              ) = 2
-              THEN CAST(NULL AS TEXT[])
-              ELSE FLATTEN(
-                [
-                  CASE
-                    WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE)
-                    THEN ['ACO-A']
-                    ELSE CAST([] AS TEXT[])
-                  END,
-                  CASE
-                    WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE)
-                    THEN ['ACO-B']
-                    ELSE CAST([] AS TEXT[])
-                  END
-                ]
-              )
-            END}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END
-              ) > 0
-              THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'false', 'acos': CASE
-                WHEN (
-                  CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS TEXT[])
-                ELSE FLATTEN(
-                  [
-                    CASE
-                      WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE)
-                      THEN ['ACO-A']
-                      ELSE CAST([] AS TEXT[])
-                    END,
-                    CASE
-                      WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE)
-                      THEN ['ACO-B']
-                      ELSE CAST([] AS TEXT[])
-                    END
-                  ]
-                )
-              END}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END
-            ) > 0
-            THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'unknown', 'acos': CASE
-              WHEN (
-                CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END
-              ) = 2
-              THEN CAST(NULL AS TEXT[])
-              ELSE FLATTEN(
-                [
-                  CASE WHEN "req:claims:1@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
-                  CASE WHEN "req:claims:1@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
-                ]
-              )
-            END}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN (
-                CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END
-              ) > 0
-              THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'unknown', 'acos': CASE
-                WHEN (
-                  CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS TEXT[])
-                ELSE FLATTEN(
-                  [
-                    CASE WHEN "req:claims:1@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
-                    CASE WHEN "req:claims:1@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
-                  ]
-                )
-              END}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END
-            ) > 0
-            THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'false', 'acos': CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END
-              ) = 2
-              THEN CAST(NULL AS TEXT[])
-              ELSE FLATTEN(
-                [
-                  CASE
-                    WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE)
-                    THEN ['ACO-A']
-                    ELSE CAST([] AS TEXT[])
-                  END,
-                  CASE
-                    WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE)
-                    THEN ['ACO-B']
-                    ELSE CAST([] AS TEXT[])
-                  END
-                ]
-              )
-            END}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END
-              ) > 0
-              THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'false', 'acos': CASE
-                WHEN (
-                  CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS TEXT[])
-                ELSE FLATTEN(
-                  [
-                    CASE
-                      WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE)
-                      THEN ['ACO-A']
-                      ELSE CAST([] AS TEXT[])
-                    END,
-                    CASE
-                      WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE)
-                      THEN ['ACO-B']
-                      ELSE CAST([] AS TEXT[])
-                    END
-                  ]
-                )
-              END}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END
-            ) > 0
-            THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'unknown', 'acos': CASE
-              WHEN (
-                CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END
-              ) = 2
-              THEN CAST(NULL AS TEXT[])
-              ELSE FLATTEN(
-                [
-                  CASE WHEN "req:claims:2@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
-                  CASE WHEN "req:claims:2@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
-                ]
-              )
-            END}
-          END IS NULL
-          THEN [
-            CASE
-              WHEN (
-                CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END
-              ) > 0
-              THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'unknown', 'acos': CASE
-                WHEN (
-                  CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS TEXT[])
-                ELSE FLATTEN(
-                  [
-                    CASE WHEN "req:claims:2@ACO-A" IS NULL THEN ['ACO-A'] ELSE CAST([] AS TEXT[]) END,
-                    CASE WHEN "req:claims:2@ACO-B" IS NULL THEN ['ACO-B'] ELSE CAST([] AS TEXT[]) END
-                  ]
-                )
-              END}
-            END
-          ]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END,
-        CASE
-          WHEN NOT "t:claims" IS NULL
-          THEN ["t:claims"]
-          ELSE CAST([] AS STRUCT("pathway" TEXT, "criterion" TEXT, "value" TEXT, "acos" TEXT[])[])
-        END
-      ]
+        "r:voluntary:0:false",
+        "r:voluntary:0:unknown",
+        "r:voluntary:1:false",
+        "r:voluntary:1:unknown",
+        "t:voluntary",
+        "r:claims:0:false",
+        "r:claims:0:unknown",
+        "r:claims:1:false",
+        "r:claims:1:unknown",
+        "r:claims:2:false",
+        "r:claims:2:unknown",
+        "t:claims"
+      ],
+      LAMBDA _x32 : NOT _x32 IS NULL
     )
   END AS "reasons",
   CAST(NULL AS TEXT) AS "cause",
@@ -690,4 +412,4 @@ SELECT
   "c:plurality_here@ACO-B" AS "c:plurality_here@ACO-B",
   "c:in_service_area@ACO-A" AS "c:in_service_area@ACO-A",
   "c:in_service_area@ACO-B" AS "c:in_service_area@ACO-B"
-FROM _lr_pathways
+FROM _lr_reasons

@@ -230,6 +230,212 @@ WITH _lr_level1 AS (
       )
     END AS `t:claims`
   FROM _lr_ties
+), _lr_failures AS (
+  SELECT
+    *,
+    CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:voluntary:1:false`,
+    CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:voluntary:1:unknown`,
+    CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:1:false`,
+    CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:1:unknown`,
+    CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:2:false`,
+    CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:2:unknown`
+  FROM _lr_pathways
+), _lr_reasons AS (
+  SELECT
+    *,
+    CASE
+      WHEN COALESCE(NOT `req:voluntary:0@ACO-A`, FALSE)
+      THEN STRUCT(
+        'voluntary' AS `pathway`,
+        'eligible' AS `criterion`,
+        'false' AS `value`,
+        CAST(NULL AS ARRAY<STRING>) AS `acos`
+      )
+    END AS `r:voluntary:0:false`,
+    CASE
+      WHEN `req:voluntary:0@ACO-A` IS NULL
+      THEN STRUCT(
+        'voluntary' AS `pathway`,
+        'eligible' AS `criterion`,
+        'unknown' AS `value`,
+        CAST(NULL AS ARRAY<STRING>) AS `acos`
+      )
+    END AS `r:voluntary:0:unknown`,
+    CASE
+      WHEN `n:voluntary:1:false` > 0
+      THEN STRUCT(
+        'voluntary' AS `pathway`,
+        'designated_here' AS `criterion`,
+        'false' AS `value`,
+        CASE
+          WHEN `n:voluntary:1:false` = 2
+          THEN CAST(NULL AS ARRAY<STRING>)
+          ELSE FLATTEN(
+            ARRAY(
+              CASE
+                WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE)
+                THEN ARRAY('ACO-A')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END,
+              CASE
+                WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE)
+                THEN ARRAY('ACO-B')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END
+            )
+          )
+        END AS `acos`
+      )
+    END AS `r:voluntary:1:false`,
+    CASE
+      WHEN `n:voluntary:1:unknown` > 0
+      THEN STRUCT(
+        'voluntary' AS `pathway`,
+        'designated_here' AS `criterion`,
+        'unknown' AS `value`,
+        CASE
+          WHEN `n:voluntary:1:unknown` = 2
+          THEN CAST(NULL AS ARRAY<STRING>)
+          ELSE FLATTEN(
+            ARRAY(
+              CASE
+                WHEN `req:voluntary:1@ACO-A` IS NULL
+                THEN ARRAY('ACO-A')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END,
+              CASE
+                WHEN `req:voluntary:1@ACO-B` IS NULL
+                THEN ARRAY('ACO-B')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END
+            )
+          )
+        END AS `acos`
+      )
+    END AS `r:voluntary:1:unknown`,
+    CASE
+      WHEN COALESCE(NOT `req:claims:0@ACO-A`, FALSE)
+      THEN STRUCT(
+        'claims' AS `pathway`,
+        'eligible' AS `criterion`,
+        'false' AS `value`,
+        CAST(NULL AS ARRAY<STRING>) AS `acos`
+      )
+    END AS `r:claims:0:false`,
+    CASE
+      WHEN `req:claims:0@ACO-A` IS NULL
+      THEN STRUCT(
+        'claims' AS `pathway`,
+        'eligible' AS `criterion`,
+        'unknown' AS `value`,
+        CAST(NULL AS ARRAY<STRING>) AS `acos`
+      )
+    END AS `r:claims:0:unknown`,
+    CASE
+      WHEN `n:claims:1:false` > 0
+      THEN STRUCT(
+        'claims' AS `pathway`,
+        'plurality_here' AS `criterion`,
+        'false' AS `value`,
+        CASE
+          WHEN `n:claims:1:false` = 2
+          THEN CAST(NULL AS ARRAY<STRING>)
+          ELSE FLATTEN(
+            ARRAY(
+              CASE
+                WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE)
+                THEN ARRAY('ACO-A')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END,
+              CASE
+                WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE)
+                THEN ARRAY('ACO-B')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END
+            )
+          )
+        END AS `acos`
+      )
+    END AS `r:claims:1:false`,
+    CASE
+      WHEN `n:claims:1:unknown` > 0
+      THEN STRUCT(
+        'claims' AS `pathway`,
+        'plurality_here' AS `criterion`,
+        'unknown' AS `value`,
+        CASE
+          WHEN `n:claims:1:unknown` = 2
+          THEN CAST(NULL AS ARRAY<STRING>)
+          ELSE FLATTEN(
+            ARRAY(
+              CASE
+                WHEN `req:claims:1@ACO-A` IS NULL
+                THEN ARRAY('ACO-A')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END,
+              CASE
+                WHEN `req:claims:1@ACO-B` IS NULL
+                THEN ARRAY('ACO-B')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END
+            )
+          )
+        END AS `acos`
+      )
+    END AS `r:claims:1:unknown`,
+    CASE
+      WHEN `n:claims:2:false` > 0
+      THEN STRUCT(
+        'claims' AS `pathway`,
+        'in_service_area' AS `criterion`,
+        'false' AS `value`,
+        CASE
+          WHEN `n:claims:2:false` = 2
+          THEN CAST(NULL AS ARRAY<STRING>)
+          ELSE FLATTEN(
+            ARRAY(
+              CASE
+                WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE)
+                THEN ARRAY('ACO-A')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END,
+              CASE
+                WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE)
+                THEN ARRAY('ACO-B')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END
+            )
+          )
+        END AS `acos`
+      )
+    END AS `r:claims:2:false`,
+    CASE
+      WHEN `n:claims:2:unknown` > 0
+      THEN STRUCT(
+        'claims' AS `pathway`,
+        'in_service_area' AS `criterion`,
+        'unknown' AS `value`,
+        CASE
+          WHEN `n:claims:2:unknown` = 2
+          THEN CAST(NULL AS ARRAY<STRING>)
+          ELSE FLATTEN(
+            ARRAY(
+              CASE
+                WHEN `req:claims:2@ACO-A` IS NULL
+                THEN ARRAY('ACO-A')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END,
+              CASE
+                WHEN `req:claims:2@ACO-B` IS NULL
+                THEN ARRAY('ACO-B')
+                ELSE CAST(ARRAY() AS ARRAY<STRING>)
+              END
+            )
+          )
+        END AS `acos`
+      )
+    END AS `r:claims:2:unknown`
+  FROM _lr_failures
 )
 SELECT
   `bene_id`,
@@ -258,643 +464,65 @@ SELECT
   END AS `pathway`,
   CASE
     WHEN NOT `w:voluntary` IS NULL
-    THEN FLATTEN(
+    THEN FILTER(
       ARRAY(
-        CASE
-          WHEN NOT STRUCT(
-            'voluntary' AS `pathway`,
-            'eligible' AS `criterion`,
-            'true' AS `value`,
-            ARRAY(`w:voluntary`) AS `acos`
-          ) IS NULL
-          THEN ARRAY(
-            STRUCT(
-              'voluntary' AS `pathway`,
-              'eligible' AS `criterion`,
-              'true' AS `value`,
-              ARRAY(`w:voluntary`) AS `acos`
-            )
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT STRUCT(
-            'voluntary' AS `pathway`,
-            'designated_here' AS `criterion`,
-            'true' AS `value`,
-            ARRAY(`w:voluntary`) AS `acos`
-          ) IS NULL
-          THEN ARRAY(
-            STRUCT(
-              'voluntary' AS `pathway`,
-              'designated_here' AS `criterion`,
-              'true' AS `value`,
-              ARRAY(`w:voluntary`) AS `acos`
-            )
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT `t:voluntary` IS NULL
-          THEN ARRAY(`t:voluntary`)
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END
-      )
+        STRUCT(
+          'voluntary' AS `pathway`,
+          'eligible' AS `criterion`,
+          'true' AS `value`,
+          ARRAY(`w:voluntary`) AS `acos`
+        ),
+        STRUCT(
+          'voluntary' AS `pathway`,
+          'designated_here' AS `criterion`,
+          'true' AS `value`,
+          ARRAY(`w:voluntary`) AS `acos`
+        ),
+        `t:voluntary`
+      ),
+      _x32 -> NOT _x32 IS NULL
     )
     WHEN NOT `w:claims` IS NULL
-    THEN FLATTEN(
+    THEN FILTER(
       ARRAY(
-        CASE
-          WHEN NOT STRUCT(
-            'claims' AS `pathway`,
-            'eligible' AS `criterion`,
-            'true' AS `value`,
-            ARRAY(`w:claims`) AS `acos`
-          ) IS NULL
-          THEN ARRAY(
-            STRUCT(
-              'claims' AS `pathway`,
-              'eligible' AS `criterion`,
-              'true' AS `value`,
-              ARRAY(`w:claims`) AS `acos`
-            )
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT STRUCT(
-            'claims' AS `pathway`,
-            'plurality_here' AS `criterion`,
-            'true' AS `value`,
-            ARRAY(`w:claims`) AS `acos`
-          ) IS NULL
-          THEN ARRAY(
-            STRUCT(
-              'claims' AS `pathway`,
-              'plurality_here' AS `criterion`,
-              'true' AS `value`,
-              ARRAY(`w:claims`) AS `acos`
-            )
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT STRUCT(
-            'claims' AS `pathway`,
-            'in_service_area' AS `criterion`,
-            'true' AS `value`,
-            ARRAY(`w:claims`) AS `acos`
-          ) IS NULL
-          THEN ARRAY(
-            STRUCT(
-              'claims' AS `pathway`,
-              'in_service_area' AS `criterion`,
-              'true' AS `value`,
-              ARRAY(`w:claims`) AS `acos`
-            )
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT `t:claims` IS NULL
-          THEN ARRAY(`t:claims`)
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END
-      )
+        STRUCT(
+          'claims' AS `pathway`,
+          'eligible' AS `criterion`,
+          'true' AS `value`,
+          ARRAY(`w:claims`) AS `acos`
+        ),
+        STRUCT(
+          'claims' AS `pathway`,
+          'plurality_here' AS `criterion`,
+          'true' AS `value`,
+          ARRAY(`w:claims`) AS `acos`
+        ),
+        STRUCT(
+          'claims' AS `pathway`,
+          'in_service_area' AS `criterion`,
+          'true' AS `value`,
+          ARRAY(`w:claims`) AS `acos`
+        ),
+        `t:claims`
+      ),
+      _x33 -> NOT _x33 IS NULL
     )
-    ELSE FLATTEN(
+    ELSE FILTER(
       ARRAY(
-        CASE
-          WHEN NOT CASE
-            WHEN COALESCE(NOT `req:voluntary:0@ACO-A`, FALSE)
-            THEN STRUCT(
-              'voluntary' AS `pathway`,
-              'eligible' AS `criterion`,
-              'false' AS `value`,
-              CAST(NULL AS ARRAY<STRING>) AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN COALESCE(NOT `req:voluntary:0@ACO-A`, FALSE)
-              THEN STRUCT(
-                'voluntary' AS `pathway`,
-                'eligible' AS `criterion`,
-                'false' AS `value`,
-                CAST(NULL AS ARRAY<STRING>) AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN `req:voluntary:0@ACO-A` IS NULL
-            THEN STRUCT(
-              'voluntary' AS `pathway`,
-              'eligible' AS `criterion`,
-              'unknown' AS `value`,
-              CAST(NULL AS ARRAY<STRING>) AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN `req:voluntary:0@ACO-A` IS NULL
-              THEN STRUCT(
-                'voluntary' AS `pathway`,
-                'eligible' AS `criterion`,
-                'unknown' AS `value`,
-                CAST(NULL AS ARRAY<STRING>) AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
-            ) > 0
-            THEN STRUCT(
-              'voluntary' AS `pathway`,
-              'designated_here' AS `criterion`,
-              'false' AS `value`,
-              CASE
-                WHEN (
-                  CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS ARRAY<STRING>)
-                ELSE FLATTEN(
-                  ARRAY(
-                    CASE
-                      WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE)
-                      THEN ARRAY('ACO-A')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END,
-                    CASE
-                      WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE)
-                      THEN ARRAY('ACO-B')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END
-                  )
-                )
-              END AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
-              ) > 0
-              THEN STRUCT(
-                'voluntary' AS `pathway`,
-                'designated_here' AS `criterion`,
-                'false' AS `value`,
-                CASE
-                  WHEN (
-                    CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
-                  ) = 2
-                  THEN CAST(NULL AS ARRAY<STRING>)
-                  ELSE FLATTEN(
-                    ARRAY(
-                      CASE
-                        WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE)
-                        THEN ARRAY('ACO-A')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END,
-                      CASE
-                        WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE)
-                        THEN ARRAY('ACO-B')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END
-                    )
-                  )
-                END AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END
-            ) > 0
-            THEN STRUCT(
-              'voluntary' AS `pathway`,
-              'designated_here' AS `criterion`,
-              'unknown' AS `value`,
-              CASE
-                WHEN (
-                  CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS ARRAY<STRING>)
-                ELSE FLATTEN(
-                  ARRAY(
-                    CASE
-                      WHEN `req:voluntary:1@ACO-A` IS NULL
-                      THEN ARRAY('ACO-A')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END,
-                    CASE
-                      WHEN `req:voluntary:1@ACO-B` IS NULL
-                      THEN ARRAY('ACO-B')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END
-                  )
-                )
-              END AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN (
-                CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END
-              ) > 0
-              THEN STRUCT(
-                'voluntary' AS `pathway`,
-                'designated_here' AS `criterion`,
-                'unknown' AS `value`,
-                CASE
-                  WHEN (
-                    CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END
-                  ) = 2
-                  THEN CAST(NULL AS ARRAY<STRING>)
-                  ELSE FLATTEN(
-                    ARRAY(
-                      CASE
-                        WHEN `req:voluntary:1@ACO-A` IS NULL
-                        THEN ARRAY('ACO-A')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END,
-                      CASE
-                        WHEN `req:voluntary:1@ACO-B` IS NULL
-                        THEN ARRAY('ACO-B')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END
-                    )
-                  )
-                END AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT `t:voluntary` IS NULL
-          THEN ARRAY(`t:voluntary`)
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN COALESCE(NOT `req:claims:0@ACO-A`, FALSE)
-            THEN STRUCT(
-              'claims' AS `pathway`,
-              'eligible' AS `criterion`,
-              'false' AS `value`,
-              CAST(NULL AS ARRAY<STRING>) AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN COALESCE(NOT `req:claims:0@ACO-A`, FALSE)
-              THEN STRUCT(
-                'claims' AS `pathway`,
-                'eligible' AS `criterion`,
-                'false' AS `value`,
-                CAST(NULL AS ARRAY<STRING>) AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN `req:claims:0@ACO-A` IS NULL
-            THEN STRUCT(
-              'claims' AS `pathway`,
-              'eligible' AS `criterion`,
-              'unknown' AS `value`,
-              CAST(NULL AS ARRAY<STRING>) AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN `req:claims:0@ACO-A` IS NULL
-              THEN STRUCT(
-                'claims' AS `pathway`,
-                'eligible' AS `criterion`,
-                'unknown' AS `value`,
-                CAST(NULL AS ARRAY<STRING>) AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
-            ) > 0
-            THEN STRUCT(
-              'claims' AS `pathway`,
-              'plurality_here' AS `criterion`,
-              'false' AS `value`,
-              CASE
-                WHEN (
-                  CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS ARRAY<STRING>)
-                ELSE FLATTEN(
-                  ARRAY(
-                    CASE
-                      WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE)
-                      THEN ARRAY('ACO-A')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END,
-                    CASE
-                      WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE)
-                      THEN ARRAY('ACO-B')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END
-                  )
-                )
-              END AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
-              ) > 0
-              THEN STRUCT(
-                'claims' AS `pathway`,
-                'plurality_here' AS `criterion`,
-                'false' AS `value`,
-                CASE
-                  WHEN (
-                    CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END
-                  ) = 2
-                  THEN CAST(NULL AS ARRAY<STRING>)
-                  ELSE FLATTEN(
-                    ARRAY(
-                      CASE
-                        WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE)
-                        THEN ARRAY('ACO-A')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END,
-                      CASE
-                        WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE)
-                        THEN ARRAY('ACO-B')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END
-                    )
-                  )
-                END AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END
-            ) > 0
-            THEN STRUCT(
-              'claims' AS `pathway`,
-              'plurality_here' AS `criterion`,
-              'unknown' AS `value`,
-              CASE
-                WHEN (
-                  CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS ARRAY<STRING>)
-                ELSE FLATTEN(
-                  ARRAY(
-                    CASE
-                      WHEN `req:claims:1@ACO-A` IS NULL
-                      THEN ARRAY('ACO-A')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END,
-                    CASE
-                      WHEN `req:claims:1@ACO-B` IS NULL
-                      THEN ARRAY('ACO-B')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END
-                  )
-                )
-              END AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN (
-                CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END
-              ) > 0
-              THEN STRUCT(
-                'claims' AS `pathway`,
-                'plurality_here' AS `criterion`,
-                'unknown' AS `value`,
-                CASE
-                  WHEN (
-                    CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END
-                  ) = 2
-                  THEN CAST(NULL AS ARRAY<STRING>)
-                  ELSE FLATTEN(
-                    ARRAY(
-                      CASE
-                        WHEN `req:claims:1@ACO-A` IS NULL
-                        THEN ARRAY('ACO-A')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END,
-                      CASE
-                        WHEN `req:claims:1@ACO-B` IS NULL
-                        THEN ARRAY('ACO-B')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END
-                    )
-                  )
-                END AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END
-            ) > 0
-            THEN STRUCT(
-              'claims' AS `pathway`,
-              'in_service_area' AS `criterion`,
-              'false' AS `value`,
-              CASE
-                WHEN (
-                  CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS ARRAY<STRING>)
-                ELSE FLATTEN(
-                  ARRAY(
-                    CASE
-                      WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE)
-                      THEN ARRAY('ACO-A')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END,
-                    CASE
-                      WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE)
-                      THEN ARRAY('ACO-B')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END
-                  )
-                )
-              END AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN (
-                CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END
-              ) > 0
-              THEN STRUCT(
-                'claims' AS `pathway`,
-                'in_service_area' AS `criterion`,
-                'false' AS `value`,
-                CASE
-                  WHEN (
-                    CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END
-                  ) = 2
-                  THEN CAST(NULL AS ARRAY<STRING>)
-                  ELSE FLATTEN(
-                    ARRAY(
-                      CASE
-                        WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE)
-                        THEN ARRAY('ACO-A')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END,
-                      CASE
-                        WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE)
-                        THEN ARRAY('ACO-B')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END
-                    )
-                  )
-                END AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT CASE
-            WHEN (
-              CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END
-            ) > 0
-            THEN STRUCT(
-              'claims' AS `pathway`,
-              'in_service_area' AS `criterion`,
-              'unknown' AS `value`,
-              CASE
-                WHEN (
-                  CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END
-                ) = 2
-                THEN CAST(NULL AS ARRAY<STRING>)
-                ELSE FLATTEN(
-                  ARRAY(
-                    CASE
-                      WHEN `req:claims:2@ACO-A` IS NULL
-                      THEN ARRAY('ACO-A')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END,
-                    CASE
-                      WHEN `req:claims:2@ACO-B` IS NULL
-                      THEN ARRAY('ACO-B')
-                      ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                    END
-                  )
-                )
-              END AS `acos`
-            )
-          END IS NULL
-          THEN ARRAY(
-            CASE
-              WHEN (
-                CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END
-              ) > 0
-              THEN STRUCT(
-                'claims' AS `pathway`,
-                'in_service_area' AS `criterion`,
-                'unknown' AS `value`,
-                CASE
-                  WHEN (
-                    CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END
-                  ) = 2
-                  THEN CAST(NULL AS ARRAY<STRING>)
-                  ELSE FLATTEN(
-                    ARRAY(
-                      CASE
-                        WHEN `req:claims:2@ACO-A` IS NULL
-                        THEN ARRAY('ACO-A')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END,
-                      CASE
-                        WHEN `req:claims:2@ACO-B` IS NULL
-                        THEN ARRAY('ACO-B')
-                        ELSE CAST(ARRAY() AS ARRAY<STRING>)
-                      END
-                    )
-                  )
-                END AS `acos`
-              )
-            END
-          )
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END,
-        CASE
-          WHEN NOT `t:claims` IS NULL
-          THEN ARRAY(`t:claims`)
-          ELSE CAST(ARRAY() AS ARRAY<
-            STRUCT<`pathway`: STRING, `criterion`: STRING, `value`: STRING, `acos`: ARRAY<STRING>>
-          >)
-        END
-      )
+        `r:voluntary:0:false`,
+        `r:voluntary:0:unknown`,
+        `r:voluntary:1:false`,
+        `r:voluntary:1:unknown`,
+        `t:voluntary`,
+        `r:claims:0:false`,
+        `r:claims:0:unknown`,
+        `r:claims:1:false`,
+        `r:claims:1:unknown`,
+        `r:claims:2:false`,
+        `r:claims:2:unknown`,
+        `t:claims`
+      ),
+      _x34 -> NOT _x34 IS NULL
     )
   END AS `reasons`,
   CAST(NULL AS STRING) AS `cause`,
@@ -908,4 +536,4 @@ SELECT
   `c:plurality_here@ACO-B` AS `c:plurality_here@ACO-B`,
   `c:in_service_area@ACO-A` AS `c:in_service_area@ACO-A`,
   `c:in_service_area@ACO-B` AS `c:in_service_area@ACO-B`
-FROM _lr_pathways
+FROM _lr_reasons
