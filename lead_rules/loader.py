@@ -115,11 +115,42 @@ def parse_expr(node: YNode, diags: Diagnostics) -> ast.Expr | None:
     if node.kind != "scalar":
         diags.error("E103", "an expression must be a string, not a YAML list or mapping", node.span)
         return None
+    if not _plain_expression(node, diags):
+        return None
     tree = parse_node(node, diags)
     if tree is None:
         return None
     source = node.value if isinstance(node.value, str) else str(node.value).lower()
     return lower_tree(tree, source, node, diags)
+
+
+def _plain_expression(node: YNode, diags: Diagnostics) -> bool:
+    """False (with E104) when YAML typed an unquoted scalar in a way that changes the expression.
+
+    ``expr: no`` is the YAML boolean false, ``expr: 2027-01-01`` a date (which
+    would read as 2027 - 1 - 1), ``expr:`` and ``expr: ~`` null: none of them is
+    what the text says in the expression language. Numbers and ``true``/``false``
+    mean the same in both and pass.
+    """
+    value, raw = node.value, node.raw if node.raw is not None else str(node.value)
+    if value is None and raw.strip() == "":
+        message = "the expression is empty: write it (quote 'null' for the null literal)"
+    elif value is None:
+        message = f"YAML reads `{raw}` as null, not as an expression: quote it, or write the expression"
+    elif isinstance(value, bool) and raw.lower() not in ("true", "false"):
+        message = (
+            f"YAML reads `{raw}` as the boolean {str(value).lower()}, not as an expression: "
+            "write true or false, or quote the text"
+        )
+    elif isinstance(value, (dt.date, dt.datetime)):
+        message = (
+            f"YAML reads `{raw}` as a date, not as an expression: write @{raw} for a date literal, "
+            "or quote the expression"
+        )
+    else:
+        return True
+    diags.error("E104", message, node.span)
+    return False
 
 
 def coerce(value: Any, typ: Type, node: YNode, diags: Diagnostics) -> tuple[bool, Any]:

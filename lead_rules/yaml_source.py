@@ -30,6 +30,7 @@ class YNode:
     items: list[YNode] = field(default_factory=list)
     entries: dict[str, tuple[Span, YNode]] = field(default_factory=dict)
     offsets: tuple[tuple[int, int], ...] | None = None  # per char of a str scalar: (line, col)
+    raw: str | None = None  # a scalar's text as written, before YAML typed it
 
     def plain(self) -> Any:
         """The node as plain Python data (dicts, lists, scalars)."""
@@ -157,7 +158,7 @@ class _Converter:
         assert isinstance(node, yaml.ScalarNode)
         value = self._construct(node)
         offsets = _offsets(self.text, node, value) if isinstance(value, str) else None
-        return YNode("scalar", span, value=value, offsets=offsets)
+        return YNode("scalar", span, value=value, offsets=offsets, raw=node.value)
 
 
 def load_yaml_text(text: str, file: str, diags: Diagnostics) -> YNode | None:

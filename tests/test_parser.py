@@ -460,6 +460,35 @@ def test_non_string_expression_is_an_error(tmp_path: Path) -> None:
     assert diag.span.line == 7
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("no", "YAML reads `no` as the boolean false"),
+        ("Yes", "YAML reads `Yes` as the boolean true"),
+        ("off", "YAML reads `off` as the boolean false"),
+        ("2027-01-01", "write @2027-01-01 for a date literal"),
+        ("2027-01-01 10:00:00", "YAML reads `2027-01-01 10:00:00` as a date"),
+        ("~", "YAML reads `~` as null"),
+        ("null", "YAML reads `null` as null"),
+        ("", "the expression is empty"),
+    ],
+)
+def test_yaml_typed_expression_text_is_an_error(tmp_path: Path, yaml_text: str, message: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(HEAD + f"    expr: {yaml_text}\n", encoding="utf-8")
+    diag = _one_error(path)
+    assert (diag.code, diag.span.line) == ("E104", 7)
+    assert message in diag.message
+
+
+@pytest.mark.parametrize("quoted", ["'no'", "'2027-01-01'", "\"null\""])
+def test_quoted_yaml_text_is_an_expression(tmp_path: Path, quoted: str) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(HEAD + f"    expr: {quoted}\n", encoding="utf-8")
+    _, diags = check_policy(path)
+    assert "E104" not in [d.code for d in diags]
+
+
 @pytest.mark.parametrize(("yaml_value", "expected"), [("true", TRUE), ("12.5", Literal(Decimal("12.5"), "decimal"))])
 def test_yaml_scalars_that_are_not_strings_still_parse(tmp_path: Path, yaml_value: str, expected: Expr) -> None:
     node = YNode("scalar", Span("f", 1, 1, 1, 1), value={"true": True, "12.5": 12.5}[yaml_value])
