@@ -18,7 +18,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -351,9 +351,7 @@ def run_interpreter(
     compiled = compile_policy(policy, market, "duckdb")
     names = output_names(compiled, columns)
     output = Path(output_path)
-    fmt, options = _copy_options(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    con = connect()
+    copy = _copy_options(output)  # an unknown output format fails before the run
     batches: list[pa.RecordBatch] = []
     schema = _arrow_schema(compiled, names)
     chunk: list[dict[str, Any]] = []
@@ -385,13 +383,25 @@ def run_interpreter(
     flush()
     if progress:
         print(file=sys.stderr)
-    table = pa.Table.from_batches(batches, schema=schema)
+    return write_rows(pa.Table.from_batches(batches, schema=schema), output, copy, input_kind(input_path))
+
+
+def write_rows(table: Any, output: Path, copy: tuple[str, str], kind: str) -> dict[str, Any]:
+    """Write an Arrow table of output rows (the interpreter's or Spark's) with DuckDB; return the summary.
+
+    ``copy`` is the ``(format, COPY options)`` pair of :func:`_copy_options`;
+    CSV holds ``reasons`` as JSON text, as :func:`run_duckdb` writes it.
+    """
+    fmt, options = copy
+    output.parent.mkdir(parents=True, exist_ok=True)
+    con = connect()
     con.register("_lr_rows", table)
-    reasons: Callable[[str], str] = (lambda c: f"to_json({c})") if fmt == "csv" else (lambda c: c)
-    select = ", ".join(reasons('"reasons"') + ' AS "reasons"' if n == "reasons" else f'"{n}"' for n in names)
+    select = ", ".join(
+        ('to_json("reasons") AS "reasons"' if fmt == "csv" and n == "reasons" else f'"{n}"') for n in table.column_names
+    )
     con.sql(f"COPY (SELECT {select} FROM _lr_rows) TO '{_esc(str(output))}' {options}")
     counts = con.sql("SELECT outcome, pathway, count(*) FROM _lr_rows GROUP BY ALL ORDER BY ALL").fetchall()
-    return _summary(counts, input_kind(input_path))
+    return _summary(counts, kind)
 
 
 def _arrow_schema(compiled: CompiledSQL, names: list[str]) -> Any:

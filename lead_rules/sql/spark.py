@@ -299,28 +299,18 @@ def run_spark(
     columns: str = "full",
 ) -> dict[str, Any]:
     """Decide ``input_path`` with ``compiled`` (Spark dialect) on Spark; write ``output_path`` like DuckDB does."""
-    import duckdb
-
-    from .run import _copy_options, _esc, _summary, input_kind
+    from .run import _copy_options, input_kind, write_rows
 
     if compiled.errors:
         raise ValueError("the policy cannot be compiled to spark:\n" + "\n".join(map(str, compiled.errors)))
+    output = Path(output_path)
+    copy = _copy_options(output)  # an unknown output format fails before Spark starts
     started = time.monotonic()
     spark = spark_session()
-    out = _spark_output(spark, compiled, input_path, columns)
-    table = out.toArrow()
-    output = Path(output_path)
-    fmt, options = _copy_options(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.register("_lr_rows", table)
-    select = ", ".join(
-        ('to_json("reasons") AS "reasons"' if fmt == "csv" and n == "reasons" else f'"{n}"') for n in table.column_names
-    )
-    con.sql(f"COPY (SELECT {select} FROM _lr_rows) TO '{_esc(str(output))}' {options}")
-    counts = con.sql("SELECT outcome, pathway, count(*) FROM _lr_rows GROUP BY ALL ORDER BY ALL").fetchall()
+    table = _spark_output(spark, compiled, input_path, columns).toArrow()
+    summary = write_rows(table, output, copy, input_kind(input_path))
     if progress:
         import sys
 
         print(f"aligned on spark in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    return _summary(counts, input_kind(input_path))
+    return summary
