@@ -106,6 +106,8 @@ class CompiledSQL:
     policy: Policy
     market: Market
     input_table: str = POPULATION_TABLE
+    reason_texts: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Every ``pathway``, ``criterion`` and ``value`` text the ``reasons`` column can hold."""
 
     @property
     def errors(self) -> list[SqlIssue]:
@@ -1049,6 +1051,7 @@ class _QueryBuilder:
         self.order = sorted(range(len(self.acos)), key=lambda k: self.ids[k])
         self.columns: list[OutputColumn] = []
         self.outputs: list[tuple[str, exp.Expr]] = []
+        self.reason_texts: dict[str, set[str]] = {}  # every pathway, criterion, value a reason can hold
 
     def build(self) -> exp.Select:
         sc = self.sc
@@ -1233,6 +1236,8 @@ class _QueryBuilder:
         return exp.Flatten(this=exp.Array(expressions=parts))
 
     def reason(self, pathway: str, criterion: str, value: str, acos: exp.Expr | None) -> exp.Expr:
+        for key, text in (("pathway", pathway), ("criterion", criterion), ("value", value)):
+            self.reason_texts.setdefault(key, set()).add(text)
         acos_sql = acos if acos is not None else exp.cast(exp.Null(), array_type(sql_type(STRING)))
         return _struct(
             pathway=exp.Literal.string(pathway),
@@ -1383,7 +1388,8 @@ def compile_policy(policy: Policy, market: Market, dialect: str = "duckdb", defi
     sc = SqlCompiler(policy, market, dialect)
     qb = _QueryBuilder(sc, definitions)
     query = qb.build()
-    compiled = CompiledSQL(dialect, query, qb.columns, sc.issues, policy, market)
+    texts = {key: frozenset(values) for key, values in qb.reason_texts.items()}
+    compiled = CompiledSQL(dialect, query, qb.columns, sc.issues, policy, market, reason_texts=texts)
     _dialect_check(compiled, sc)
     compiled.issues = sorted(sc.issues, key=lambda i: (i.span.file, i.span.line, i.span.column, i.code, i.message))
     return compiled

@@ -84,32 +84,23 @@ def _esc(s: str) -> str:
 
 
 def reasons_enum_type(compiled: CompiledSQL) -> exp.DataType | None:
-    """The ``reasons`` type with its strings as DuckDB ENUMs, or None when a value is not a constant.
+    """The ``reasons`` type with its strings as DuckDB ENUMs, or None without ACOs.
 
-    Every pathway, criterion and value in the reasons is a literal of the
-    compiled query and every ACO id one of the market's, so the domain is known;
-    written as ENUMs, Parquet dictionary-encodes them (about twice as fast to
-    write) and every reader still sees strings.
+    The compiler records every pathway, criterion and value text a reason can
+    hold (:attr:`CompiledSQL.reason_texts`) and every ACO id is one of the
+    market's, so the domain is known; written as ENUMs, Parquet
+    dictionary-encodes them (about twice as fast to write) and every reader
+    still sees strings.
     """
-    domains: dict[str, set[str]] = {"pathway": set(), "criterion": set(), "value": set()}
-    keys = {*domains, "acos"}
-    for struct in compiled.query.find_all(exp.Struct):
-        fields = {f.this.name: f.expression for f in struct.expressions if isinstance(f, exp.PropertyEQ)}
-        if set(fields) != keys:
-            continue
-        for key, values in domains.items():
-            value = fields[key]
-            if not (isinstance(value, exp.Literal) and value.is_string):
-                return None
-            values.add(value.name)
     ids = [a.id for a in compiled.market.acos]
-    if not ids or not all(domains.values()):
+    keys = ("pathway", "criterion", "value")
+    if not ids or not all(compiled.reason_texts.get(k) for k in keys):
         return None
 
     def enum(values: Iterable[str]) -> exp.DataType:
         return exp.DataType(this=exp.DataType.Type.ENUM, expressions=[exp.Literal.string(v) for v in sorted(values)])
 
-    enums = [(key, enum(values)) for key, values in domains.items()]
+    enums = [(key, enum(compiled.reason_texts[key])) for key in keys]
     return array_type(struct_type([*enums, ("acos", array_type(enum(ids)))]))
 
 
