@@ -20,6 +20,7 @@ from typing import Any
 
 from . import ast
 from .errors import Diagnostics, Span, did_you_mean
+from .limits import NAME_PATTERN, valid_name
 from .lower import lower_tree
 from .parser import parse_node
 from .policy_model import (
@@ -212,6 +213,9 @@ class _Loader:
         self.hasher = hashlib.sha256()
 
     def claim(self, name: str, span: Span, what: str) -> bool:
+        if not valid_name(name):
+            self.diags.error("E015", f"invalid {what} name {name[:40]!r}", span, f"a name matches {NAME_PATTERN}")
+            return False
         if name in self.defined:
             self.diags.error(
                 "E011", f"{what} '{name}' is already defined at {self.defined[name]}", span

@@ -18,8 +18,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
+from .limits import ACO_ID_PATTERN, valid_aco_id
 from .values import Month
 
 
@@ -128,10 +129,16 @@ class MedicaidPartner(_Config):
     effective: Effective | None = None
 
 
+def _aco_id(value: str) -> str:
+    if not valid_aco_id(value):
+        raise ValueError(f"an ACO id is 1-64 ASCII letters, digits, '_', '.' or '-' ({ACO_ID_PATTERN})")
+    return value
+
+
 class Aco(_Config):
     """An ACO competing in the market."""
 
-    id: Code
+    id: Annotated[Code, AfterValidator(_aco_id)]
     name: str | None = None
     participant_tins: frozenset[Code] = frozenset()
     service_area_counties: frozenset[Code] = frozenset()

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from .. import records
 from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
+from .quoting import identifier, literal
 from .sqltypes import MONEY_SCALE
 
 INPUT_VIEW = "_lr_input"
@@ -59,11 +60,11 @@ BENEFICIARY_FIELDS = fields_of(struct_of(records.Beneficiary))
 
 
 def _q(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+    return literal(s)
 
 
 def _ident(s: str) -> str:
-    return '"' + s.replace('"', '""') + '"'
+    return identifier(s)
 
 
 def _lam() -> str:

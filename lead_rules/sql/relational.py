@@ -21,6 +21,7 @@ import duckdb
 
 from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .duckdb_io import BENEFICIARY_FIELDS, Field, fields_of
+from .quoting import identifier, literal
 from .sqltypes import MONEY_SCALE
 
 TABLES = ("beneficiaries", "bene_months", "voluntary", "claims")
@@ -28,11 +29,11 @@ _LIST_TABLES = {"months": "bene_months", "voluntary": "voluntary", "claims": "cl
 
 
 def _q(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+    return literal(s)
 
 
 def _ident(s: str) -> str:
-    return '"' + s.replace('"', '""') + '"'
+    return identifier(s)
 
 
 def find_table(folder: Path, name: str) -> Path | None:

@@ -29,6 +29,7 @@ from ..policy import Policy, load_market, load_policy
 from ..records import Market
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
 from .duckdb_io import INPUT_VIEW, jsonl_input_sql, parquet_input_sql
+from .quoting import literal, select_list
 from .relational import TABLES, relational_input_sql
 from .sqltypes import POPULATION_TABLE, array_type, struct_type
 
@@ -80,7 +81,8 @@ def register_input(con: duckdb.DuckDBPyConnection, path: str | Path) -> str:
 
 
 def _esc(s: str) -> str:
-    return s.replace("'", "''")
+    """``s`` inside a DuckDB string literal (the body of :func:`quoting.literal`)."""
+    return literal(s)[1:-1]
 
 
 def reasons_enum_type(compiled: CompiledSQL) -> exp.DataType | None:
@@ -387,9 +389,7 @@ def write_rows(table: Any, output: Path, copy: tuple[str, str], kind: str) -> di
     output.parent.mkdir(parents=True, exist_ok=True)
     con = connect()
     con.register("_lr_rows", table)
-    select = ", ".join(
-        ('to_json("reasons") AS "reasons"' if fmt == "csv" and n == "reasons" else f'"{n}"') for n in table.column_names
-    )
+    select = select_list(list(table.column_names), json_columns=frozenset({"reasons"} if fmt == "csv" else ()))
     con.sql(f"COPY (SELECT {select} FROM _lr_rows) TO '{_esc(str(output))}' {options}")
     counts = con.sql("SELECT outcome, pathway, count(*) FROM _lr_rows GROUP BY ALL ORDER BY ALL").fetchall()
     return _summary(counts, kind)

@@ -31,6 +31,7 @@ from ..records import Beneficiary, Market
 from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .compiler import CompiledSQL, compile_policy
 from .duckdb_io import BENEFICIARY_FIELDS, Field, fields_of, guard_pattern
+from .quoting import identifier
 from .sqltypes import MONEY_SCALE, POPULATION_TABLE
 
 _SESSION: Any = None
@@ -268,7 +269,7 @@ def _spark_output(spark: Any, compiled: CompiledSQL, path: str | Path, columns: 
     err = errors.withColumn("outcome", F.lit("error"))
     out = decided.unionByName(err, allowMissingColumns=True)
     names = output_names(compiled, columns)
-    return out.orderBy("_row").select(*[F.col(f"`{n}`") for n in names])
+    return out.orderBy("_row").select(*[F.col(identifier(n, "spark")) for n in names])
 
 
 def decide_spark(

@@ -1,0 +1,76 @@
+"""Security and data-safety probes (issue 8): each test reproduces one audit finding.
+
+Injection through names that reach SQL, parameter files outside the policy
+folder, YAML and cost bombs, unsafe outputs. docs/security.md lists the limits.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lead_rules.errors import PolicyError
+from lead_rules.policy import check_policy, load_market
+from lead_rules.sql.run import _copy_options, write_rows
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "policies" / "example"
+MARKET = EXAMPLE / "markets" / "example-2028.yaml"
+
+
+def copy_example(tmp_path: Path) -> Path:
+    folder = tmp_path / "policy"
+    shutil.copytree(EXAMPLE, folder)
+    return folder
+
+
+def codes(diags: list[object]) -> set[str]:
+    return {getattr(d, "code", "") for d in diags if getattr(d, "severity", "") == "error"}
+
+
+# --- 1. one quoting path for names reaching SQL ---------------------------------------
+
+INJECTION = (
+    "Z\" FROM _lr_rows) TO '{out}/stolen.csv' (FORMAT csv); "
+    "COPY (SELECT 1 AS \"x"
+)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_writer_quotes_hostile_column_names(tmp_path: Path, suffix: str) -> None:
+    name = INJECTION.format(out=tmp_path)
+    table = pa.table({"bene_id": ["b1"], "outcome": ["aligned"], "pathway": ["claims"], name: [True]})
+    out = tmp_path / f"out{suffix}"
+    summary = write_rows(table, out, _copy_options(out), "jsonl")
+    assert summary["read"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # nothing else was written
+    import duckdb
+
+    assert name in duckdb.sql(f"SELECT * FROM '{out}'").columns
+
+
+def test_market_aco_id_with_a_quote_is_a_located_error(tmp_path: Path) -> None:
+    text = MARKET.read_text()
+    first_id = next(line for line in text.splitlines() if line.strip().startswith("- id:"))
+    hostile = first_id.split("id:")[0] + 'id: "Z\\" FROM _lr_rows) TO \'x.csv\'"'
+    market = tmp_path / "market.yaml"
+    market.write_text(text.replace(first_id, hostile, 1))
+    line = text.splitlines().index(first_id) + 1
+    with pytest.raises(PolicyError) as err:
+        load_market(market)
+    [diag] = err.value.diagnostics
+    assert diag.span.file == str(market) and diag.span.line == line
+    assert "ACO id" in diag.message
+
+
+@pytest.mark.parametrize("name", ['x" FROM t; --', "a b", "naïve", "x" * 129])
+def test_policy_name_outside_the_character_set_is_an_error(tmp_path: Path, name: str) -> None:
+    folder = copy_example(tmp_path)
+    policy = folder / "policy.yaml"
+    text = policy.read_text()
+    policy.write_text(text.replace("  in_service_area:\n", f"  '{name}':\n    expr: true\n  in_service_area:\n", 1))
+    _, diags = check_policy(folder)
+    assert "E015" in codes(diags)
