@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ast
+from .confine import allowed_roots, confine, policy_root
 from .errors import Diagnostics, Span, did_you_mean
 from .limits import NAME_PATTERN, valid_name
 from .lower import lower_tree
@@ -211,6 +212,7 @@ class _Loader:
         self.doc = PolicyDoc(meta=None, meta_span=Span("<policy>", 1, 1, 1, 1))
         self.defined: dict[str, Span] = {}
         self.hasher = hashlib.sha256()
+        self.roots: list[Path] = []
 
     def claim(self, name: str, span: Span, what: str) -> bool:
         if not valid_name(name):
@@ -321,9 +323,14 @@ class _Loader:
             if value_node is not None:
                 self.diags.error("E303", "give either 'value' or 'file', not both", node.key_span("file"))
                 return None
-            file_path = (path.parent / spec.file).resolve()
-            data_file = str(file_path)
             file_node = node.get("file")
+            confined, why = confine(spec.file, path.parent, self.roots or allowed_roots(policy_root(path)))
+            if confined is None:
+                where = (file_node or node).span
+                self.diags.error("E305", f"parameter file refused: {why}", where, "keep data in the policy folder")
+                return None
+            file_path = confined
+            data_file = str(file_path)
             if not file_path.is_file():
                 self.diags.error(
                     "E304", f"cannot load parameter file '{spec.file}': no such file", (file_node or node).span
@@ -432,6 +439,7 @@ class _Loader:
 def load_doc(path: Path, diags: Diagnostics) -> PolicyDoc:
     """Load every file of the policy at ``path`` into one :class:`PolicyDoc`."""
     loader = _Loader(diags)
+    loader.roots = allowed_roots(policy_root(path))
     if not path.exists():
         diags.error("E002", "no such policy file or folder", Span(str(path), 1, 1, 1, 2))
         return loader.doc

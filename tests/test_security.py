@@ -74,3 +74,55 @@ def test_policy_name_outside_the_character_set_is_an_error(tmp_path: Path, name:
     policy.write_text(text.replace("  in_service_area:\n", f"  '{name}':\n    expr: true\n  in_service_area:\n", 1))
     _, diags = check_policy(folder)
     assert "E015" in codes(diags)
+
+
+# --- 2. parameter files stay inside the policy folder ---------------------------------
+
+
+def _with_file(folder: Path, reference: str) -> Path:
+    policy = folder / "policy.yaml"
+    policy.write_text(policy.read_text().replace("file: codes/primary-care.yaml", f"file: '{reference}'"))
+    return policy
+
+
+def _secret(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside" / "codes.yaml"
+    secret.parent.mkdir()
+    secret.write_text("TOP-SECRET-LINE\nvalues: [\"99213\"]\n")
+    return secret
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "symlink-file", "symlink-folder"])
+def test_parameter_file_outside_the_policy_folder_is_refused(tmp_path: Path, kind: str) -> None:
+    folder = copy_example(tmp_path)
+    secret = _secret(tmp_path)
+    if kind == "absolute":
+        reference = str(secret)
+    elif kind == "dotdot":
+        reference = "codes/../../outside/codes.yaml"
+    elif kind == "symlink-file":
+        (folder / "codes" / "link.yaml").symlink_to(secret)
+        reference = "codes/link.yaml"
+    else:
+        (folder / "linked").symlink_to(secret.parent, target_is_directory=True)
+        reference = "linked/codes.yaml"
+    policy = _with_file(folder, reference)
+    _, diags = check_policy(folder)
+    refused = [d for d in diags if getattr(d, "code", "") == "E305"]
+    assert len(refused) == 1
+    assert refused[0].span.file == str(policy)
+    assert "TOP-SECRET" not in "\n".join(d.render() for d in diags)
+
+
+def test_parameter_file_in_a_shared_schemas_folder_is_allowed(tmp_path: Path) -> None:
+    folder = copy_example(tmp_path)
+    shared = tmp_path / "schemas"
+    shared.mkdir()
+    shutil.copy(folder / "codes" / "primary-care.yaml", shared / "pc.yaml")
+    _with_file(folder, "../schemas/pc.yaml")
+    policy, diags = check_policy(folder)
+    assert policy is not None, [d.render() for d in diags]
+    inside = copy_example(tmp_path / "again")
+    _with_file(inside, "codes/../codes/primary-care.yaml")  # a '..' that stays inside
+    policy, diags = check_policy(inside)
+    assert policy is not None, [d.render() for d in diags]
