@@ -65,9 +65,20 @@ def caret_snippet(span: Span) -> str:
     width = 1
     if span.end_line == span.line and span.end_column > span.column:
         width = span.end_column - span.column
+    column = span.column
+    if len(text) > SNIPPET_WIDTH:  # a window around the place, so a bomb's line is not printed whole
+        start = max(0, min(column - 1 - SNIPPET_WIDTH // 2, len(text) - SNIPPET_WIDTH))
+        text = ("..." if start else "") + text[start : start + SNIPPET_WIDTH] + "..."
+        column = column - start + (3 if start else 0)
+        width = min(width, SNIPPET_WIDTH)
+    text = "".join(c if c.isprintable() or c == "\t" else "?" for c in text)
     gutter = f"{span.line:>5} | "
     pad = " " * (len(gutter) - 2) + "| "
-    return f"{gutter}{text}\n{pad}{' ' * (span.column - 1)}{'^' * width}"
+    return f"{gutter}{text}\n{pad}{' ' * (column - 1)}{'^' * width}"
+
+
+SNIPPET_WIDTH = 400
+"""The most characters of a source line a diagnostic shows."""
 
 
 @dataclass(frozen=True)

@@ -32,3 +32,35 @@ def valid_aco_id(text: str) -> bool:
 def valid_name(text: str) -> bool:
     """Whether ``text`` is a policy name of the documented character set."""
     return NAME_RE.fullmatch(text) is not None
+
+
+# --- YAML documents: policy, parameter, market and test files ------------------------
+
+YAML_MAX_BYTES = 8 * 1024 * 1024
+"""The largest YAML or JSON file read (8 MiB); checked before the file is read."""
+
+YAML_MAX_DEPTH = 64
+"""The deepest nesting of collections, counted after alias expansion."""
+
+YAML_MAX_NODES = 1_000_000
+"""The most nodes a document may hold after alias expansion."""
+
+YAML_MAX_ALIAS_NODES = 10_000
+"""The most nodes aliases may add to a document (an anchor reused N times counts N times
+its size): YAML's aliases are a compression scheme an alias bomb abuses."""
+
+YAML_MAX_SCALAR_CHARS = 65_536
+"""The longest scalar (string) in a YAML file."""
+
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+"""Integers are 64-bit on every engine: a literal, parameter or result outside is an error."""
+
+INT_MAX_DIGITS = 19
+"""The most digits of an integer literal (the 64-bit range)."""
+
+DECIMAL_MAX_DIGITS = 38
+"""The most significant digits of a decimal literal or parameter (DECIMAL(38, s))."""
+
+TYPE_MAX_DEPTH = 8
+"""The deepest nesting of a type name such as ``list<set<string>>``."""

@@ -21,7 +21,7 @@ from typing import Any
 from . import ast
 from .confine import allowed_roots, confine, policy_root
 from .errors import Diagnostics, Span, did_you_mean
-from .limits import NAME_PATTERN, valid_name
+from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, NAME_PATTERN, valid_name
 from .lower import lower_tree
 from .parser import parse_node
 from .policy_model import (
@@ -179,14 +179,18 @@ def coerce(value: Any, typ: Type, node: YNode, diags: Diagnostics) -> tuple[bool
     if typ == BOOL:
         return (True, value) if isinstance(value, bool) else fail("bool")
     if typ == INT:
-        return (True, value) if isinstance(value, int) and not isinstance(value, bool) else fail("int")
+        ok = isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX
+        return (True, value) if ok else fail("int (64-bit)")
     if typ == DECIMAL:
         if isinstance(value, bool):
             return fail("decimal")
         try:
-            return True, Decimal(str(value))
+            number = Decimal(str(value))
         except InvalidOperation:
             return fail("decimal")
+        if not number.is_finite() or len(number.as_tuple().digits) > DECIMAL_MAX_DIGITS:
+            return fail(f"finite decimal of at most {DECIMAL_MAX_DIGITS} digits")
+        return True, number
     if typ == STRING:
         return (True, value) if isinstance(value, str) else fail("string (quote codes such as \"02\")")
     if typ == DATE:

@@ -15,6 +15,7 @@ from lark import Token, Tree
 
 from . import ast
 from .errors import Diagnostics
+from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MAX_DIGITS, INT_MIN
 from .values import Month
 from .yaml_source import YNode
 
@@ -90,10 +91,16 @@ class _Lowerer:
 
     # literals
     def r_int_lit(self, t: Tree[Any], loc: dict[str, Any]) -> ast.Expr:
-        return ast.Literal(int(str(t.children[0])), "int", **loc)
+        text = str(t.children[0])
+        if len(text.lstrip("0")) > INT_MAX_DIGITS or not INT_MIN <= int(text) <= INT_MAX:
+            raise LoweringError(f"integer literal out of the 64-bit range ({INT_MIN} to {INT_MAX})", *self.pos(t))
+        return ast.Literal(int(text), "int", **loc)
 
     def r_decimal_lit(self, t: Tree[Any], loc: dict[str, Any]) -> ast.Expr:
-        return ast.Literal(Decimal(str(t.children[0])), "decimal", **loc)
+        text = str(t.children[0])
+        if sum(c.isdigit() for c in text.lstrip("0.")) > DECIMAL_MAX_DIGITS:
+            raise LoweringError(f"decimal literal of more than {DECIMAL_MAX_DIGITS} digits", *self.pos(t))
+        return ast.Literal(Decimal(text), "decimal", **loc)
 
     def r_string_lit(self, t: Tree[Any], loc: dict[str, Any]) -> ast.Expr:
         tok = t.children[0]

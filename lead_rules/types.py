@@ -20,6 +20,7 @@ from typing import Any, Union
 from pydantic import BaseModel
 
 from . import records
+from .limits import TYPE_MAX_DEPTH
 from .values import Month
 
 
@@ -125,6 +126,8 @@ def comparable(a: Type, b: Type) -> bool:
 def parse_type(text: str) -> Type | None:
     """Parse a type name such as ``set<string>``; None when invalid."""
     text = text.strip()
+    if text.count("<") > TYPE_MAX_DEPTH:
+        return None  # no policy needs deeper types; refusing keeps the parse bounded
     if text in PRIMS:
         return PRIMS[text]
     for kind in ("list", "set"):

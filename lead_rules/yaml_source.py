@@ -11,6 +11,7 @@ in the file whatever the YAML scalar style.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,14 @@ from typing import Any
 import yaml
 
 from .errors import Diagnostics, Span
+from .limits import (
+    INT_MAX_DIGITS,
+    YAML_MAX_ALIAS_NODES,
+    YAML_MAX_BYTES,
+    YAML_MAX_DEPTH,
+    YAML_MAX_NODES,
+    YAML_MAX_SCALAR_CHARS,
+)
 
 
 @dataclass
@@ -161,13 +170,144 @@ class _Converter:
         return YNode("scalar", span, value=value, offsets=offsets, raw=node.value)
 
 
+class _Limit(yaml.MarkedYAMLError):
+    """A document beyond a documented limit (:mod:`lead_rules.limits`)."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(None, None, problem, mark)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with nesting and node-count limits while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.nodes = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # the scanner looks ahead for simple keys: stop deep flow nesting before it does
+        if self.flow_level >= YAML_MAX_DEPTH:
+            raise _Limit(f"nested deeper than {YAML_MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.ScalarEvent):
+            _check_scalar(event)
+        self.nodes += 1
+        if self.nodes > YAML_MAX_NODES:
+            raise _Limit(f"more than {YAML_MAX_NODES:,} nodes", event.start_mark)
+        self.depth += 1
+        try:
+            if self.depth > YAML_MAX_DEPTH:
+                raise _Limit(f"nested deeper than {YAML_MAX_DEPTH} levels", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+_INT_RE = re.compile(r"[-+]?(0|[1-9][0-9_]*|0o?[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)")
+
+
+def _check_scalar(event: yaml.ScalarEvent) -> None:
+    value = event.value
+    if len(value) > YAML_MAX_SCALAR_CHARS:
+        raise _Limit(f"a scalar longer than {YAML_MAX_SCALAR_CHARS:,} characters", event.start_mark)
+    if event.implicit[0] and event.style is None and _INT_RE.fullmatch(value):
+        digits = len(value.lstrip("+-").replace("_", ""))
+        if digits > INT_MAX_DIGITS:
+            raise _Limit(f"an integer of more than {INT_MAX_DIGITS} digits (the 64-bit range)", event.start_mark)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse recursive aliases and documents that aliases expand beyond the limits.
+
+    Sizes and depths are computed once per distinct node (iteratively), so an
+    alias bomb is measured without being expanded.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    distinct = 0
+
+    def children(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        if isinstance(node, yaml.MappingNode):
+            return [n for pair in node.value for n in pair]
+        return []
+
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            kids = children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            open_.discard(key)
+            if depth[key] > YAML_MAX_DEPTH:
+                raise _Limit(f"nested deeper than {YAML_MAX_DEPTH} levels once aliases are expanded", node.start_mark)
+            if size[key] > YAML_MAX_NODES or size[key] - distinct > YAML_MAX_ALIAS_NODES:
+                raise _Limit(
+                    f"aliases expand the document beyond the limits ({YAML_MAX_ALIAS_NODES:,} nodes added by aliases)",
+                    node.start_mark,
+                )
+            continue
+        if key in size:
+            continue
+        if key in open_:
+            raise _Limit("a recursive alias (an anchor used inside itself)", node.start_mark)
+        open_.add(key)
+        distinct += 1
+        stack.append((node, True))
+        stack.extend((k, False) for k in children(node) if id(k) not in size)
+
+
+def _decode(data: bytes, file: str, diags: Diagnostics) -> str | None:
+    """``data`` as UTF-8 text; an undecodable byte (E002) or a NUL (E001) is an error at its place."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _place(data, exc.start)
+        message = f"cannot read file: byte 0x{data[exc.start]:02x} is not UTF-8"
+        diags.error("E002", message, Span(file, line, col, line, col + 1))
+        return None
+    for bad in ("\0", "\ufffe", "\uffff"):
+        at = text.find(bad)
+        if at >= 0:
+            line, col = _place(text, at)
+            message = f"invalid YAML: character U+{ord(bad):04X} is not allowed"
+            diags.error("E001", message, Span(file, line, col, line, col + 1))
+            return None
+    return text
+
+
+def _place(data: bytes | str, index: int) -> tuple[int, int]:
+    head = data[:index]
+    newline = b"\n" if isinstance(head, bytes) else "\n"
+    line = head.count(newline) + 1  # type: ignore[arg-type]
+    start = head.rfind(newline) + 1  # type: ignore[arg-type]
+    return line, index - start + 1
+
+
 def load_yaml_text(text: str, file: str, diags: Diagnostics) -> YNode | None:
-    """Parse ``text`` safely; on a YAML syntax error record E001 and return None."""
-    loader = yaml.SafeLoader(text)
+    """Parse ``text`` safely within the limits; on a YAML error or a limit record E001 and return None."""
+    try:
+        loader = _BoundedLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters up front
+        mark = getattr(exc, "position", None)
+        line, col = _place(text, mark) if isinstance(mark, int) else (1, 1)
+        diags.error("E001", f"invalid YAML: {getattr(exc, 'reason', exc)}", Span(file, line, col, line, col + 1))
+        return None
     try:
         root = loader.get_single_node()
         if root is None:
             return YNode("map", Span(file, 1, 1, 1, 1))
+        _check_expansion(root)
         return _Converter(file, text, loader, diags).convert(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -183,10 +323,15 @@ def load_yaml_text(text: str, file: str, diags: Diagnostics) -> YNode | None:
 
 
 def load_yaml_file(path: Path, diags: Diagnostics) -> YNode | None:
-    """Read and parse one YAML file; unreadable files become E002."""
+    """Read and parse one YAML file; unreadable or oversized files become E002."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        diags.error("E002", f"cannot read file: {exc}", Span(str(path), 1, 1, 1, 2))
+        with path.open("rb") as fh:
+            data = fh.read(YAML_MAX_BYTES + 1)
+    except OSError as exc:
+        diags.error("E002", f"cannot read file: {exc.strerror or exc}", Span(str(path), 1, 1, 1, 2))
         return None
-    return load_yaml_text(text, str(path), diags)
+    if len(data) > YAML_MAX_BYTES:
+        diags.error("E002", f"file larger than {YAML_MAX_BYTES:,} bytes", Span(str(path), 1, 1, 1, 2))
+        return None
+    text = _decode(data, str(path), diags)
+    return None if text is None else load_yaml_text(text, str(path), diags)

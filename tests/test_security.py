@@ -126,3 +126,111 @@ def test_parameter_file_in_a_shared_schemas_folder_is_allowed(tmp_path: Path) ->
     _with_file(inside, "codes/../codes/primary-care.yaml")  # a '..' that stays inside
     policy, diags = check_policy(inside)
     assert policy is not None, [d.render() for d in diags]
+
+
+# --- 3. bounded YAML loading -----------------------------------------------------------
+
+
+def alias_bomb(levels: int = 9) -> str:
+    text = 'a0: &a0 ["x","x","x","x","x","x","x","x","x"]\n'
+    for i in range(1, levels):
+        text += f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]\n"
+    return text
+
+
+YAML_BOMBS: dict[str, bytes] = {
+    "nul": b'policy_note: "x\x00y"\n',
+    "latin-1": b"policy_note: caf\xe9\n",
+    "self-reference": b"a: &a [*a]\n",
+    "deep-flow": b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+    "deep-block": b"".join(b"  " * i + b"k:\n" for i in range(70)) + b"  " * 70 + b"v\n",
+    "long-integer": b"a: " + b"9" * 5001 + b"\n",
+    "long-string": b"a: '" + b"x" * 70_000 + b"'\n",
+}
+
+
+def _located(diags: list[object], file: Path) -> list[object]:
+    return [d for d in diags if getattr(d, "severity", "") == "error" and d.span.file == str(file)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", sorted(YAML_BOMBS))
+def test_policy_file_beyond_the_limits_is_a_located_error(tmp_path: Path, case: str) -> None:
+    folder = copy_example(tmp_path)
+    bad = folder / "extra.yaml"
+    bad.write_bytes(YAML_BOMBS[case])
+    _, diags = check_policy(folder)
+    [diag] = _located(diags, bad)
+    assert diag.span.line >= 1  # type: ignore[attr-defined]
+    assert diag.code in ("E001", "E002")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", sorted(YAML_BOMBS))
+def test_market_file_beyond_the_limits_is_a_located_error(tmp_path: Path, case: str) -> None:
+    bad = tmp_path / "market.yaml"
+    bad.write_bytes(YAML_BOMBS[case])
+    with pytest.raises(PolicyError) as err:
+        load_market(bad)
+    assert [d.code for d in err.value.diagnostics] in (["E001"], ["E002"])
+    assert err.value.diagnostics[0].span.file == str(bad)
+
+
+def test_a_file_above_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    from lead_rules.limits import YAML_MAX_BYTES
+
+    bad = tmp_path / "market.yaml"
+    with bad.open("wb") as fh:
+        fh.truncate(YAML_MAX_BYTES + 1)
+    with pytest.raises(PolicyError) as err:
+        load_market(bad)
+    assert [d.code for d in err.value.diagnostics] == ["E002"]
+
+
+@pytest.mark.parametrize("where", ["policy", "market"])
+def test_alias_bomb_is_refused_quickly_in_bounded_memory(tmp_path: Path, where: str) -> None:
+    # run in a child with 1 GB of address space and 60 s: before the limits this bomb took >60 s and 2.7 GB
+    import resource
+    import subprocess
+    import sys
+
+    folder = copy_example(tmp_path)
+    bomb = (folder / "bomb.yaml") if where == "policy" else (tmp_path / "market.yaml")
+    bomb.write_text(alias_bomb())
+    market = bomb if where == "market" else MARKET
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+
+    args = [sys.executable, "-m", "lead_rules", "sql", "--policy", str(folder), "--market", str(market)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, preexec_fn=limit, check=False)
+    assert done.returncode != 0
+    assert f"{bomb}:" in done.stdout + done.stderr and "aliases expand" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("param", "code"),
+    [
+        ("type: int\n    value: 9223372036854775808", "E301"),
+        ("type: decimal\n    value: .nan", "E301"),
+        ("type: decimal\n    value: .inf", "E301"),
+        ("type: decimal\n    value: -.inf", "E301"),
+        ("type: decimal\n    value: 'NaN'", "E301"),
+        ("type: " + "list<" * 5000 + "int" + ">" * 5000 + "\n    value: []", "E302"),
+    ],
+)
+def test_parameter_literals_beyond_the_limits_are_errors(tmp_path: Path, param: str, code: str) -> None:
+    folder = copy_example(tmp_path)
+    policy = folder / "policy.yaml"
+    policy.write_text(policy.read_text().replace("parameters:\n", f"parameters:\n  odd:\n    {param}\n", 1))
+    _, diags = check_policy(folder)
+    assert code in codes(diags)
+
+
+@pytest.mark.parametrize("literal", ["9" * 5001, "9223372036854775808", "1." + "1" * 60])
+def test_expression_literals_beyond_the_limits_are_errors(tmp_path: Path, literal: str) -> None:
+    folder = copy_example(tmp_path)
+    policy = folder / "policy.yaml"
+    text = policy.read_text().replace("expr: market.performance_year", f"expr: market.performance_year + {literal}")
+    policy.write_text(text)
+    _, diags = check_policy(folder)
+    assert codes(diags), "a literal beyond the 64-bit range must be an error"
