@@ -19,6 +19,7 @@ from typing import IO, Any
 from .errors import PolicyError
 from .policy import Policy, check_policy, load_market, load_policy
 from .records import Market
+from .safe_output import OutputRefused, atomic_output, refuse_overwrite
 
 
 def _policy_or_exit(path: str) -> Policy:
@@ -57,6 +58,14 @@ def _open(path: str | None, mode: str, default: IO[str]) -> Iterator[IO[str]]:
         f.close()
 
 
+def _refuse_output(output: str, inputs: list[str | None]) -> None:
+    try:
+        refuse_overwrite(output, inputs)
+    except OutputRefused as exc:
+        print(f"lead-rules: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Check policies; print every diagnostic."""
     failed = False
@@ -84,8 +93,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
-    with _open(args.input, "r", sys.stdin) as src, _open(args.output, "w", sys.stdout) as dst:
-        counts = run_batch(policy, market, src, dst, trace=args.trace)
+    if args.output is None or args.output == "-":
+        with _open(args.input, "r", sys.stdin) as src:
+            counts = run_batch(policy, market, src, sys.stdout, trace=args.trace)
+    else:
+        _refuse_output(args.output, [args.input, args.market, args.policy])
+        with (
+            _open(args.input, "r", sys.stdin) as src,
+            atomic_output(args.output) as partial,
+            _open(str(partial), "w", sys.stdout) as dst,
+        ):
+            counts = run_batch(policy, market, src, dst, trace=args.trace)
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
 
@@ -140,6 +158,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
+    _refuse_output(args.output, [args.input, args.market, args.policy])
     summary = align(
         args.policy,
         args.market,

@@ -234,3 +234,119 @@ def test_expression_literals_beyond_the_limits_are_errors(tmp_path: Path, litera
     policy.write_text(text)
     _, diags = check_policy(folder)
     assert codes(diags), "a literal beyond the 64-bit range must be an error"
+
+
+# --- 5. atomic outputs, never over the input -------------------------------------------
+
+LEAD = REPO / "policies" / "lead"
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from lead_rules.generate import write_population
+
+    return write_population(tmp_path_factory.mktemp("pop"), 60, 3)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith((".lead-rules-", "tmp_")))
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink"])
+def test_evaluate_refuses_to_write_over_its_input(
+    tmp_path: Path, population: dict[str, Path], how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lead_rules.cli import main
+
+    src = tmp_path / "records.jsonl"
+    shutil.copy(population["jsonl"], src)
+    before = src.read_bytes()
+    out = src
+    if how == "symlink":
+        out = tmp_path / "out.jsonl"
+        out.symlink_to(src)
+    elif how == "hardlink":
+        out = tmp_path / "out.jsonl"
+        out.hardlink_to(src)
+    args = ["evaluate", "--policy", str(LEAD), "--market", str(population["market"]), "--input", str(src)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--output", str(out)])
+    assert exit_.value.code == 2
+    assert "is the input" in capsys.readouterr().err
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "interpreter"])
+@pytest.mark.parametrize("kind", ["jsonl", "parquet", "market"])
+def test_align_refuses_to_write_over_its_input(
+    tmp_path: Path, population: dict[str, Path], engine: str, kind: str
+) -> None:
+    from lead_rules.safe_output import OutputRefused
+    from lead_rules.sql.run import align
+
+    src = tmp_path / f"population.{'parquet' if kind == 'parquet' else 'jsonl'}"
+    shutil.copy(population["parquet" if kind == "parquet" else "jsonl"], src)
+    market = tmp_path / "market.yaml"
+    shutil.copy(population["market"], market)
+    target = market if kind == "market" else src
+    before = target.read_bytes()
+    with pytest.raises(OutputRefused):
+        align(LEAD, market, src, target, engine=engine, progress=False)
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "interpreter"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_align_that_fails_mid_write_leaves_no_file(
+    tmp_path: Path, population: dict[str, Path], engine: str, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lead_rules.sql import run
+
+    def failing_summary(*args: object, **kw: object) -> dict[str, object]:
+        raise KeyboardInterrupt  # after the rows were written: the writer is interrupted
+
+    monkeypatch.setattr(run, "_summary", failing_summary)
+    out = tmp_path / "out" / f"decisions{suffix}"
+    with pytest.raises(KeyboardInterrupt):
+        run.align(LEAD, population["market"], population["jsonl"], out, engine=engine, progress=False)
+    assert not out.exists()
+    assert _leftovers(out.parent) == []
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "interpreter"])
+def test_align_output_is_complete_and_says_so(tmp_path: Path, population: dict[str, Path], engine: str) -> None:
+    import duckdb
+
+    from lead_rules.sql.run import align
+
+    out = tmp_path / "decisions.parquet"
+    summary = align(LEAD, population["market"], population["jsonl"], out, engine=engine, progress=False)
+    assert summary["complete"] is True and summary["read"] == 60
+    meta = duckdb.sql(f"SELECT key::VARCHAR, value::VARCHAR FROM parquet_kv_metadata('{out}')").fetchall()
+    assert ("lead_rules_complete", "true") in meta
+    assert _leftovers(tmp_path) == []
+
+
+def test_evaluate_killed_mid_batch_leaves_no_output(tmp_path: Path, population: dict[str, Path]) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "decisions.jsonl"
+    args = [sys.executable, "-m", "lead_rules", "evaluate", "--policy", str(LEAD)]
+    args += ["--market", str(population["market"]), "--output", str(out)]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    lines = population["jsonl"].read_text().splitlines()
+    proc.stdin.write("\n".join(lines[:30]) + "\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not _leftovers(tmp_path) and time.monotonic() < deadline:  # the batch has started writing
+        time.sleep(0.05)
+    assert _leftovers(tmp_path), "the batch never started"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not out.exists()
+    assert _leftovers(tmp_path) == []

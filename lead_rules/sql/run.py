@@ -27,6 +27,7 @@ from sqlglot import exp
 
 from ..policy import Policy, load_market, load_policy
 from ..records import Market
+from ..safe_output import atomic_output, refuse_overwrite
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
 from .duckdb_io import INPUT_VIEW, jsonl_input_sql, parquet_input_sql
 from .quoting import literal, select_list
@@ -180,7 +181,7 @@ def _copy_options(output: Path) -> tuple[str, str]:
     if fmt is None:
         raise ValueError(f"unknown output format {output.suffix!r}: expected .parquet, .csv or .jsonl")
     if fmt == "parquet":
-        return fmt, "(FORMAT parquet, COMPRESSION zstd)"
+        return fmt, "(FORMAT parquet, COMPRESSION zstd, KV_METADATA {lead_rules_complete: 'true'})"
     if fmt == "csv":
         return fmt, "(FORMAT csv, HEADER true)"
     return fmt, "(FORMAT json)"
@@ -431,26 +432,33 @@ def align(
     ``engine`` is ``duckdb`` (default), ``spark`` (local mode) or
     ``interpreter``; ``columns`` is one of :data:`COLUMN_SETS`. The summary has ``read``, ``decided``, ``errors``,
     ``aligned``, ``not_aligned``, ``by_pathway``, ``engine``, ``input``,
-    ``output``, ``seconds``, ``records_per_second``, ``policy``, ``issues``.
+    ``output``, ``seconds``, ``records_per_second``, ``policy``, ``issues``, and
+    ``complete`` (true: the output file was written whole and moved into place).
+    The output never replaces an input and appears only when complete
+    (:mod:`lead_rules.safe_output`).
     """
     started = time.monotonic()
+    if engine not in ("duckdb", "spark", "interpreter"):
+        raise ValueError(f"unknown engine {engine!r}: expected duckdb, spark or interpreter")
+    refuse_overwrite(output_path, [input_path, market_path, policy_path])
+    _copy_options(Path(output_path))  # an unknown output format fails before anything runs
     policy = load_policy(policy_path)
     market = load_market(market_path)
-    if engine == "duckdb":
-        compiled = compile_policy(policy, market, "duckdb")
-        summary = run_duckdb(compiled, input_path, output_path, progress=progress, columns=columns)
-    elif engine == "spark":
-        from .spark import run_spark
+    with atomic_output(output_path) as partial:  # the output appears only when complete
+        if engine == "duckdb":
+            compiled = compile_policy(policy, market, "duckdb")
+            summary = run_duckdb(compiled, input_path, partial, progress=progress, columns=columns)
+        elif engine == "spark":
+            from .spark import run_spark
 
-        compiled = compile_policy(policy, market, "spark")
-        summary = run_spark(compiled, input_path, output_path, progress=progress, columns=columns)
-    elif engine == "interpreter":
-        compiled = compile_policy(policy, market, "duckdb")
-        summary = run_interpreter(policy, market, input_path, output_path, progress=progress, columns=columns)
-    else:
-        raise ValueError(f"unknown engine {engine!r}: expected duckdb, spark or interpreter")
+            compiled = compile_policy(policy, market, "spark")
+            summary = run_spark(compiled, input_path, partial, progress=progress, columns=columns)
+        else:
+            compiled = compile_policy(policy, market, "duckdb")
+            summary = run_interpreter(policy, market, input_path, partial, progress=progress, columns=columns)
     seconds = time.monotonic() - started
     summary.update(
+        complete=True,
         engine=engine,
         output=str(output_path),
         seconds=round(seconds, 3),
