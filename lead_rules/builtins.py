@@ -226,6 +226,8 @@ def list_sum(xs: Sequence[Any]) -> Any:
     for x in xs:
         if x is not None:
             total = total + x
+    if isinstance(total, int) and not -(2**63) <= total < 2**63:
+        raise OverflowError("integer overflow: the sum is outside the 64-bit range")
     return total
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from . import ast
 from .builtins import BUILTINS
+from .cost import check_costs
 from .errors import Diagnostics, Span, did_you_mean
 from .loader import PolicyDoc
 from .lower import AGGREGATES
@@ -110,6 +111,8 @@ class Checker:
                     )
         self.check_hierarchy()
         self.check_unused()
+        if not self.diags.has_errors:
+            check_costs(self.doc.named, self.res, self.diags)  # the static cost model (cost.py)
         return self.res
 
     def typed_top(self, expr: ast.Expr) -> Type:

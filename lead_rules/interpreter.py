@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import time
 from collections.abc import Callable
 from decimal import Decimal, DivisionByZero, InvalidOperation
 from typing import Any, NamedTuple
@@ -20,6 +21,7 @@ from typing import Any, NamedTuple
 from . import ast
 from .builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any, list_max, list_min, list_sum
 from .checker import Resolution
+from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, RECORD_SECONDS, STEP_BUDGET, STRING_MAX_CHARS
 from .loader import PolicyDoc
 from .trace import TraceNode, Tracer
 from .types import ListT, StructT
@@ -40,7 +42,7 @@ class Group(NamedTuple):
 class Env:
     """The evaluation state of one record: roots, variables, caches, tracer."""
 
-    __slots__ = ("aco", "bene", "caches", "market", "tracer", "vars")
+    __slots__ = ("aco", "bene", "caches", "deadline", "market", "steps", "tracer", "vars")
 
     def __init__(self, bene: Any, market: Any, market_cache: dict[str, Any], tracer: Tracer | None) -> None:
         self.bene = bene
@@ -49,6 +51,8 @@ class Env:
         self.vars: dict[str, Any] = {}
         self.caches: list[dict[str, Any]] = [market_cache, {}, {}]
         self.tracer = tracer
+        self.steps = 0  # list elements visited: the per-record budgets (limits.STEP_BUDGET, RECORD_SECONDS)
+        self.deadline = time.monotonic() + RECORD_SECONDS
 
     def set_aco(self, aco: Any) -> None:
         """Bind the ACO under consideration (clears ACO-level values)."""
@@ -58,6 +62,28 @@ class Env:
 
 class EvaluationError(Exception):
     """A runtime failure inside an expression (reported as a decision error)."""
+
+
+def _charge(env: Env, n: int) -> None:
+    """Count ``n`` list elements against the record's step and time budgets."""
+    env.steps += n
+    if env.steps > STEP_BUDGET:
+        raise EvaluationError(f"the record exceeds the step budget ({STEP_BUDGET:,} list elements)")
+    if time.monotonic() > env.deadline:
+        raise EvaluationError(f"the record exceeds the time budget ({RECORD_SECONDS:g} s)")
+
+
+def fit(v: Any) -> Any:
+    """``v`` when it is within the value limits (64-bit integers, DECIMAL(38), string length)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        if not INT_MIN <= v <= INT_MAX:
+            raise EvaluationError("integer overflow: the result is outside the 64-bit range")
+    elif isinstance(v, Decimal):
+        if v.is_finite() and v and v.adjusted() >= DECIMAL_MAX_DIGITS:
+            raise EvaluationError(f"decimal overflow: the result has more than {DECIMAL_MAX_DIGITS} digits")
+    elif isinstance(v, str) and len(v) > STRING_MAX_CHARS:
+        raise EvaluationError(f"a string longer than {STRING_MAX_CHARS:,} characters")
+    return v
 
 
 # --- semantic helpers (shared by both modes) --------------------------------
@@ -73,7 +99,7 @@ def _arith(op: str) -> Callable[[Any, Any], Any]:
                 return None
         if isinstance(a, Month):
             return _shift_month(a, b)
-        return a + b
+        return fit(a + b)
 
     def sub(a: Any, b: Any) -> Any:
         if a is None or b is None:
@@ -85,12 +111,12 @@ def _arith(op: str) -> Callable[[Any, Any], Any]:
                 return None
         if isinstance(a, Month):
             return _shift_month(a, -b)
-        return a - b
+        return fit(a - b)
 
     def mul(a: Any, b: Any) -> Any:
         if a is None or b is None:
             return None
-        return a * b
+        return fit(a * b)
 
     def div(a: Any, b: Any) -> Any:
         if a is None or b is None or b == 0:
@@ -403,7 +429,7 @@ class Compiler:
 
         def neg(env: Env) -> Any:
             v = f(env)
-            return None if v is None else -v
+            return None if v is None else fit(-v)
         return neg
 
     def c_not(self, e: ast.Not, in_row: bool) -> Fn:
@@ -586,6 +612,7 @@ class Compiler:
                     return 0
                 if where is None:
                     return len(xs)
+                _charge(env, len(xs))
                 env_vars = env.vars
                 n = 0
                 for x in xs:
@@ -600,6 +627,7 @@ class Compiler:
             xs = src(env)
             if xs is None:
                 return []
+            _charge(env, len(xs))
             if isinstance(xs, frozenset):
                 xs = sorted(xs, key=_null_last)
             env_vars = env.vars
@@ -636,6 +664,7 @@ class Compiler:
             out: list[tuple[Any, tuple[Any, ...]]] = []
             if xs is None:
                 return out
+            _charge(env, len(xs))
             if isinstance(xs, frozenset):
                 # a set has no order: go through it ascending, so that list(...) and the
                 # trace rows do not depend on Python's hash seed
@@ -699,7 +728,7 @@ class Compiler:
                     if k is None:
                         continue
                     cur = totals.get(k)
-                    totals[k] = cur if v is None else (v if cur is None else cur + v)
+                    totals[k] = cur if v is None else (v if cur is None else fit(cur + v))
                 return tuple(Group(k, totals[k]) for k in sorted(totals))
             return group_sum
         assert ties is not None

@@ -64,3 +64,30 @@ DECIMAL_MAX_DIGITS = 38
 
 TYPE_MAX_DEPTH = 8
 """The deepest nesting of a type name such as ``list<set<string>>``."""
+
+
+# --- cost budgets: the checker (static) and the interpreter (per record) --------------
+
+VALUE_DEGREE_BUDGET = 16
+"""The most factors a number may multiply together (``a * b`` has degree 2, a chain
+``d_i = d_{i-1} * d_{i-1}`` doubles it each step): beyond it the value outgrows 64 bits."""
+
+COMPREHENSION_NESTING_BUDGET = 2
+"""The deepest nesting of comprehensions in one expression: n elements nested k deep
+take n**k steps (three levels over a 2,000-claim record: 8e9)."""
+
+SQL_WEIGHT_BUDGET = 20_000
+"""The static estimate of the SQL size of one expression (nodes, with the growth factor
+of each construct that repeats its argument, such as ``add_months`` about 16x)."""
+
+SQL_MAX_NODES = 200_000
+"""The most SQL expression nodes one compiled column may expand to (measured exactly)."""
+
+STEP_BUDGET = 20_000_000
+"""The most list elements the interpreter visits for one record (over all comprehensions)."""
+
+RECORD_SECONDS = 10.0
+"""The longest the interpreter spends on one record before it is an error row."""
+
+STRING_MAX_CHARS = 1_000_000
+"""The longest string a computation may produce."""

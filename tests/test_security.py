@@ -350,3 +350,98 @@ def test_evaluate_killed_mid_batch_leaves_no_output(tmp_path: Path, population: 
     assert proc.returncode != 0
     assert not out.exists()
     assert _leftovers(tmp_path) == []
+
+
+# --- 4. the cost model: static budgets in the checker, runtime budgets per record -----
+
+
+def _with_definitions(tmp_path: Path, defs: dict[str, str], use: str) -> Path:
+    """The example policy with definitions ``defs`` and the criterion in_service_area also needing ``use``."""
+    folder = copy_example(tmp_path)
+    policy = folder / "policy.yaml"
+    text = policy.read_text()
+    block = "".join(f"  {name}:\n    expr: '{expr}'\n" for name, expr in defs.items())
+    text = text.replace("definitions:\n", "definitions:\n" + block, 1)
+    text = text.replace(
+        "expr: bene.residence.county_fips in aco.service_area_counties",
+        f"expr: bene.residence.county_fips in aco.service_area_counties and ({use})",
+    )
+    policy.write_text(text)
+    return folder
+
+
+def test_a_chain_of_products_is_refused_by_the_checker(tmp_path: Path) -> None:
+    defs = {"d0": "count(bene.claims) + 2"} | {f"d{i}": f"d{i - 1} * d{i - 1}" for i in range(1, 42)}
+    folder = _with_definitions(tmp_path, defs, "d41 > 0")
+    _, diags = check_policy(folder)
+    assert "E501" in codes(diags)
+
+
+def test_products_within_the_budget_pass(tmp_path: Path) -> None:
+    defs = {"d0": "count(bene.claims) + 2", "d1": "d0 * d0", "d2": "d1 * d1"}
+    policy, diags = check_policy(_with_definitions(tmp_path, defs, "d2 > 0"))
+    assert policy is not None, [d.render() for d in diags]
+
+
+def test_comprehensions_nested_over_the_record_are_refused(tmp_path: Path) -> None:
+    triple = (
+        "count(a for a in bene.claims where count(b for b in bene.claims where "
+        "count(c for c in bene.claims where c.allowed == a.allowed) > 0) > 0) > 0"
+    )
+    _, diags = check_policy(_with_definitions(tmp_path, {"t": triple}, "t"))
+    assert "E502" in codes(diags)
+    # nesting over the market's lists is bounded by the market, not by the record: allowed
+    double = "count(a for a in bene.claims where count(b for b in bene.claims where b.tin == a.tin) > 0) > 0"
+    policy, diags = check_policy(_with_definitions(tmp_path / "ok", {"t": double}, "t"))
+    assert policy is not None, [d.render() for d in diags]
+
+
+@pytest.mark.parametrize("levels", [4, 7])
+def test_nested_add_months_is_refused_before_the_sql_grows(tmp_path: Path, levels: int) -> None:
+    e = "bene.birth_date"
+    for _ in range(levels):
+        e = f"add_months({e}, 1)"
+    _, diags = check_policy(_with_definitions(tmp_path, {"late": e}, "late is not null"))
+    assert "E503" in codes(diags)
+
+
+def test_the_compiler_measures_the_sql_size_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lead_rules.cost
+
+    monkeypatch.setattr(lead_rules.cost, "SQL_WEIGHT_BUDGET", 10**12)  # let the estimate through
+    from lead_rules.policy import load_policy
+    from lead_rules.sql.compiler import compile_policy
+
+    e = "bene.birth_date"
+    for _ in range(5):
+        e = f"add_months({e}, 1)"
+    policy = load_policy(_with_definitions(tmp_path, {"late": e}, "late is not null"))
+    compiled = compile_policy(policy, load_market(MARKET), "duckdb")
+    assert [i.code for i in compiled.errors] == ["S109"]
+
+
+def test_integer_overflow_is_an_error_row_on_the_interpreter(tmp_path: Path) -> None:
+    from lead_rules.policy import load_policy
+
+    defs = {"big": "(count(bene.claims) + 2) * 9223372036854775807"}
+    policy = load_policy(_with_definitions(tmp_path, defs, "big > 0"))
+    record = {"bene_id": "B1", "residence": {"county_fips": "37063"}, "months": [], "claims": []}
+    decision = policy.evaluate(record, load_market(MARKET), trace=False)
+    assert decision.outcome == "error"
+    assert "overflow" in str(decision.summary_dict())
+
+
+def test_the_step_budget_makes_an_error_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lead_rules.interpreter
+    from lead_rules.policy import load_policy
+
+    monkeypatch.setattr(lead_rules.interpreter, "STEP_BUDGET", 1_000)
+    double = "count(a for a in bene.claims where count(b for b in bene.claims where b.tin == a.tin) > 0) > 0"
+    policy = load_policy(_with_definitions(tmp_path, {"t": double}, "t"))
+    claim = {"from_date": "2027-05-02", "tin": "111111111", "hcpcs": "99214", "allowed": 1}
+    small = {"bene_id": "S", "residence": {"county_fips": "37063"}, "claims": [claim] * 10}
+    large = {"bene_id": "L", "residence": {"county_fips": "37063"}, "claims": [claim] * 200}
+    market = load_market(MARKET)
+    assert policy.evaluate(small, market, trace=False).outcome != "error"
+    decision = policy.evaluate(large, market, trace=False)
+    assert decision.outcome == "error" and "step budget" in str(decision.summary_dict())

@@ -32,6 +32,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from .. import ast
 from ..errors import NO_SPAN, Span
 from ..interpreter import Compiler, Env
+from ..limits import SQL_MAX_NODES
 from ..policy import Policy, requirement_label
 from ..records import Market
 from ..types import BOOL, DATE, DECIMAL, INT, MONTH, NULL, STRING, ListT, Type
@@ -1377,6 +1378,33 @@ def _dialect_check(compiled: CompiledSQL, sc: SqlCompiler) -> None:
         )
 
 
+def expanded_size(node: exp.Expr, limit: int) -> int:
+    """The number of nodes the SQL text of ``node`` holds, shared sub-expressions counted each time.
+
+    Memoized per node object, so a tree that shares one argument many times
+    (nested ``add_months``) is measured without being rendered; stops above ``limit``.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[exp.Expr, bool]] = [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            sizes[id(n)] = min(limit + 1, 1 + sum(sizes[id(k)] for k in n.iter_expressions()))
+            continue
+        if id(n) in sizes:
+            continue
+        stack.append((n, True))
+        stack.extend((k, False) for k in n.iter_expressions() if id(k) not in sizes)
+    return sizes[id(node)]
+
+
+def _size_check(sc: SqlCompiler) -> None:
+    """Each compiled column within :data:`~lead_rules.limits.SQL_MAX_NODES` (S109 at its place)."""
+    for item in sc._items.values():
+        if item.expr is not None and expanded_size(item.expr, SQL_MAX_NODES) > SQL_MAX_NODES:
+            sc.issue("error", "S109", f"the SQL of {item.column} exceeds {SQL_MAX_NODES:,} nodes", item.span)
+
+
 def compile_policy(policy: Policy, market: Market, dialect: str = "duckdb", definitions: bool = False) -> CompiledSQL:
     """Compile ``policy`` for ``market`` to one query in ``dialect``.
 
@@ -1390,7 +1418,9 @@ def compile_policy(policy: Policy, market: Market, dialect: str = "duckdb", defi
     query = qb.build()
     texts = {key: frozenset(values) for key, values in qb.reason_texts.items()}
     compiled = CompiledSQL(dialect, query, qb.columns, sc.issues, policy, market, reason_texts=texts)
-    _dialect_check(compiled, sc)
+    _size_check(sc)
+    if not any(i.code == "S109" for i in sc.issues):  # rendering an over-size column would not end
+        _dialect_check(compiled, sc)
     compiled.issues = sorted(sc.issues, key=lambda i: (i.span.file, i.span.line, i.span.column, i.code, i.message))
     return compiled
 

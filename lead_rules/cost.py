@@ -1,0 +1,142 @@
+"""The static cost model: the checker's bound on what one record can cost.
+
+Runs after type checking (a stage of :mod:`lead_rules.checker`) over every
+definition and criterion and reports, at the expression's place:
+
+- E501 value growth: the *degree* of a number (how many factors it multiplies;
+  ``a * b`` is 2, a definition chain ``d_i = d_{i-1} * d_{i-1}`` doubles it each
+  step) above :data:`~lead_rules.limits.VALUE_DEGREE_BUDGET`;
+- E502 comprehensions over the record's lists (whose length the data decides)
+  nested deeper than :data:`~lead_rules.limits.COMPREHENSION_NESTING_BUDGET`
+  (n elements k deep cost n**k; lists of the market and parameters are fixed by
+  the policy author and do not count);
+- E503 an expression whose SQL would grow beyond
+  :data:`~lead_rules.limits.SQL_WEIGHT_BUDGET` (constructs that repeat an argument,
+  such as ``add_months``, multiply its size at every level of nesting).
+
+The runtime budgets (steps and seconds per record, 64-bit integers) are
+enforced by the interpreter; the exact SQL size by the compiler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import ast
+from .errors import Diagnostics
+from .limits import COMPREHENSION_NESTING_BUDGET, SQL_WEIGHT_BUDGET, VALUE_DEGREE_BUDGET
+
+SQL_GROWTH = {
+    "add_months": 16,
+    "months_between": 16,
+    "year": 4,
+    "month_of": 3,
+    "first_day": 3,
+    "last_day": 3,
+    "date": 2,
+    "month": 2,
+}
+"""How many times the SQL of a call repeats its arguments (measured on the compiler)."""
+
+_DIVISION_GROWTH = 4
+
+
+class _Costs:
+    def __init__(self, named: dict[str, Any], res: Any, diags: Diagnostics) -> None:
+        self.named = named
+        self.res = res
+        self.diags = diags
+        self.degrees: dict[str, int] = {}
+        self.open: set[str] = set()
+
+    def named_degree(self, name: str) -> int:
+        if name in self.degrees:
+            return self.degrees[name]
+        if name in self.open:  # a cycle: reported by the checker
+            return 1
+        self.open.add(name)
+        d = self.degree(self.named[name].expr)
+        self.open.discard(name)
+        self.degrees[name] = d
+        return d
+
+    def degree(self, e: ast.Expr) -> int:
+        """How many factors the number ``e`` multiplies (saturating above the budget)."""
+        cap = VALUE_DEGREE_BUDGET * 4
+        if isinstance(e, ast.Binary):
+            left, right = self.degree(e.left), self.degree(e.right)
+            return min(cap, left + right) if e.op in ("*", "/") else max(left, right)
+        if isinstance(e, ast.Name):
+            kind, name = self.res.names.get(id(e), ("", e.name))
+            return self.named_degree(name) if kind == "named" and name in self.named else 1
+        if isinstance(e, ast.Comprehension):
+            return self.degree(e.element)
+        kids = e.children()
+        return max((self.degree(k) for k in kids), default=1)
+
+
+    def on_record(self, e: ast.Expr, record_vars: frozenset[str]) -> bool:
+        """Whether the list ``e`` comes from the record (untrusted length), not the market or parameters."""
+        for node in ast.walk(e):
+            if isinstance(node, ast.Name):
+                kind, name = self.res.names.get(id(node), ("", node.name))
+                if kind == "root" and name == "bene":
+                    return True
+                if kind == "var" and name in record_vars:
+                    return True
+                if kind == "named" and "bene" in self.res.depends.get(name, frozenset()):
+                    return True
+        return False
+
+    def nesting(self, e: ast.Expr, record_vars: frozenset[str] = frozenset()) -> int:
+        """The deepest nesting, inside ``e``, of comprehensions over lists of the record."""
+        if isinstance(e, ast.Comprehension):
+            over_record = self.on_record(e.source, record_vars)
+            inner_vars = record_vars | {e.var} if over_record else record_vars
+            body = [k for k in e.children() if k is not e.source]
+            inner = max((self.nesting(k, inner_vars) for k in body), default=0)
+            return max(self.nesting(e.source, record_vars), inner + (1 if over_record else 0))
+        return max((self.nesting(k, record_vars) for k in e.children()), default=0)
+
+
+def sql_weight(e: ast.Expr) -> int:
+    """A static estimate of the size of the SQL of ``e`` (saturating far above the budget)."""
+    kids = sum(sql_weight(k) for k in e.children())
+    if isinstance(e, ast.Call):
+        kids *= SQL_GROWTH.get(e.func, 1)
+    elif isinstance(e, ast.Binary) and e.op == "/":
+        kids *= _DIVISION_GROWTH
+    return min(1 + kids, SQL_WEIGHT_BUDGET * 100)
+
+
+def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics) -> None:
+    """Report the definitions and criteria of ``named`` beyond the static budgets."""
+    costs = _Costs(named, res, diags)
+    for name, item in named.items():
+        expr = item.expr
+        degree = costs.named_degree(name)
+        if degree > VALUE_DEGREE_BUDGET:
+            diags.error(
+                "E501",
+                f"'{name}' multiplies {degree if degree < VALUE_DEGREE_BUDGET * 4 else 'too many'} factors "
+                f"(budget {VALUE_DEGREE_BUDGET}): its value can outgrow 64 bits",
+                expr.span,
+                "a chain of products squares the value at each step; compute with fewer factors",
+            )
+        depth = costs.nesting(expr)
+        if depth > COMPREHENSION_NESTING_BUDGET:
+            diags.error(
+                "E502",
+                f"comprehensions over the record's lists nested {depth} deep (budget "
+                f"{COMPREHENSION_NESTING_BUDGET}): the cost grows as the list length to that power",
+                expr.span,
+                "name the inner aggregate as a definition, computed once per record",
+            )
+        weight = sql_weight(expr)
+        if weight > SQL_WEIGHT_BUDGET:
+            diags.error(
+                "E503",
+                f"the SQL of '{name}' would grow beyond the budget ({SQL_WEIGHT_BUDGET:,} nodes estimated)",
+                expr.span,
+                "nested date arithmetic repeats its argument at each level; name the inner value as a definition",
+            )
