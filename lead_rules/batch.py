@@ -18,6 +18,7 @@ from typing import IO, Any
 from .decision import Decision
 from .policy import Policy
 from .records import Market
+from .strict_json import parse_record
 from .values import Month
 
 
@@ -63,10 +64,10 @@ def dumps(row: dict[str, Any]) -> str:
 
 def parse_line(line: str, number: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """A record from one JSONL line, or an error row naming the line and cause."""
-    try:
-        data = json.loads(line, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        return None, error_row(None, number, None, f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}")
+    data, cause = parse_record(line)
+    if cause is not None:
+        return None, error_row(None, number, None, f"line {number} is {cause}" if cause.startswith("not") else
+                               f"line {number}: {cause}")
     if not isinstance(data, dict):
         return None, error_row(None, number, None, f"line {number} is not a JSON object")
     return data, None
@@ -88,7 +89,12 @@ def error_row(bene_id: str | None, line: int, fieldname: str | None, message: st
 def decide_lines(
     policy: Policy, market: Market, lines: Iterable[str], trace: bool = False
 ) -> Iterator[tuple[dict[str, Any], Decision | None]]:
-    """Decide each non-blank line; yield (output row, decision or None)."""
+    """Decide each non-blank line; yield (output row, decision or None).
+
+    A ``bene_id`` seen before is decided only the first time: a later record
+    with the same id is an error row naming the first line.
+    """
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -97,6 +103,12 @@ def decide_lines(
             assert err is not None
             yield err, None
             continue
+        bene_id = record.get("bene_id")
+        if isinstance(bene_id, str):
+            first = seen.setdefault(bene_id, number)
+            if first != number:
+                yield error_row(bene_id, number, "bene_id", f"duplicate bene_id: first decided at line {first}"), None
+                continue
         decision = policy.evaluate(record, market, trace=trace)
         row = {"line": number, **decision.summary_dict()}
         if trace and decision.trace is not None:

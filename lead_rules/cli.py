@@ -33,9 +33,9 @@ def _policy_or_exit(path: str) -> Policy:
         raise SystemExit(1) from None
 
 
-def _market_or_exit(path: str) -> Market:
+def _market_or_exit(path: str, policy: Policy | None = None) -> Market:
     try:
-        return load_market(path)
+        return load_market(path, policy)
     except PolicyError as exc:
         for d in exc.diagnostics:
             print(d.render(), file=sys.stderr)
@@ -45,10 +45,14 @@ def _market_or_exit(path: str) -> Market:
 @contextlib.contextmanager
 def _open(path: str | None, mode: str, default: IO[str]) -> Iterator[IO[str]]:
     if path is None or path == "-":
+        if "r" in mode and hasattr(default, "reconfigure"):
+            default.reconfigure(errors="surrogateescape")
         yield default
         return
     try:
-        f = open(path, mode, encoding="utf-8")  # noqa: SIM115 - closed below
+        # reading, an undecodable byte reaches the batch (an error row for its line), never an exception
+        errors = "surrogateescape" if "r" in mode else "strict"
+        f = open(path, mode, encoding="utf-8", errors=errors)  # noqa: SIM115 - closed below
     except OSError as exc:
         print(f"lead-rules: cannot open {path}: {exc.strerror}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -92,7 +96,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .batch import run_batch
 
     policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    market = _market_or_exit(args.market, policy)
     if args.output is None or args.output == "-":
         with _open(args.input, "r", sys.stdin) as src:
             counts = run_batch(policy, market, src, sys.stdout, trace=args.trace)
@@ -115,7 +119,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .batch import parse_line
 
     policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    market = _market_or_exit(args.market, policy)
     if args.from_output:
         from .sql.explain import decision_from_row, read_output_row
 
@@ -153,8 +157,8 @@ def cmd_align(args: argparse.Namespace) -> int:
 
     from .sql.run import align
 
-    _policy_or_exit(args.policy)  # located diagnostics before any engine starts
-    _market_or_exit(args.market)
+    # located diagnostics before any engine starts
+    _market_or_exit(args.market, _policy_or_exit(args.policy))
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
@@ -184,7 +188,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from .sql.compiler import compile_policy
 
     policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    market = _market_or_exit(args.market, policy)
     compiled = compile_policy(policy, market, args.dialect)
     for issue in compiled.issues:
         print(str(issue), file=sys.stderr)

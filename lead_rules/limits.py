@@ -91,3 +91,9 @@ RECORD_SECONDS = 10.0
 
 STRING_MAX_CHARS = 1_000_000
 """The longest string a computation may produce."""
+
+
+# --- records: the untrusted input ------------------------------------------------------
+
+JSON_MAX_DEPTH = 32
+"""The deepest nesting of arrays and objects in one input record (records.md needs 3)."""

@@ -26,7 +26,7 @@ from .interpreter import Compiler, Env, Fn
 from .loader import Named, PolicyDoc, load_doc
 from .records import Beneficiary, Market
 from .trace import TraceNode, Tracer, truth
-from .yaml_source import load_yaml_file
+from .yaml_source import YNode, load_yaml_file
 
 
 def requirement_label(req: ast.Expr) -> str:
@@ -72,8 +72,12 @@ class _BoundMarket:
         self.cache: dict[str, Any] = {}
 
 
-def load_market(source: Market | Mapping[str, Any] | str | Path) -> Market:
+def load_market(source: Market | Mapping[str, Any] | str | Path, policy: Policy | None = None) -> Market:
     """A :class:`Market` from a model, a mapping or a YAML/JSON file path.
+
+    A market file must not repeat a key or an ACO id, and its performance
+    year must be 1-9999 and, given ``policy``, inside the policy's effective
+    period.
 
     Raises:
         PolicyError: a market file that is unreadable or invalid, with the
@@ -84,17 +88,47 @@ def load_market(source: Market | Mapping[str, Any] | str | Path) -> Market:
     if isinstance(source, (str, Path)):
         diags = Diagnostics()
         node = load_yaml_file(Path(source), diags)  # JSON is YAML too
-        if node is None:
+        if node is None or diags.has_errors:  # a duplicate key (E003) is an error, not "the last wins"
             raise PolicyError(diags.sorted())
         try:
-            return Market.model_validate(node.plain())
+            market = Market.model_validate(node.plain())
         except ValidationError as exc:
             for err in exc.errors():
                 span, _ = node.at(tuple(err["loc"]))
                 where = ".".join(str(p) for p in err["loc"]) or "market"
                 diags.error("E401", f"invalid market: {where}: {err['msg']}", span)
             raise PolicyError(diags.sorted()) from None
+        _check_market(market, node, diags, policy)
+        if diags.has_errors:
+            raise PolicyError(diags.sorted())
+        return market
     return Market.model_validate(dict(source))
+
+
+def _check_market(market: Market, node: YNode, diags: Diagnostics, policy: Policy | None) -> None:
+    """Duplicate ACO ids and a performance year outside the policy's period (E402, E403)."""
+    first: dict[str, Span] = {}
+    for i, aco in enumerate(market.acos):
+        span, _ = node.at(("acos", i, "id"))
+        if aco.id in first:
+            diags.error("E402", f"ACO id '{aco.id}' is already used at {first[aco.id]}", span)
+        first.setdefault(aco.id, span)
+    year_span, _ = node.at(("performance_year",))
+    year = market.performance_year
+    if not 1 <= year <= 9999:
+        diags.error("E403", f"performance year {year} is not a year (1-9999)", year_span)
+        return
+    period = policy.doc.meta.effective if policy is not None and policy.doc.meta is not None else None
+    if period is not None:
+        start = period.from_.year if period.from_ else None
+        end = period.to.year if period.to else None
+        if (start is not None and year < start) or (end is not None and year > end):
+            diags.error(
+                "E403",
+                f"performance year {year} is outside the effective period of {policy.id if policy else 'the policy'} "
+                f"({start or '...'}-{end or '...'})",
+                year_span,
+            )
 
 
 class Policy:

@@ -15,10 +15,12 @@ hand-written configuration, where an unknown key is a typo).
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+import re
+from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic_core import PydanticCustomError
 
 from .limits import ACO_ID_PATTERN, valid_aco_id
 from .values import Month
@@ -33,6 +35,29 @@ def _month(value: Any) -> Month:
 
 
 MonthField = Annotated[Month, PlainValidator(_month), PlainSerializer(str, return_type=str)]
+
+
+def _date(value: Any) -> Any:
+    # a date is YYYY-MM-DD in ASCII digits (or a date read from Parquet), never a datetime
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and not _DATE_RE.fullmatch(value)):
+        raise PydanticCustomError("date_type", "Input should be a valid date")
+    return value
+
+
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DateField = Annotated[dt.date, BeforeValidator(_date)]
+
+
+def _money(value: Decimal) -> Decimal:
+    # money has at most 2 places and 16 digits before the point, as DECIMAL(18, 2) on every engine
+    if not value.is_finite() or abs(value) >= 10**16:
+        raise PydanticCustomError("money", "money out of range (at most 16 digits before the point)")
+    if value != value.quantize(Decimal("0.01"), rounding=ROUND_DOWN):
+        raise PydanticCustomError("money", "more than 2 decimal places (the SQL engine reads money with 2)")
+    return value
+
+
+Money = Annotated[Decimal, AfterValidator(_money)]
 Code = Annotated[str, Field(strict=True)]
 
 
@@ -78,7 +103,7 @@ class MonthRecord(_Record):
 class Voluntary(_Record):
     """A voluntary alignment designation."""
 
-    date: dt.date | None = None
+    date: DateField | None = None
     tin: Code | None = None
     npi: Code | None = None
     channel: Code | None = None
@@ -89,20 +114,20 @@ class Claim(_Record):
 
     claim_id: Code | None = None
     line: int | None = None
-    from_date: dt.date | None = None
+    from_date: DateField | None = None
     tin: Code | None = None
     npi: Code | None = None
     hcpcs: Code | None = None
     specialty: Code | None = None
-    allowed: Decimal | None = None
+    allowed: Money | None = None
 
 
 class Beneficiary(_Record):
     """One beneficiary record (records.md v1)."""
 
     bene_id: Annotated[str, Field(strict=True, min_length=1)]
-    birth_date: dt.date | None = None
-    death_date: dt.date | None = None
+    birth_date: DateField | None = None
+    death_date: DateField | None = None
     residence: Residence | None = None
     months: list[MonthRecord] = Field(default_factory=list)
     voluntary: list[Voluntary] = Field(default_factory=list)

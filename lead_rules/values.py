@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-_MONTH_RE = re.compile(r"\d{4}-\d{2}")
+_MONTH_RE = re.compile(r"[0-9]{4}-[0-9]{2}")  # ASCII digits only, as every engine reads them
 
 
 class Month:

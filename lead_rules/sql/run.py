@@ -14,7 +14,6 @@ interpreter, record by record, for comparison.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -28,8 +27,9 @@ from sqlglot import exp
 from ..policy import Policy, load_market, load_policy
 from ..records import Market
 from ..safe_output import atomic_output, refuse_overwrite
+from ..strict_json import parse_record
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
-from .duckdb_io import INPUT_VIEW, jsonl_input_sql, parquet_input_sql
+from .duckdb_io import INPUT_VIEW, SUSPECT_PATTERN, jsonl_input_sql, parquet_input_sql
 from .quoting import literal, select_list
 from .relational import TABLES, relational_input_sql
 from .sqltypes import POPULATION_TABLE, array_type, struct_type
@@ -66,17 +66,84 @@ def input_kind(path: str | Path) -> str:
     )
 
 
-def register_input(con: duckdb.DuckDBPyConnection, path: str | Path) -> str:
-    """Create the views ``_lr_input`` (every record, with ``_error``) and ``population`` over ``path``."""
+def duplicate_cause(first_line: int | str) -> str:
+    """The cause of an error row for a ``bene_id`` already decided at ``first_line``."""
+    return f"bene_id: duplicate, first decided at line {first_line}"
+
+
+def _first_of_each_id(sql: str) -> str:
+    """``sql`` (rows with ``_line``, ``_error``, ``_bene_id``), later rows of an id as errors, in line order."""
+    first = "min(_line) OVER (PARTITION BY _bene_id)"
+    cause = f"'bene_id: duplicate, first decided at line ' || {first}"
+    again = f"_bene_id IS NOT NULL AND _line > {first}"
+    return (
+        f"SELECT * REPLACE (CASE WHEN {again} THEN {cause} ELSE _error END AS _error) "
+        f"FROM ({sql}) ORDER BY _line"
+    )
+
+
+def strict_lines(path: str | Path, work: list[Path]) -> Path:
+    """``path``, or a copy where each line strict JSON refuses reads ``(not valid JSON)``.
+
+    DuckDB's line reader refuses a whole file for one undecodable byte, and its
+    JSON reader accepts trailing commas, NaN, lone surrogate escapes and any
+    depth. One pass over the file in large chunks (UTF-8 decoding and a regular
+    expression, both in C) finds whether any line is undecodable or suspect
+    (:data:`~lead_rules.sql.duckdb_io.SUSPECT_PATTERN`); only then the file is
+    copied line by line, each suspect line judged by
+    :func:`lead_rules.strict_json.parse_record`, so those lines become the
+    error row ``not valid JSON`` as on the interpreter and the batch goes on.
+    The copy goes to a temporary folder noted in ``work`` (the caller removes it).
+    """
+    import codecs
+    import re
+    import tempfile
+
+    suspect = re.compile(SUSPECT_PATTERN)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    clean = True
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 24) + fh.readline():
+                decoder.decode(chunk)
+                if suspect.search(chunk):
+                    clean = False
+                    break
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        clean = False
+    if clean:
+        return Path(path)
+    folder = Path(tempfile.mkdtemp(prefix="lead-rules-input-"))
+    work.append(folder)
+    copy = folder / "input.jsonl"
+    with open(path, "rb") as src, open(copy, "wb") as dst:
+        for line in src:
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                line = b"(not valid JSON)\n"
+            else:
+                if suspect.search(line) and text.strip() and parse_record(text)[1] is not None:
+                    line = b"(not valid JSON)\n"
+            dst.write(line)
+    return copy
+
+
+def register_input(con: duckdb.DuckDBPyConnection, path: str | Path, work: list[Path] | None = None) -> str:
+    """Create the views ``_lr_input`` (every record, with ``_error``) and ``population`` over ``path``.
+
+    ``work`` collects temporary folders the caller removes after the query ran.
+    """
     kind = input_kind(path)
     if kind == "jsonl":
-        sql = jsonl_input_sql(path)
+        sql = jsonl_input_sql(strict_lines(path, work if work is not None else []))
     elif kind == "parquet":
         cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{_esc(str(path))}')").fetchall()
         sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols})
     else:
         sql = relational_input_sql(con, Path(path))
-    con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {sql}")
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {_first_of_each_id(sql)}")
     con.sql(f"CREATE OR REPLACE TEMP VIEW {POPULATION_TABLE} AS SELECT * FROM {INPUT_VIEW}")
     return kind
 
@@ -164,10 +231,21 @@ def decide(
     compiled = compile_policy(policy, mk, "duckdb", definitions=definitions)
     _refuse(compiled)
     con = con or connect()
-    register_input(con, input_path)
-    rel = con.sql(output_query(compiled).sql("duckdb"))
-    names = rel.columns
-    return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+    work: list[Path] = []
+    try:
+        register_input(con, input_path, work)
+        rel = con.sql(output_query(compiled).sql("duckdb"))
+        names = rel.columns
+        return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+    finally:
+        _remove(work)
+
+
+def _remove(folders: list[Path]) -> None:
+    import shutil
+
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _refuse(compiled: CompiledSQL) -> None:
@@ -257,7 +335,24 @@ def run_duckdb(
     con = con or connect()
     output = Path(output_path)
     fmt, options = _copy_options(output)
-    kind = register_input(con, input_path)
+    work: list[Path] = []
+    try:
+        kind = register_input(con, input_path, work)
+        return _run_registered(con, compiled, kind, output, fmt, options, progress, columns)
+    finally:
+        _remove(work)
+
+
+def _run_registered(
+    con: duckdb.DuckDBPyConnection,
+    compiled: CompiledSQL,
+    kind: str,
+    output: Path,
+    fmt: str,
+    options: str,
+    progress: bool,
+    columns: str,
+) -> dict[str, Any]:
     query = output_query(compiled, columns)
     if fmt == "csv":  # CSV has no lists: reasons as JSON text
         for proj in query.expressions:
@@ -299,13 +394,12 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Mapping[str, Any] | No
     """``(line, record or None, cause)`` for every record of a nested JSONL or Parquet file."""
     kind = input_kind(path)
     if kind == "jsonl":
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError:
+                value, cause = parse_record(line)
+                if cause is not None:
                     yield number, None, f"line {number}: not valid JSON"
                     continue
                 if not isinstance(value, dict):
@@ -357,12 +451,16 @@ def run_interpreter(
             chunk.clear()
 
     ref = Reference(policy, market)
-    for done, (_line, record, cause) in enumerate(iter_records(input_path), start=1):
+    seen: dict[str, int] = {}
+    for done, (line, record, cause) in enumerate(iter_records(input_path), start=1):
+        bene_id = record.get("bene_id") if record is not None else None
+        if isinstance(bene_id, str) and seen.setdefault(bene_id, line) != line:
+            record, cause = None, duplicate_cause(seen[bene_id])
         if record is None:
             chunk.append(
                 {
                     k: v
-                    for k, v in (("bene_id", None), ("outcome", "error"), ("reasons", []), ("cause", cause))
+                    for k, v in (("bene_id", bene_id), ("outcome", "error"), ("reasons", []), ("cause", cause))
                     if k in names
                 }
             )
@@ -443,7 +541,7 @@ def align(
     refuse_overwrite(output_path, [input_path, market_path, policy_path])
     _copy_options(Path(output_path))  # an unknown output format fails before anything runs
     policy = load_policy(policy_path)
-    market = load_market(market_path)
+    market = load_market(market_path, policy)
     with atomic_output(output_path) as partial:  # the output appears only when complete
         if engine == "duckdb":
             compiled = compile_policy(policy, market, "duckdb")

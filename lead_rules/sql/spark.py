@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from ..policy import Policy, load_market, validation_errors
 from ..records import Beneficiary, Market
+from ..strict_json import parse_record
 from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .compiler import CompiledSQL, compile_policy
 from .duckdb_io import BENEFICIARY_FIELDS, Field, fields_of, guard_pattern
@@ -160,9 +161,8 @@ def _normalised(record: Mapping[str, Any]) -> str:
 
 def _check_on_driver(line: str) -> tuple[str | None, str | None, str | None]:
     """``(bene_id, cause, normalised line)`` for a line the fast path could not read."""
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError:
+    value, bad = parse_record(line)
+    if bad is not None:
         return None, "not valid JSON", None
     if not isinstance(value, dict):
         return None, "a record must be a JSON object", None
