@@ -19,7 +19,7 @@ from .decision import Decision
 from .policy import Policy
 from .records import Market
 from .strict_json import parse_record
-from .values import Month
+from .values import Month, to_json
 
 
 @dataclass
@@ -52,7 +52,9 @@ def json_default(value: Any) -> Any:
         return float(value)
     if isinstance(value, (dt.date, Month)):
         return str(value)
-    if isinstance(value, (set, frozenset, tuple)):
+    if isinstance(value, (set, frozenset)):  # sorted: output never depends on the hash seed
+        return to_json(value)
+    if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 

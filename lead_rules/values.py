@@ -101,5 +101,18 @@ def to_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
     if hasattr(value, "model_dump"):
-        return to_json(value.model_dump(mode="json", by_alias=True))
+        # as pydantic's JSON mode (decimals as text), but sets sorted: JSON mode lists them in hash order
+        return _model_json(value.model_dump(mode="python", by_alias=True))
     return str(value)
+
+
+def _model_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _model_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_model_json(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_model_json(v) for v in value), key=lambda x: (str(type(x)), str(x)))
+    return to_json(value)

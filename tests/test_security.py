@@ -571,3 +571,21 @@ def test_market_with_a_repeated_aco_id_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_market(market)
     assert [d.code for d in err.value.diagnostics] == ["E402"]
+
+
+# --- 7. deterministic traces ---------------------------------------------------------------
+
+
+def test_trace_output_does_not_depend_on_the_hash_seed(tmp_path: Path, population: dict[str, Path]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"trace-{seed}.jsonl"
+        args = [sys.executable, "-m", "lead_rules", "evaluate", "--trace", "--policy", str(LEAD)]
+        args += ["--market", str(population["market"]), "--input", str(population["jsonl"]), "--output", str(out)]
+        subprocess.run(args, check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
