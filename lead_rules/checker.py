@@ -112,7 +112,7 @@ class Checker:
         self.check_hierarchy()
         self.check_unused()
         if not self.diags.has_errors:
-            check_costs(self.doc.named, self.res, self.diags)  # the static cost model (cost.py)
+            check_costs(self.doc.named, self.res, self.diags, self.doc.parameters)  # the static cost model
         return self.res
 
     def typed_top(self, expr: ast.Expr) -> Type:

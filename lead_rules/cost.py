@@ -10,6 +10,8 @@ definition and criterion and reports, at the expression's place:
   nested deeper than :data:`~lead_rules.limits.COMPREHENSION_NESTING_BUDGET`
   (n elements k deep cost n**k; lists of the market and parameters are fixed by
   the policy author and do not count);
+- E504 an integer product whose bound (literals and parameters by value, counts
+  by the step budget, years by 9999, ...) exceeds 64 bits;
 - E503 an expression whose SQL would grow beyond
   :data:`~lead_rules.limits.SQL_WEIGHT_BUDGET` (constructs that repeat an argument,
   such as ``add_months``, multiply its size at every level of nesting).
@@ -24,7 +26,8 @@ from typing import Any
 
 from . import ast
 from .errors import Diagnostics
-from .limits import COMPREHENSION_NESTING_BUDGET, SQL_WEIGHT_BUDGET, VALUE_DEGREE_BUDGET
+from .limits import COMPREHENSION_NESTING_BUDGET, INT_MAX, SQL_WEIGHT_BUDGET, STEP_BUDGET, VALUE_DEGREE_BUDGET
+from .types import INT
 
 SQL_GROWTH = {
     "add_months": 16,
@@ -99,6 +102,41 @@ class _Costs:
         return max((self.nesting(k, record_vars) for k in e.children()), default=0)
 
 
+    def magnitude(self, e: ast.Expr, params: dict[str, Any]) -> int:
+        """An upper bound of ``|e|`` for an integer expression (lists at most :data:`STEP_BUDGET` long)."""
+        if isinstance(e, ast.Literal) and isinstance(e.value, int) and not isinstance(e.value, bool):
+            return abs(e.value)
+        if isinstance(e, ast.Name):
+            kind, name = self.res.names.get(id(e), ("", e.name))
+            value = params[name].value if kind == "param" and name in params else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                return abs(value)
+            if kind == "named" and name in self.named:
+                return self.magnitude(self.named[name].expr, params)
+            return INT_MAX
+        if isinstance(e, ast.Binary):
+            a, b = self.magnitude(e.left, params), self.magnitude(e.right, params)
+            return min(a * b, INT_MAX * 2) if e.op == "*" else min(a + b, INT_MAX * 2)
+        if isinstance(e, ast.Neg):
+            return self.magnitude(e.operand, params)
+        if isinstance(e, ast.Call):
+            if e.func in ("year",):
+                return 9999
+            if e.func in ("count", "len"):
+                return STEP_BUDGET
+            if e.func in ("days_between",):
+                return 3_652_059
+            if e.func in ("months_between",):
+                return 119_988
+            if e.func in ("abs", "coalesce", "min", "max"):
+                return max((self.magnitude(a, params) for a in e.args), default=0)
+        if isinstance(e, ast.Comprehension) and e.func == "count":
+            return STEP_BUDGET
+        if isinstance(e, ast.Cond):
+            return max(self.magnitude(e.then_, params), self.magnitude(e.else_, params))
+        return INT_MAX
+
+
 def sql_weight(e: ast.Expr) -> int:
     """A static estimate of the size of the SQL of ``e`` (saturating far above the budget)."""
     kids = sum(sql_weight(k) for k in e.children())
@@ -109,9 +147,10 @@ def sql_weight(e: ast.Expr) -> int:
     return min(1 + kids, SQL_WEIGHT_BUDGET * 100)
 
 
-def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics) -> None:
+def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dict[str, Any] | None = None) -> None:
     """Report the definitions and criteria of ``named`` beyond the static budgets."""
     costs = _Costs(named, res, diags)
+    params = params or {}
     for name, item in named.items():
         expr = item.expr
         degree = costs.named_degree(name)
@@ -132,6 +171,20 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics) -> None:
                 expr.span,
                 "name the inner aggregate as a definition, computed once per record",
             )
+        for node in ast.walk(expr):
+            if (
+                isinstance(node, ast.Binary)
+                and node.op == "*"
+                and res.type_of(node) == INT
+                and costs.magnitude(node, params) > INT_MAX
+            ):
+                diags.error(
+                    "E504",
+                    "this integer product can exceed the 64-bit range",
+                    node.span,
+                    "bound the factors (a count is at most the list length) or compute with decimals",
+                )
+                break
         weight = sql_weight(expr)
         if weight > SQL_WEIGHT_BUDGET:
             diags.error(

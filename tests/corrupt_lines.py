@@ -72,16 +72,25 @@ MUTATIONS: dict[str, Callable[[dict[str, Any]], bytes]] = {
 """Each corruption class: a valid record -> one line of bytes."""
 
 
-def corrupted_lines(seed: int, n: int) -> list[bytes]:
-    """``n`` lines: every class once (ids made unique), then random classes on random copies."""
+def corrupted_cases(seed: int, n: int) -> list[tuple[str, bytes]]:
+    """``n`` (class, line) pairs: every class once (ids made unique), then random classes on varied copies."""
     rng = random.Random(seed)
     names = sorted(MUTATIONS)
     out = []
     for i in range(n):
         name = names[i] if i < len(names) else rng.choice(names)
         record = json.loads(json.dumps(GOOD))
-        record["bene_id"] = f"B{i:05d}"
-        if name != "valid" and i >= len(names):
-            record["claims"][0]["allowed"] = rng.choice([0, 1.5, 99.99, 1234])
-        out.append(MUTATIONS[name](record))
+        record["bene_id"] = f"B{seed:03d}{i:05d}"
+        if i >= len(names):
+            record["claims"][0]["allowed"] = rng.choice([0, 1.5, 99.99, 1234, -20, 0.01])
+            record["claims"][1]["tin"] = rng.choice(["111111111", "222222222", "333333333"])
+            record["months"] = record["months"][: rng.randint(0, 12)]
+            if rng.random() < 0.3:
+                record["death_date"] = rng.choice(["2026-12-31", "2027-06-30", None])
+        out.append((name, MUTATIONS[name](record)))
     return out
+
+
+def corrupted_lines(seed: int, n: int) -> list[bytes]:
+    """The lines of :func:`corrupted_cases`."""
+    return [line for _, line in corrupted_cases(seed, n)]

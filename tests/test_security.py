@@ -589,3 +589,16 @@ def test_trace_output_does_not_depend_on_the_hash_seed(tmp_path: Path, populatio
         subprocess.run(args, check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed})
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+@pytest.mark.parametrize(
+    ("expr", "refused"),
+    [
+        ("count(bene.claims) * 9223372036854775807 > 0", True),
+        ("count(bene.claims) * count(bene.claims) * count(bene.claims) > 0", True),
+        ("count(bene.claims) * 12 > year(bene.birth_date) * 2", False),
+    ],
+)
+def test_integer_products_that_can_overflow_are_refused(tmp_path: Path, expr: str, refused: bool) -> None:
+    _, diags = check_policy(_with_definitions(tmp_path, {"p": expr}, "p"))
+    assert ("E504" in codes(diags)) == refused, [d.render() for d in diags]
