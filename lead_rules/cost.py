@@ -50,6 +50,7 @@ class _Costs:
         self.res = res
         self.diags = diags
         self.degrees: dict[str, int] = {}
+        self.magnitudes: dict[str, int] = {}
         self.open: set[str] = set()
 
     def named_degree(self, name: str) -> int:
@@ -112,7 +113,10 @@ class _Costs:
             if isinstance(value, int) and not isinstance(value, bool):
                 return abs(value)
             if kind == "named" and name in self.named:
-                return self.magnitude(self.named[name].expr, params)
+                if name not in self.magnitudes:  # memoized: a chain of definitions is walked once
+                    self.magnitudes[name] = INT_MAX  # a cycle (reported by the checker) is unbounded
+                    self.magnitudes[name] = self.magnitude(self.named[name].expr, params)
+                return self.magnitudes[name]
             return INT_MAX
         if isinstance(e, ast.Binary):
             a, b = self.magnitude(e.left, params), self.magnitude(e.right, params)
