@@ -104,9 +104,10 @@ class _Costs:
 
 
     def magnitude(self, e: ast.Expr, params: dict[str, Any]) -> int:
-        """An upper bound of ``|e|`` for an integer expression (lists at most :data:`STEP_BUDGET` long)."""
-        if isinstance(e, ast.Literal) and isinstance(e.value, int) and not isinstance(e.value, bool):
-            return abs(e.value)
+        """A bound of ``|e|`` from what the policy fixes: literals, int parameters, counts (lists at most
+        :data:`STEP_BUDGET` long), years; record fields count as 1 (their overflow is an error row)."""
+        if isinstance(e, ast.Literal):
+            return abs(e.value) if isinstance(e.value, int) and not isinstance(e.value, bool) else 0
         if isinstance(e, ast.Name):
             kind, name = self.res.names.get(id(e), ("", e.name))
             value = params[name].value if kind == "param" and name in params else None
@@ -114,10 +115,10 @@ class _Costs:
                 return abs(value)
             if kind == "named" and name in self.named:
                 if name not in self.magnitudes:  # memoized: a chain of definitions is walked once
-                    self.magnitudes[name] = INT_MAX  # a cycle (reported by the checker) is unbounded
+                    self.magnitudes[name] = 1  # a cycle is reported by the checker
                     self.magnitudes[name] = self.magnitude(self.named[name].expr, params)
                 return self.magnitudes[name]
-            return INT_MAX
+            return 1  # a record field: its size is the data's (an overflow is an error row at run time)
         if isinstance(e, ast.Binary):
             a, b = self.magnitude(e.left, params), self.magnitude(e.right, params)
             return min(a * b, INT_MAX * 2) if e.op == "*" else min(a + b, INT_MAX * 2)
@@ -138,7 +139,7 @@ class _Costs:
             return STEP_BUDGET
         if isinstance(e, ast.Cond):
             return max(self.magnitude(e.then_, params), self.magnitude(e.else_, params))
-        return INT_MAX
+        return 1  # unknown to the bound: only what is known can prove an overflow
 
 
 def sql_weight(e: ast.Expr) -> int:
