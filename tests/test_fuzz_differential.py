@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from corrupt_lines import MUTATIONS, corrupted_cases
 
-from lead_rules.policy import check_policy, load_market, load_policy
+from lead_rules.engine.policy import check_policy, load_market, load_policy
 from lead_rules.sql.run import align, decide
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from lead_rules.errors import PolicyError
-from lead_rules.policy import check_policy, load_market
+from lead_rules.language.errors import PolicyError
+from lead_rules.engine.policy import check_policy, load_market
 from lead_rules.sql.run import _copy_options, write_rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,7 +172,7 @@ def test_market_file_beyond_the_limits_is_a_located_error(tmp_path: Path, case: 
 
 
 def test_a_file_above_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
-    from lead_rules.limits import YAML_MAX_BYTES
+    from lead_rules.language.limits import YAML_MAX_BYTES
 
     bad = tmp_path / "market.yaml"
     with bad.open("wb") as fh:
@@ -278,7 +278,7 @@ def test_evaluate_refuses_to_write_over_its_input(
 def test_align_refuses_to_write_over_its_input(
     tmp_path: Path, population: dict[str, Path], engine: str, kind: str
 ) -> None:
-    from lead_rules.safe_output import OutputRefused
+    from lead_rules.engine.output_files import OutputRefused
     from lead_rules.sql.run import align
 
     src = tmp_path / f"population.{'parquet' if kind == 'parquet' else 'jsonl'}"
@@ -403,10 +403,10 @@ def test_nested_add_months_is_refused_before_the_sql_grows(tmp_path: Path, level
 
 
 def test_the_compiler_measures_the_sql_size_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lead_rules.cost
+    import lead_rules.language.cost
 
-    monkeypatch.setattr(lead_rules.cost, "SQL_WEIGHT_BUDGET", 10**12)  # let the estimate through
-    from lead_rules.policy import load_policy
+    monkeypatch.setattr(lead_rules.language.cost, "SQL_WEIGHT_BUDGET", 10**12)  # let the estimate through
+    from lead_rules.engine.policy import load_policy
     from lead_rules.sql.compiler import compile_policy
 
     e = "bene.birth_date"
@@ -418,7 +418,7 @@ def test_the_compiler_measures_the_sql_size_exactly(tmp_path: Path, monkeypatch:
 
 
 def test_integer_overflow_is_an_error_row_on_the_interpreter(tmp_path: Path) -> None:
-    from lead_rules.policy import load_policy
+    from lead_rules.engine.policy import load_policy
 
     defs = {"big": "sum(c.line for c in bene.claims) + 1"}  # passes check: sums are bounded at run time
     policy = load_policy(_with_definitions(tmp_path, defs, "big > 0"))
@@ -430,10 +430,10 @@ def test_integer_overflow_is_an_error_row_on_the_interpreter(tmp_path: Path) -> 
 
 
 def test_the_step_budget_makes_an_error_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lead_rules.interpreter
-    from lead_rules.policy import load_policy
+    import lead_rules.engine.interpreter
+    from lead_rules.engine.policy import load_policy
 
-    monkeypatch.setattr(lead_rules.interpreter, "STEP_BUDGET", 1_000)
+    monkeypatch.setattr(lead_rules.engine.interpreter, "STEP_BUDGET", 1_000)
     double = "count(a for a in bene.claims where count(b for b in bene.claims where b.tin == a.tin) > 0) > 0"
     policy = load_policy(_with_definitions(tmp_path, {"t": double}, "t"))
     claim = {"from_date": "2027-05-02", "tin": "111111111", "hcpcs": "99214", "allowed": 1}
@@ -552,7 +552,7 @@ def test_engines_agree_on_nested_duplicate_keys(corrupted: dict[str, object]) ->
     ],
 )
 def test_market_file_errors_are_located(tmp_path: Path, edit: object, code: str) -> None:
-    from lead_rules.policy import load_policy
+    from lead_rules.engine.policy import load_policy
 
     market = tmp_path / "market.yaml"
     market.write_text(edit(MARKET.read_text()))  # type: ignore[operator]

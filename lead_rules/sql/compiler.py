@@ -29,13 +29,13 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from .. import ast
-from ..errors import NO_SPAN, Span
-from ..interpreter import Compiler, Env
-from ..limits import SQL_MAX_NODES
-from ..policy import Policy, requirement_label
-from ..records import Market
-from ..types import BOOL, DATE, DECIMAL, INT, MONTH, NULL, STRING, ListT, Type
+from ..engine.interpreter import Compiler, Env
+from ..engine.policy import Policy, requirement_label
+from ..language import ast
+from ..language.errors import NO_SPAN, Span
+from ..language.limits import SQL_MAX_NODES
+from ..language.records import Market
+from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, NULL, STRING, ListT, Type
 from .sqltypes import (
     DIV_SCALE,
     MONEY_SCALE,
@@ -1399,7 +1399,7 @@ def expanded_size(node: exp.Expr, limit: int) -> int:
 
 
 def _size_check(sc: SqlCompiler) -> None:
-    """Each compiled column within :data:`~lead_rules.limits.SQL_MAX_NODES` (S109 at its place)."""
+    """Each compiled column within :data:`~lead_rules.language.limits.SQL_MAX_NODES` (S109 at its place)."""
     for item in sc._items.values():
         if item.expr is not None and expanded_size(item.expr, SQL_MAX_NODES) > SQL_MAX_NODES:
             sc.issue("error", "S109", f"the SQL of {item.column} exceeds {SQL_MAX_NODES:,} nodes", item.span)

@@ -24,10 +24,10 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from ..policy import Policy, load_market, load_policy
-from ..records import Market
-from ..safe_output import atomic_output, refuse_overwrite
-from ..strict_json import parse_record
+from ..engine.output_files import atomic_output, refuse_overwrite
+from ..engine.policy import Policy, load_market, load_policy
+from ..language.records import Market
+from ..language.strict_json import parse_record
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
 from .duckdb_io import INPUT_VIEW, SUSPECT_PATTERN, jsonl_input_sql, parquet_input_sql
 from .quoting import literal, select_list
@@ -91,7 +91,7 @@ def strict_lines(path: str | Path, work: list[Path]) -> Path:
     expression, both in C) finds whether any line is undecodable or suspect
     (:data:`~lead_rules.sql.duckdb_io.SUSPECT_PATTERN`); only then the file is
     copied line by line, each suspect line judged by
-    :func:`lead_rules.strict_json.parse_record`, so those lines become the
+    :func:`lead_rules.language.strict_json.parse_record`, so those lines become the
     error row ``not valid JSON`` as on the interpreter and the batch goes on.
     The copy goes to a temporary folder noted in ``work`` (the caller removes it).
     """
@@ -533,7 +533,7 @@ def align(
     ``output``, ``seconds``, ``records_per_second``, ``policy``, ``issues``, and
     ``complete`` (true: the output file was written whole and moved into place).
     The output never replaces an input and appears only when complete
-    (:mod:`lead_rules.safe_output`).
+    (:mod:`lead_rules.engine.output_files`).
     """
     started = time.monotonic()
     if engine not in ("duckdb", "spark", "interpreter"):

@@ -171,7 +171,7 @@ class _Converter:
 
 
 class _Limit(yaml.MarkedYAMLError):
-    """A document beyond a documented limit (:mod:`lead_rules.limits`)."""
+    """A document beyond a documented limit (:mod:`lead_rules.language.limits`)."""
 
     def __init__(self, problem: str, mark: Any) -> None:
         super().__init__(None, None, problem, mark)

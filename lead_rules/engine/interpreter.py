@@ -18,14 +18,14 @@ from collections.abc import Callable
 from decimal import Decimal, DivisionByZero, InvalidOperation
 from typing import Any, NamedTuple
 
-from . import ast
-from .builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any, list_max, list_min, list_sum
-from .checker import Resolution
-from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, RECORD_SECONDS, STEP_BUDGET, STRING_MAX_CHARS
-from .loader import PolicyDoc
+from ..language import ast
+from ..language.builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any, list_max, list_min, list_sum
+from ..language.checker import Resolution
+from ..language.limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, RECORD_SECONDS, STEP_BUDGET, STRING_MAX_CHARS
+from ..language.loader import PolicyDoc
+from ..language.types import ListT, StructT
+from ..language.values import Month, to_json
 from .trace import TraceNode, Tracer
-from .types import ListT, StructT
-from .values import Month, to_json
 
 Fn = Callable[["Env"], Any]
 _MISSING = object()

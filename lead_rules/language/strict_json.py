@@ -6,7 +6,7 @@ cause and the batch goes on: bytes that are not UTF-8 (the file is opened with
 ``surrogateescape``, so a bad byte reaches here as a lone surrogate), strict
 JSON only (``NaN``, ``Infinity`` and trailing commas are not JSON), duplicate
 keys in any object, lone surrogate escapes in strings, and nesting deeper than
-:data:`~lead_rules.limits.JSON_MAX_DEPTH`. Numbers with a fraction are read as
+:data:`~lead_rules.language.limits.JSON_MAX_DEPTH`. Numbers with a fraction are read as
 ``Decimal``, never as binary floats.
 """
 

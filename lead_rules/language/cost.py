@@ -5,15 +5,15 @@ definition and criterion and reports, at the expression's place:
 
 - E501 value growth: the *degree* of a number (how many factors it multiplies;
   ``a * b`` is 2, a definition chain ``d_i = d_{i-1} * d_{i-1}`` doubles it each
-  step) above :data:`~lead_rules.limits.VALUE_DEGREE_BUDGET`;
+  step) above :data:`~lead_rules.language.limits.VALUE_DEGREE_BUDGET`;
 - E502 comprehensions over the record's lists (whose length the data decides)
-  nested deeper than :data:`~lead_rules.limits.COMPREHENSION_NESTING_BUDGET`
+  nested deeper than :data:`~lead_rules.language.limits.COMPREHENSION_NESTING_BUDGET`
   (n elements k deep cost n**k; lists of the market and parameters are fixed by
   the policy author and do not count);
 - E504 an integer product whose bound (literals and parameters by value, counts
   by the step budget, years by 9999, ...) exceeds 64 bits;
 - E503 an expression whose SQL would grow beyond
-  :data:`~lead_rules.limits.SQL_WEIGHT_BUDGET` (constructs that repeat an argument,
+  :data:`~lead_rules.language.limits.SQL_WEIGHT_BUDGET` (constructs that repeat an argument,
   such as ``add_months``, multiply its size at every level of nesting).
 
 The runtime budgets (steps and seconds per record, 64-bit integers) are

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
-from .decision import Decision
-from .policy import Policy
-from .records import Market
-from .strict_json import parse_record
-from .values import Month, to_json
+from ..engine.decision import Decision
+from ..engine.policy import Policy
+from ..language.records import Market
+from ..language.strict_json import parse_record
+from ..language.values import Month, to_json
 
 
 @dataclass
