@@ -21,3 +21,9 @@ warnings.warn(
 
 def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module("lead_rules.testing.policy_tests"), name)
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m lead_rules.policy_tests, as before the move
+    from .testing.policy_tests import main
+
+    raise SystemExit(main())

@@ -1,10 +1,10 @@
 """A checked policy and its evaluation: the public face of the interpreter.
 
 :func:`load_policy` runs the pipeline (load YAML -> parse -> lower -> check)
-and raises one :class:`~lead_rules.errors.PolicyError` with every diagnostic,
+and raises one :class:`~lead_rules.language.errors.PolicyError` with every diagnostic,
 or returns a :class:`Policy`. ``Policy.evaluate`` validates a record, binds
 the market, walks the hierarchy of pathways over the ACOs of the market and
-returns a :class:`~lead_rules.decision.Decision`, with its trace when asked.
+returns a :class:`~lead_rules.engine.decision.Decision`, with its trace when asked.
 A bad record or a runtime failure gives an ``error`` decision, never an
 exception.
 """

@@ -785,7 +785,7 @@ class SqlCompiler:
     def argmax(
         self, e: ast.Comprehension, filtered: exp.Expr, scale: int, ctx: Ctx, inner: Ctx, param: exp.Identifier
     ) -> exp.Expr:
-        """``argmax``/``argmin`` as :func:`~lead_rules.interpreter.rank_candidates` and ``pick_winner``."""
+        """``argmax``/``argmin`` as :func:`~lead_rules.engine.runtime.rank_candidates` and ``pick_winner``."""
         highest = e.func == "argmax"
         fields = {"v": self.compile(e.element, inner)}
         for i, b in enumerate(e.by, start=1):

@@ -8,7 +8,7 @@ runs every case with the trace on, prints a readable diff for each failing
 case (expected vs actual, then the plain-English explanation of the actual
 decision) and a coverage table: for every criterion of each policy, whether
 the tests made it true, false and unknown. The CLI is ``lead-rules test PATHS
-[--min-coverage PCT]``; ``python -m lead_rules.policy_tests PATHS`` does the
+[--min-coverage PCT]``; ``python -m lead_rules.testing.policy_tests PATHS`` does the
 same.
 
 Test file format
@@ -362,7 +362,7 @@ def run_policy_tests(paths: list[Path], min_coverage: float | None, out: TextIO)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lead_rules.policy_tests PATHS [--min-coverage PCT]``."""
+    """``python -m lead_rules.testing.policy_tests PATHS [--min-coverage PCT]``."""
     parser = argparse.ArgumentParser(prog="lead-rules test", description="Run policy tests (*.test.yaml).")
     parser.add_argument("paths", nargs="+", type=Path, help="test files or folders (e.g. policies/)")
     parser.add_argument(
