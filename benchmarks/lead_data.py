@@ -145,8 +145,10 @@ def make(folder: Path, n: int, seed: int, policy: Path, lead_rules: str = "lead-
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {k: folder / f for k, f in (("market", "market.yaml"), ("jsonl", "population.jsonl"),
-                                         ("parquet", "population.parquet"))}
+    paths = {
+        k: folder / f
+        for k, f in (("market", "market.yaml"), ("jsonl", "population.jsonl"), ("parquet", "population.parquet"))
+    }
     if all(p.exists() for p in paths.values()):
         return paths
     base = folder / "_generated"
@@ -180,11 +182,15 @@ def shape(path: Path) -> dict[str, float]:
     """Months and claim lines per record (mean, max) of a JSON Lines population."""
     import duckdb
 
-    row = duckdb.connect().sql(
-        f"SELECT count(*), avg(len(months)), max(len(months)), avg(len(claims)), max(len(claims)), "
-        f"avg((len(months) = 48)::INT) FROM read_json('{path}', format='newline_delimited', "
-        f"columns={duckdb_columns()})"
-    ).fetchall()[0]
+    row = (
+        duckdb.connect()
+        .sql(
+            f"SELECT count(*), avg(len(months)), max(len(months)), avg(len(claims)), max(len(claims)), "
+            f"avg((len(months) = 48)::INT) FROM read_json('{path}', format='newline_delimited', "
+            f"columns={duckdb_columns()})"
+        )
+        .fetchall()[0]
+    )
     keys = ("records", "months_mean", "months_max", "claims_mean", "claims_max", "share_48_months")
     return dict(zip(keys, map(float, row), strict=True))
 
