@@ -19,9 +19,12 @@ when all its requirements are TRUE, so an unknown requirement is written as
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lead_data import duckdb_columns
 from lead_python import _add_months, _month_label, _to_date, load_parameters
@@ -206,3 +209,31 @@ SELECT bene_id, CASE WHEN d IS NULL THEN 'not_aligned' ELSE 'aligned' END AS out
 FROM fin
 ) TO {_s(str(output))} (FORMAT parquet)
 """
+
+
+def main() -> int:
+    """Command line: run the query once; print ``{"seconds", "records"}`` as JSON (imports included)."""
+    import argparse
+    import json
+    import time
+
+    started = time.monotonic()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--policy", type=Path, default=Path(__file__).resolve().parent.parent / "policies" / "lead")
+    ap.add_argument("--market", type=Path, required=True)
+    ap.add_argument("--input", type=Path, required=True, help=".jsonl or .parquet")
+    ap.add_argument("--output", type=Path, required=True, help="decisions (.parquet)")
+    args = ap.parse_args()
+    import duckdb
+    import yaml
+
+    market = yaml.safe_load(args.market.read_text(encoding="utf-8"))
+    con = duckdb.connect()
+    con.sql(query(args.policy, market, args.input, args.output))
+    n = con.sql(f"SELECT count(*) FROM read_parquet({_s(str(args.output))})").fetchall()[0][0]
+    print(json.dumps({"seconds": time.monotonic() - started, "records": n}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
