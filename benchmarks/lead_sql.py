@@ -76,7 +76,8 @@ def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -
     ay1_start = _add_months(ay2_start, -ay_len)
     w1, w2 = int(p["ay1_weight"]), int(p["ay2_weight"])
 
-    acos, ids_by_tin = [], {}
+    acos: list[str] = []
+    ids_by_tin: dict[str, list[str]] = {}
     for a in market.get("acos") or ():
         partners = []
         for q in a.get("medicaid_partners") or ():

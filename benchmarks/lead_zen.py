@@ -257,7 +257,8 @@ def market_literals(market: Mapping[str, Any]) -> dict[str, str]:
     import datetime as dt
 
     py_start = dt.date(int(market["performance_year"]), 1, 1)
-    acos, ids_by_tin = [], {}
+    acos: list[dict[str, Any]] = []
+    ids_by_tin: dict[str, list[str]] = {}
     for a in market.get("acos") or ():
         partners = []
         for q in a.get("medicaid_partners") or ():
