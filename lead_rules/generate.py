@@ -6,9 +6,11 @@ tests and benchmarks; it is not used when real extracts are aligned. Output
 depends only on ``(seed, performance_year)`` and, for records, on the record
 index (record ``i`` is the same whatever ``n`` is), with realistic shares of
 dual eligibility, Medicare Advantage and integrated-care months, deaths,
-moves, voluntary designations and Part B claim lines, plus a small share of
-deliberately awkward cases (ties in allowed charges, null month fields, no
-claims, unknown county).
+moves, voluntary designations and claim lines (places of service, FQHC /
+RHC / CAH II lines, nursing-facility visits in and out of a SNF, and
+cancelled, re-billed or adjusted claims), plus a small share of deliberately
+awkward cases (ties in allowed charges, null month fields, no claims, unknown
+county).
 """
 
 from __future__ import annotations
@@ -119,7 +121,29 @@ _ALLOWED: dict[str, tuple[float, float]] = {
     "99349": (140.0, 155.0), "99350": (195.0, 215.0),
     "71046": (28.0, 36.0), "80053": (10.0, 12.0), "93000": (15.0, 18.0),
     "20610": (50.0, 62.0), "36415": (3.0, 3.5),
+    # nursing facility visits (initial 99304-99306, subsequent 99307-99310)
+    "99304": (95.0, 105.0), "99305": (135.0, 145.0), "99306": (175.0, 185.0),
+    "99307": (45.0, 55.0), "99308": (75.0, 85.0), "99309": (105.0, 115.0),
+    "99310": (155.0, 165.0),
+    # FQHC prospective payment system visit codes
+    "G0466": (185.0, 200.0), "G0467": (175.0, 190.0), "G0468": (230.0, 245.0),
 }  # fmt: skip
+
+#: Share of ACO participant TINs that bill as an FQHC, an RHC or a method II
+#: CAH (the rest bill Part B professional claims; in each state one
+#: unaffiliated TIN is an FQHC and one an RHC), and the FQHC visit code of an E&M code.
+_PROVIDER_TYPE_SHARES = (("FQHC", 0.08), ("RHC", 0.04), ("CAH2", 0.02))
+_FQHC_CODE = {"99202": "G0466", "99203": "G0466", "99204": "G0466", "99205": "G0466",
+              "99211": "G0467", "99212": "G0467", "99213": "G0467", "99214": "G0467",
+              "99215": "G0467", "G0438": "G0468", "G0439": "G0468"}  # fmt: skip
+_NF_EM = (
+    ("99307", 30.0), ("99308", 35.0), ("99309", 20.0), ("99310", 8.0),
+    ("99304", 2.0), ("99305", 3.0), ("99306", 2.0),
+)  # fmt: skip
+#: Places of service of professional lines that are not home or nursing facility visits.
+_OFFICE_POS = (("11", 85.0), ("22", 5.0), ("02", 3.0), ("10", 3.0), ("19", 2.0), ("20", 2.0))
+_HOME_CODES = frozenset(str(c) for c in range(99341, 99351))
+_NF_CODES = frozenset(str(c) for c in range(99304, 99311))
 
 _PC_EM = (
     ("99213", 30.0), ("99214", 28.0), ("99212", 6.0), ("99215", 6.0),
@@ -185,6 +209,8 @@ def _schema(date_type: Any, money_type: Any) -> Any:
             ("hcpcs", pa.string()),
             ("specialty", pa.string()),
             ("allowed", money_type),
+            ("pos", pa.string()),
+            ("provider_type", pa.string()),
         ]
     )
     return pa.schema(
@@ -242,6 +268,10 @@ _W_FULL = _Weighted.of(_FULL_DUAL)
 _W_PARTIAL = _Weighted.of(_PARTIAL_DUAL)
 _W_MA = _Weighted.of(_MA_HMO)
 _W_INTEGRATED = _Weighted.of(_INTEGRATED)
+_W_NF_EM = _Weighted.of(_NF_EM)
+#: Visit codes that a nursing-facility visit replaces for a nursing facility resident.
+_PC_SPECIALTY_EM = frozenset(code for code, _ in _PC_EM if code not in ("99495", "99496", "99490"))
+_W_OFFICE_POS = _Weighted.of(_OFFICE_POS)
 _W_PC_SPEC = _Weighted.of(list(zip(_PC_SPECIALTIES, map(float, _PC_SPECIALTY_WEIGHTS), strict=True)))
 _W_OTHER_SPEC = _Weighted.of(list(zip(_OTHER_SPECIALTIES, map(float, _OTHER_SPECIALTY_WEIGHTS), strict=True)))
 
@@ -380,6 +410,7 @@ class _Context:
     other_counties: dict[str, tuple[str, ...]]
     providers: dict[str, tuple[tuple[str, str], ...]]  # tin -> (npi, specialty)
     pc_providers: dict[str, tuple[tuple[str, str], ...]]
+    provider_types: dict[str, str]  # tin -> FQHC / RHC / CAH2 (absent: professional claims)
     unaffiliated: dict[str, tuple[str, ...]]  # state ("*" = out of market) -> TINs
     partner_plans: dict[str, tuple[str, ...]]
     other_plans: dict[str, tuple[str, ...]]
@@ -448,6 +479,22 @@ def _context(seed: int, market: dict[str, Any], py: int) -> _Context:
         providers[tin] = tuple(staff)
         pc_providers[tin] = tuple(p for p in staff if p[1] in _PC_SPECIALTIES) or tuple(staff)
 
+    # Which TINs bill as FQHC / RHC / CAH II: a separate stream, so the rest
+    # of the context is the same as without provider types.
+    kinds = random.Random(f"provider-types:{seed}:{py}")
+    provider_types: dict[str, str] = {}
+    for state in states:  # each state has an unaffiliated FQHC and RHC
+        provider_types[unaffiliated[state][0]] = "FQHC"
+        provider_types[unaffiliated[state][1]] = "RHC"
+    provider_types[unaffiliated["*"][0]] = "CAH2"
+    for tin in all_tins:
+        x = kinds.random()
+        for kind, share in _PROVIDER_TYPE_SHARES:
+            if x < share:
+                provider_types.setdefault(tin, kind)
+                break
+            x -= share
+
     other_plans: dict[str, tuple[str, ...]] = {}
     for state in (*states, *_MOVE_STATES):
         known = partner_plans.get(state, set())
@@ -485,6 +532,7 @@ def _context(seed: int, market: dict[str, Any], py: int) -> _Context:
         other_counties=other,
         providers=providers,
         pc_providers=pc_providers,
+        provider_types=provider_types,
         unaffiliated=unaffiliated,
         partner_plans={s: tuple(sorted(p)) for s, p in partner_plans.items()},
         other_plans=other_plans,
@@ -704,17 +752,64 @@ def _make_record(ctx: _Context, seed: int, index: int) -> dict[str, object]:
     usual = {tin: ctx.providers[tin][rng.randrange(len(ctx.providers[tin]))] for tin, _ in panel}
     moved_pool = ctx.unaffiliated.get(res_state or "", ()) or ctx.unaffiliated["*"]
 
-    rows: list[tuple[str, str, int, str, str, str, str, float]] = []
+    Row = tuple[str, str, int, str, str, str, str | None, float, str | None, str | None]
+    rows: list[Row] = []
     iso_days, iso_base = ctx.iso_days, ctx.iso_base
     claim_no = 0
+    # Places of service, provider types, nursing-facility visits and
+    # adjustments come from their own stream, so every other field of the
+    # record is drawn exactly as before they existed.
+    lines_rng = random.Random(f"{seed}:{index}:lines")
+    lr = lines_rng.random
+    nursing_home = lr() < 0.04  # a nursing facility resident: visits 99304-99310
+    snf_stays = nursing_home and lr() < 0.4  # some of them in a SNF (POS 31)
+
+    def line_fields(tin: str, hcpcs: str, spec: str) -> tuple[str, str | None, str | None, str | None]:
+        """(hcpcs, specialty, pos, provider_type) of one line."""
+        kind = ctx.provider_types.get(tin)
+        if kind in ("FQHC", "RHC"):  # institutional lines: no POS, often no specialty
+            if kind == "FQHC" and hcpcs in _FQHC_CODE and lr() < 0.7:
+                hcpcs = _FQHC_CODE[hcpcs]
+            return hcpcs, (spec if lr() < 0.5 else None), None, kind
+        if hcpcs in _NF_CODES:
+            pos = "31" if snf_stays and lr() < 0.5 else "32"
+        elif hcpcs in _HOME_CODES:
+            pos = "12"
+        else:
+            pos = _W_OFFICE_POS.pick(lr)
+        return hcpcs, spec, pos, kind
 
     def add_claim(ordinal: int, tin: str, npi: str, spec: str, codes: Sequence[tuple[str, float]]) -> None:
         nonlocal claim_no
         claim_no += 1
         claim_id = f"{bene_id}-{claim_no:03d}"
         from_date = iso_days[ordinal - iso_base]
+        if nursing_home and codes and codes[0][0] in _PC_SPECIALTY_EM and spec in _PC_SPECIALTIES and lr() < 0.6:
+            nf = _W_NF_EM.pick(lr)
+            lo, hi = _ALLOWED[nf]
+            codes = [(nf, round(lo + (hi - lo) * lr(), 2)), *codes[1:]]
+        lines: list[Row] = []
         for line, (hcpcs, allowed) in enumerate(codes, start=1):
-            rows.append((from_date, claim_id, line, tin, npi, hcpcs, spec, allowed))
+            code, line_spec, pos, kind = line_fields(tin, hcpcs, spec)
+            if code != hcpcs:
+                lo, hi = _ALLOWED[code]
+                allowed = round(lo + (hi - lo) * lr(), 2)
+            lines.append((from_date, claim_id, line, tin, npi, code, line_spec, allowed, pos, kind))
+        rows.extend(lines)
+        x = lr()
+        if x < 0.02:  # cancelled: every line reversed within the claim (CCLF adjustment)
+            n = len(lines)
+            rows.extend((*r[:2], n + k, *r[3:7], -r[7], *r[8:]) for k, r in enumerate(lines, start=1))
+            if lr() < 0.6:  # and re-billed as a new claim, with a corrected amount
+                claim_no += 1
+                new_id = f"{bene_id}-{claim_no:03d}"
+                factor = 0.9 + 0.2 * lr()
+                rows.extend((r[0], new_id, *r[2:7], round(r[7] * factor, 2), *r[8:]) for r in lines)
+        elif x < 0.03:  # adjusted: a negative line lowers the first line's charge
+            r0 = lines[0]
+            cut = round(r0[7] * (0.05 + 0.25 * lr()), 2)
+            if cut > 0:
+                rows.append((*r0[:2], len(lines) + 1, *r0[3:7], -cut, *r0[8:]))
 
     def price(hcpcs: str) -> float:
         lo, hi = _ALLOWED[hcpcs]
@@ -791,6 +886,8 @@ def _make_record(ctx: _Context, seed: int, index: int) -> dict[str, object]:
             "hcpcs": c[5],
             "specialty": c[6],
             "allowed": c[7],
+            "pos": c[8],
+            "provider_type": c[9],
         }
         for c in rows
     ]
