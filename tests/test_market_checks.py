@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules.errors import PolicyError
-from lead_rules.policy import load_market
-from lead_rules.policy_tests import run_policy_tests
+from lead_rules.engine.policy import load_market
+from lead_rules.language.errors import PolicyError
+from lead_rules.testing.policy_tests import run_policy_tests
 
 REPO = Path(__file__).resolve().parent.parent
 

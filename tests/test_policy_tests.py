@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules.policy import load_policy
-from lead_rules.policy_tests import (
+from lead_rules.engine.policy import load_policy
+from lead_rules.testing.policy_tests import (
     Coverage,
     deep_merge,
     discover_test_files,
@@ -75,7 +75,7 @@ def test_all_policy_tests_pass_with_full_true_false_coverage() -> None:
 
 def test_every_lead_criterion_is_seen_true_and_false() -> None:
     """Coverage computed independently of the runner's table, from the traces."""
-    from lead_rules import policy_tests as pt
+    from lead_rules.testing import policy_tests as pt
 
     out = io.StringIO()
     runner = pt._Runner(out)
@@ -406,7 +406,7 @@ def test_coverage_counts_cached_criterion_nodes() -> None:
 
 
 def test_unknowable_criteria_of_the_policies() -> None:
-    from lead_rules.policy_tests import unknowable_criteria
+    from lead_rules.testing.policy_tests import unknowable_criteria
 
     example = unknowable_criteria(load_policy(EXAMPLE))
     # alive: "death_date is null or death_date >= ..." - the null test guards the comparison
@@ -421,7 +421,7 @@ def test_unknowable_criteria_of_the_policies() -> None:
 def test_unknowable_analysis_rules(tmp_path: Path) -> None:
     from conftest import write_policy
 
-    from lead_rules.policy_tests import unknowable_criteria
+    from lead_rules.testing.policy_tests import unknowable_criteria
 
     folder = write_policy(
         tmp_path / "p",

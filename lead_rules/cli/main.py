@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import PolicyError
-from .policy import Policy, check_policy, load_market, load_policy
-from .records import Market
+from ..engine.policy import Policy, check_policy, load_market, load_policy
+from ..language.errors import PolicyError
+from ..language.records import Market
 
 
 def _policy_or_exit(path: str) -> Policy:
@@ -80,7 +80,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
-    from .batch import run_batch
+    from ..batch.jsonl import run_batch
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
@@ -94,12 +94,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Explain the decision for one beneficiary of a batch."""
     import json
 
-    from .batch import parse_line
+    from ..batch.jsonl import parse_line
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
     if args.from_output:
-        from .sql.explain import decision_from_row, read_output_row
+        from ..sql.explain import decision_from_row, read_output_row
 
         row = read_output_row(args.from_output, args.id)
         if row is None:
@@ -119,7 +119,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 continue
             decision = policy.evaluate(record, market, trace=True)
             if args.json:
-                from .batch import json_default
+                from ..batch.jsonl import json_default
 
                 print(json.dumps(decision.to_dict(), default=json_default, indent=2))
             else:
@@ -133,7 +133,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     """Align a whole population with DuckDB, Spark or the interpreter."""
     import json
 
-    from .sql.run import align
+    from ..sql.run import align
 
     _policy_or_exit(args.policy)  # located diagnostics before any engine starts
     _market_or_exit(args.market)
@@ -162,7 +162,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     """Print the SQL a policy compiles to."""
-    from .sql.compiler import compile_policy
+    from ..sql.compiler import compile_policy
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
@@ -178,7 +178,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Run the YAML policy tests."""
-    from .policy_tests import run_policy_tests
+    from ..testing.policy_tests import run_policy_tests
 
     code: int = run_policy_tests([Path(p) for p in args.paths], args.min_coverage, sys.stdout)
     return code
@@ -186,7 +186,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Write a synthetic population and market."""
-    from .generate import write_population
+    from ..synth.generate import write_population
 
     paths = write_population(Path(args.output), args.n, args.seed, args.performance_year, tuple(args.formats))
     for name, path in paths.items():
