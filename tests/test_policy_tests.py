@@ -78,7 +78,7 @@ def test_every_lead_criterion_is_seen_true_and_false() -> None:
     from lead_rules.testing import policy_tests as pt
 
     out = io.StringIO()
-    runner = pt._Runner(out)
+    runner = pt.Runner(out)
     for path in discover_test_files([POLICIES / "lead"]):
         runner.run_file(path)
     assert all(r.passed for r in runner.results), out.getvalue()

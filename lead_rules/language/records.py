@@ -2,7 +2,7 @@
 
 These pydantic models are the single description of the data the language can
 read: the checker derives the record and context types from them
-(:mod:`lead_rules.types`), and the interpreter evaluates validated instances.
+(:mod:`lead_rules.language.types`), and the interpreter evaluates validated instances.
 
 Documented rules: codes stay strings (a number where a code is expected is a
 validation error, never silently converted); absent and ``null`` both mean
