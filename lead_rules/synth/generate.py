@@ -6,12 +6,15 @@ tests and benchmarks; it is not used when real extracts are aligned. Output
 depends only on ``(seed, performance_year)`` and, for records, on the record
 index (record ``i`` is the same whatever ``n`` is), with realistic shares of
 dual eligibility, Medicare Advantage and integrated-care months, deaths,
-moves, voluntary designations and Part B claim lines, plus a small share of
-deliberately awkward cases (ties in allowed charges, null month fields, no
-claims, unknown county).
+moves, voluntary designations and claim lines (places of service, FQHC /
+RHC / CAH II lines, nursing-facility visits in and out of a SNF, and
+cancelled, re-billed or adjusted claims), plus a small share of deliberately
+awkward cases (ties in allowed charges, null month fields, no claims, unknown
+county).
 
 The work is split: :mod:`.tables` (reference data, identifier helpers),
-:mod:`.population` (the records); this module holds the market, the Parquet
+:mod:`.population` (the records), :mod:`.claim_lines` (the details of their
+claim lines); this module holds the market, the Parquet
 schema and the writers.
 """
 
@@ -81,6 +84,8 @@ def _schema(date_type: Any, money_type: Any) -> Any:
             ("hcpcs", pa.string()),
             ("specialty", pa.string()),
             ("allowed", money_type),
+            ("pos", pa.string()),
+            ("provider_type", pa.string()),
         ]
     )
     return pa.schema(

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .claim_lines import LineDetails, Row, assign_provider_types
 from .tables import (
     ALLOWED,
     COUNTIES,
@@ -74,6 +75,7 @@ class _Context:
     other_counties: dict[str, tuple[str, ...]]
     providers: dict[str, tuple[tuple[str, str], ...]]  # tin -> (npi, specialty)
     pc_providers: dict[str, tuple[tuple[str, str], ...]]
+    provider_types: dict[str, str]  # tin -> FQHC / RHC / CAH2 (absent: professional claims)
     unaffiliated: dict[str, tuple[str, ...]]  # state ("*" = out of market) -> TINs
     partner_plans: dict[str, tuple[str, ...]]
     other_plans: dict[str, tuple[str, ...]]
@@ -141,6 +143,8 @@ def make_context(seed: int, market: dict[str, Any], py: int) -> _Context:
             staff.append((new_npi(rng, taken_npis), spec))
         providers[tin] = tuple(staff)
         pc_providers[tin] = tuple(p for p in staff if p[1] in PC_SPECIALTIES) or tuple(staff)
+    # a separate stream, so the rest of the context is the same as without provider types
+    provider_types = assign_provider_types(seed, py, states, unaffiliated, all_tins)
 
     other_plans: dict[str, tuple[str, ...]] = {}
     for state in (*states, *MOVE_STATES):
@@ -179,6 +183,7 @@ def make_context(seed: int, market: dict[str, Any], py: int) -> _Context:
         other_counties=other,
         providers=providers,
         pc_providers=pc_providers,
+        provider_types=provider_types,
         unaffiliated=unaffiliated,
         partner_plans={s: tuple(sorted(p)) for s, p in partner_plans.items()},
         other_plans=other_plans,
@@ -398,17 +403,20 @@ def make_record(ctx: _Context, seed: int, index: int) -> dict[str, object]:
     usual = {tin: ctx.providers[tin][rng.randrange(len(ctx.providers[tin]))] for tin, _ in panel}
     moved_pool = ctx.unaffiliated.get(res_state or "", ()) or ctx.unaffiliated["*"]
 
-    rows: list[tuple[str, str, int, str, str, str, str, float]] = []
+    rows: list[Row] = []
     iso_days, iso_base = ctx.iso_days, ctx.iso_base
     claim_no = 0
+    # places of service, provider types, nursing-facility visits and adjustments: their own stream
+    details = LineDetails(seed, index, ctx.provider_types)
 
-    def add_claim(ordinal: int, tin: str, npi: str, spec: str, codes: Sequence[tuple[str, float]]) -> None:
+    def next_claim_id() -> str:
         nonlocal claim_no
         claim_no += 1
-        claim_id = f"{bene_id}-{claim_no:03d}"
-        from_date = iso_days[ordinal - iso_base]
-        for line, (hcpcs, allowed) in enumerate(codes, start=1):
-            rows.append((from_date, claim_id, line, tin, npi, hcpcs, spec, allowed))
+        return f"{bene_id}-{claim_no:03d}"
+
+    def add_claim(ordinal: int, tin: str, npi: str, spec: str, codes: Sequence[tuple[str, float]]) -> None:
+        claim_id = next_claim_id()
+        rows.extend(details.claim(claim_id, iso_days[ordinal - iso_base], tin, npi, spec, codes, next_claim_id))
 
     def price(hcpcs: str) -> float:
         lo, hi = ALLOWED[hcpcs]
@@ -485,6 +493,8 @@ def make_record(ctx: _Context, seed: int, index: int) -> dict[str, object]:
             "hcpcs": c[5],
             "specialty": c[6],
             "allowed": c[7],
+            "pos": c[8],
+            "provider_type": c[9],
         }
         for c in rows
     ]
@@ -537,9 +547,10 @@ def generate_records(
     the first ``k`` records are the same whatever ``n`` is, and ``bene_id``
     values are unique. Each record has 36 months, January of
     ``performance_year - 3`` to December of ``performance_year - 1`` (fewer
-    after a death, before enrolment at 65, or in a data gap), and Part B claim
-    lines mostly in the two alignment years (July ``performance_year - 3`` to
-    June ``performance_year - 1``) at participant TINs of one or two ACOs of
+    after a death, before enrolment at 65, or in a data gap), and claim lines
+    (Part B professional, FQHC, RHC and CAH II; see :mod:`.claim_lines`)
+    mostly in the two alignment years (July ``performance_year - 3`` to June
+    ``performance_year - 1``) at participant TINs of one or two ACOs of
     ``market`` and at a few unaffiliated TINs (derived from ``seed``, in no
     ACO). Any market in the records.md format can be used.
     """

@@ -1,9 +1,10 @@
 """Reference data and small helpers of the synthetic population generator.
 
 Real codes (states and counties, specialties, HCPCS codes with allowed-charge
-ranges, dual-status and plan-type codes) with the weights the generator draws
-them by, and the identifier helpers (TINs, NPIs, MBIs, plan ids). Used by
-:mod:`.population` (records) and :mod:`.generate` (the market).
+ranges, places of service, provider types, dual-status and plan-type codes)
+with the weights the generator draws them by, and the identifier helpers
+(TINs, NPIs, MBIs, plan ids). Used by :mod:`.population` (records),
+:mod:`.claim_lines` (claim-line details) and :mod:`.generate` (the market).
 """
 
 from __future__ import annotations
@@ -97,7 +98,29 @@ ALLOWED: dict[str, tuple[float, float]] = {
     "99349": (140.0, 155.0), "99350": (195.0, 215.0),
     "71046": (28.0, 36.0), "80053": (10.0, 12.0), "93000": (15.0, 18.0),
     "20610": (50.0, 62.0), "36415": (3.0, 3.5),
+    # nursing facility visits (initial 99304-99306, subsequent 99307-99310)
+    "99304": (95.0, 105.0), "99305": (135.0, 145.0), "99306": (175.0, 185.0),
+    "99307": (45.0, 55.0), "99308": (75.0, 85.0), "99309": (105.0, 115.0),
+    "99310": (155.0, 165.0),
+    # FQHC prospective payment system visit codes
+    "G0466": (185.0, 200.0), "G0467": (175.0, 190.0), "G0468": (230.0, 245.0),
 }  # fmt: skip
+
+#: Share of ACO participant TINs that bill as an FQHC, an RHC or a method II
+#: CAH (the rest bill Part B professional claims; in each state one
+#: unaffiliated TIN is an FQHC and one an RHC), and the FQHC visit code of an E&M code.
+PROVIDER_TYPE_SHARES = (("FQHC", 0.08), ("RHC", 0.04), ("CAH2", 0.02))
+FQHC_CODE = {"99202": "G0466", "99203": "G0466", "99204": "G0466", "99205": "G0466",
+             "99211": "G0467", "99212": "G0467", "99213": "G0467", "99214": "G0467",
+             "99215": "G0467", "G0438": "G0468", "G0439": "G0468"}  # fmt: skip
+NF_EM = (
+    ("99307", 30.0), ("99308", 35.0), ("99309", 20.0), ("99310", 8.0),
+    ("99304", 2.0), ("99305", 3.0), ("99306", 2.0),
+)  # fmt: skip
+#: Places of service of professional lines that are not home or nursing facility visits.
+OFFICE_POS = (("11", 85.0), ("22", 5.0), ("02", 3.0), ("10", 3.0), ("19", 2.0), ("20", 2.0))
+HOME_CODES = frozenset(str(c) for c in range(99341, 99351))
+NF_CODES = frozenset(str(c) for c in range(99304, 99311))
 
 PC_EM = (
     ("99213", 30.0), ("99214", 28.0), ("99212", 6.0), ("99215", 6.0),
@@ -168,6 +191,10 @@ W_FULL = Weighted.of(FULL_DUAL)
 W_PARTIAL = Weighted.of(PARTIAL_DUAL)
 W_MA = Weighted.of(MA_HMO)
 W_INTEGRATED = Weighted.of(INTEGRATED)
+W_NF_EM = Weighted.of(NF_EM)
+#: Visit codes that a nursing-facility visit replaces for a nursing facility resident.
+PC_SPECIALTY_EM = frozenset(code for code, _ in PC_EM if code not in ("99495", "99496", "99490"))
+W_OFFICE_POS = Weighted.of(OFFICE_POS)
 W_PC_SPEC = Weighted.of(list(zip(PC_SPECIALTIES, map(float, PC_SPECIALTY_WEIGHTS), strict=True)))
 W_OTHER_SPEC = Weighted.of(list(zip(OTHER_SPECIALTIES, map(float, OTHER_SPECIALTY_WEIGHTS), strict=True)))
 

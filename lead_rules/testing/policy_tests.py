@@ -1,4 +1,4 @@
-"""Policy tests: YAML files that pin down decisions, with criterion coverage.
+"""Policy tests: YAML files that pin down decisions, with coverage of criteria, pathways, ties and definitions.
 
 A policy is tested by YAML files named ``*.test.yaml`` in a ``tests/`` folder
 beside it (``policies/lead/tests/medicaid.test.yaml`` tests the policy
@@ -6,8 +6,9 @@ beside it (``policies/lead/tests/medicaid.test.yaml`` tests the policy
 (a folder such as ``policies/`` finds the tests of every policy below it),
 runs every case with the trace on, prints a readable diff for each failing
 case (expected vs actual, then the plain-English explanation of the actual
-decision) and a coverage table: for every criterion of each policy, whether
-the tests made it true, false and unknown. The CLI is ``lead-rules test PATHS
+decision) and coverage tables: for every criterion of each policy, whether
+the tests made it true, false and unknown; which pathways decided, which tie
+branches were taken and which definitions were evaluated. The CLI is ``lead-rules test PATHS
 [--min-coverage PCT]``; ``python -m lead_rules.testing.policy_tests PATHS`` does the
 same.
 
@@ -75,11 +76,16 @@ values are ``true``, ``false``, ``unknown`` or ``not_evaluated``; the check
 passes when every evaluation of the criterion in the trace (for that ACO)
 has that value.
 
-Coverage. For every criterion of a policy, the runner counts the cases whose
-trace holds it true, false and unknown (criterion nodes of the trace,
-including cached re-uses). The percentage printed is the share of criteria
-seen both true and false; ``min_coverage`` (a percentage, 0-100) fails the run
-when any tested policy is below it.
+Coverage. For every policy the runner counts four kinds of item (see
+:class:`Coverage`): every criterion must be seen true and false, and unknown
+as well when a static nullability analysis says it can be unknown
+(:func:`unknowable_criteria`; criterion nodes of the trace, cached re-uses
+included); every pathway of the hierarchy must decide at least one case;
+every tie branch of a pathway with a ``tie:`` rule must be taken (the rank
+decides, ``on_tie`` chooses an ACO, ``on_tie`` aligns to none); every
+definition must be evaluated in at least one case. The percentage printed is
+the share of all these items reached; ``min_coverage`` (a percentage, 0-100)
+fails the run when any tested policy is below it.
 
 Exit code: 0 when every case passes (and coverage is met), 1 when a case
 fails or coverage is below ``min_coverage``, 2 when a test file or a policy
@@ -87,7 +93,7 @@ cannot be read (errors are printed as ``file:line:col: error[T...]``), or
 when no test file is found.
 
 The work is split: :mod:`.cases` parses test files, :mod:`.coverage` counts
-criterion coverage, and this module runs the cases and writes the report.
+coverage (criteria, pathways, tie branches, definitions), and this module runs the cases and writes the report.
 """
 
 from __future__ import annotations
@@ -118,6 +124,7 @@ from .coverage import (
     CaseResult,
     Coverage,
     criterion_values,
+    unknowable_criteria,
 )
 
 __all__ = [
@@ -131,6 +138,7 @@ __all__ = [
     "main",
     "policy_folder_for",
     "run_policy_tests",
+    "unknowable_criteria",
 ]
 
 _MAX_LINE = 240
@@ -216,7 +224,7 @@ class Runner:
         else:
             for w in policy.warnings:
                 self.print(w.render())
-            entry = _PolicyEntry(folder, policy, Coverage(policy.id, folder, sorted(policy.criteria())))
+            entry = _PolicyEntry(folder, policy, Coverage.of(policy, folder))
         self.policies[key] = entry
         return entry
 
@@ -291,7 +299,7 @@ class Runner:
         if isinstance(policy, str):
             return CaseResult(path, case.span.line, case.name, case.rule, [policy])
         decision = policy.evaluate(case.record, market=case.market, trace=True)
-        entry.coverage.add(decision.trace)
+        entry.coverage.add(decision.trace, decision)
         return CaseResult(path, case.span.line, case.name, case.rule, _check(case.expect, decision), decision)
 
     def report_failure(self, result: CaseResult) -> None:
@@ -338,8 +346,8 @@ def run_policy_tests(paths: list[Path], min_coverage: float | None, out: TextIO)
 
     Args:
         paths: test files, policy folders or folders of policies (searched recursively).
-        min_coverage: the least percentage (0-100) of criteria that the tests
-            must make both true and false, per policy; None for no threshold.
+        min_coverage: the least percentage (0-100) of coverage items (see
+            :class:`Coverage`) the tests must reach, per policy; None for no threshold.
         out: where the report goes.
 
     Returns:
@@ -367,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", type=Path, help="test files or folders (e.g. policies/)")
     parser.add_argument(
         "--min-coverage", type=float, default=None, metavar="PCT",
-        help="fail when less than PCT%% of a policy's criteria were seen both true and false",
+        help="fail when less than PCT%% of a policy's coverage items were reached (criteria true, false and,"
+        " where possible, unknown; pathways deciding; tie branches; definitions evaluated)",
     )
     args = parser.parse_args(argv)
     return run_policy_tests(list(args.paths), args.min_coverage, sys.stdout)
