@@ -24,6 +24,7 @@ import argparse
 import copy
 import json
 import random
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -208,17 +209,18 @@ def main() -> int:
         str(Path(sys.executable).parent / "lead-rules"),
     )
     market = yaml.safe_load(paths["market"].read_text(encoding="utf-8"))
+    out = args.data / f"{'plain' if args.plain else 'fuzz'}-n{args.n}-seed{args.seed}"
+    out.mkdir(parents=True, exist_ok=True)
     if args.plain:
-        out = paths["jsonl"].parent
         with paths["jsonl"].open(encoding="utf-8") as fh:
             records = [json.loads(line) for line in fh]
+        shutil.copyfile(paths["market"], out / "market.yaml")
+        shutil.copyfile(paths["jsonl"], out / "population.jsonl")
     else:
         market = awkward_market(market)
         rng = random.Random(f"fuzz:{args.seed}")
         with paths["jsonl"].open(encoding="utf-8") as fh:
             records = [mutate(json.loads(line), rng, market) for line in fh]
-        out = args.data / f"fuzz-n{args.n}-seed{args.seed}"
-        out.mkdir(parents=True, exist_ok=True)
         (out / "market.yaml").write_text(yaml.safe_dump(market, sort_keys=False), encoding="utf-8")
         with (out / "population.jsonl").open("w", encoding="utf-8") as fh:
             for rec in records:
