@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from lead_rules.language.errors import PolicyError
 from lead_rules.engine.policy import check_policy, load_market
-from lead_rules.sql.run import _copy_options, write_rows
+from lead_rules.language.errors import PolicyError
+from lead_rules.sql.output import copy_options, write_rows
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "policies" / "example"
@@ -41,7 +41,7 @@ def test_writer_quotes_hostile_column_names(tmp_path: Path, suffix: str) -> None
     name = INJECTION.format(out=tmp_path)
     table = pa.table({"bene_id": ["b1"], "outcome": ["aligned"], "pathway": ["claims"], name: [True]})
     out = tmp_path / f"out{suffix}"
-    summary = write_rows(table, out, _copy_options(out), "jsonl")
+    summary = write_rows(table, out, copy_options(out), "jsonl")
     assert summary["read"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # nothing else was written
     import duckdb
@@ -60,7 +60,7 @@ def test_market_aco_id_with_a_quote_is_a_located_error(tmp_path: Path) -> None:
         load_market(market)
     [diag] = err.value.diagnostics
     assert diag.span.file == str(market) and diag.span.line == line
-    assert "ACO id" in diag.message
+    assert diag.code == "E404" and "ACO id" in diag.message
 
 
 @pytest.mark.parametrize("name", ['x" FROM t; --', "a b", "naïve", "x" * 129])
@@ -297,12 +297,13 @@ def test_align_refuses_to_write_over_its_input(
 def test_align_that_fails_mid_write_leaves_no_file(
     tmp_path: Path, population: dict[str, Path], engine: str, suffix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lead_rules.sql import run
+    from lead_rules.sql import output, run
 
     def failing_summary(*args: object, **kw: object) -> dict[str, object]:
         raise KeyboardInterrupt  # after the rows were written: the writer is interrupted
 
-    monkeypatch.setattr(run, "_summary", failing_summary)
+    monkeypatch.setattr(run, "summarise", failing_summary)  # run_duckdb
+    monkeypatch.setattr(output, "summarise", failing_summary)  # write_rows (the interpreter engine)
     out = tmp_path / "out" / f"decisions{suffix}"
     with pytest.raises(KeyboardInterrupt):
         run.align(LEAD, population["market"], population["jsonl"], out, engine=engine, progress=False)
@@ -430,10 +431,10 @@ def test_integer_overflow_is_an_error_row_on_the_interpreter(tmp_path: Path) -> 
 
 
 def test_the_step_budget_makes_an_error_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lead_rules.engine.interpreter
+    import lead_rules.engine.runtime
     from lead_rules.engine.policy import load_policy
 
-    monkeypatch.setattr(lead_rules.engine.interpreter, "STEP_BUDGET", 1_000)
+    monkeypatch.setattr(lead_rules.engine.runtime, "STEP_BUDGET", 1_000)
     double = "count(a for a in bene.claims where count(b for b in bene.claims where b.tin == a.tin) > 0) > 0"
     policy = load_policy(_with_definitions(tmp_path, {"t": double}, "t"))
     claim = {"from_date": "2027-05-02", "tin": "111111111", "hcpcs": "99214", "allowed": 1}

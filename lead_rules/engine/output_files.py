@@ -9,7 +9,9 @@ one ``os.replace`` only when the writer returns. On an error, Ctrl-C or
 SIGTERM the folder is removed and the target is untouched; only SIGKILL can
 leave the hidden folder, never a file at the output path. :func:`refuse_overwrite`
 refuses an output that is one of the inputs (the same file after resolving
-links, or a file inside an input folder).
+links, or a file inside an input folder). It lives in ``engine/`` (stage 1)
+so that ``sql/`` and ``batch/`` (stage 2) and ``cli/`` share it
+(docs/architecture.md).
 """
 
 from __future__ import annotations
