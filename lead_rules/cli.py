@@ -271,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--output", default="demo-output")
     d.add_argument("--policy", default=None, help="policy folder (default: the bundled LEAD policy)")
     d.set_defaults(func=cmd_demo)
+
+    from .tools.commands import register
+
+    register(sub)  # diff, why-not, report, verify-log, fmt, eval-expr
     return p
 
 
