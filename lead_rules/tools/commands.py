@@ -77,6 +77,57 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _find_record(path: str, bene_id: str) -> dict[str, Any] | None:
+    from ..sql.run import iter_records
+
+    for _line, record, _cause in iter_records(path):
+        if record is not None and record.get("bene_id") == bene_id:
+            return dict(record)
+    return None
+
+
+def cmd_why_not(args: argparse.Namespace) -> int:
+    """The smallest verified record changes that would align one beneficiary to one ACO."""
+    from ..batch import dumps
+    from .diff import atomic_write
+    from .why_not import why_not
+
+    policy = _policy(args.policy)
+    market = _market(args.market)
+    if not Path(args.input).exists():
+        print(f"lead-rules: no such input {args.input}", file=sys.stderr)
+        return 2
+    try:
+        record = _find_record(args.input, args.id)
+    except ValueError as exc:
+        print(f"lead-rules: {exc}", file=sys.stderr)
+        return 2
+    if record is None:
+        print(f"lead-rules: no record with bene_id {args.id!r} in {args.input}", file=sys.stderr)
+        return 2
+    try:
+        answer = why_not(policy, market, record, args.aco)
+    except ValueError as exc:
+        print(f"lead-rules: {exc}", file=sys.stderr)
+        return 2
+    now = answer.current
+    print(f"{args.id} is now {now['outcome']}" + (f" to {now['aco_id']} ({now['pathway']})" if now["aco_id"] else ""))
+    if now["aco_id"] == args.aco:
+        print(f"{args.id} is already aligned to {args.aco}: nothing to change")
+        return 0
+    for n, s in enumerate(answer.suggestions, start=1):
+        print(f"{n}. ({s.pathway}) {s.description}")
+    if args.output:
+        atomic_write(Path(args.output), "".join(dumps(s.to_dict()) + "\n" for s in answer.suggestions))
+    if not answer.suggestions:
+        print(f"no change to the record aligns {args.id} to {args.aco}:")
+    elif answer.impossible:
+        print("not possible through:")
+    for reason in answer.impossible:
+        print(f"  - {reason}")
+    return 0 if answer.suggestions else 1
+
+
 def register(sub: Any) -> None:
     """Add the tools' subcommands to the ``lead-rules`` subparsers ``sub``."""
     d = sub.add_parser("diff", help="impact of a policy change: transitions and their causes")
@@ -92,3 +143,12 @@ def register(sub: Any) -> None:
     d.add_argument("--engine", choices=["duckdb", "interpreter"], default="duckdb")
     d.add_argument("--output", help="D.json (machine-readable) or D.html; the summary goes to standard output")
     d.set_defaults(func=cmd_diff)
+
+    w = sub.add_parser("why-not", help="the smallest verified record changes that would align a beneficiary to an ACO")
+    w.add_argument("--policy", required=True)
+    w.add_argument("--market", required=True)
+    w.add_argument("--input", required=True, help="records (.jsonl or .parquet)")
+    w.add_argument("--id", required=True, help="the bene_id")
+    w.add_argument("--aco", required=True, help="the ACO the beneficiary should be aligned to")
+    w.add_argument("--output", help="S.jsonl: one suggestion a line, with the whole changed record")
+    w.set_defaults(func=cmd_why_not)
