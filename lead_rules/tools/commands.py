@@ -128,6 +128,42 @@ def cmd_why_not(args: argparse.Namespace) -> int:
     return 0 if answer.suggestions else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the self-contained HTML audit report of a decisions file."""
+    from .report import counts_add_up, write_report
+
+    decisions = Path(args.input)
+    if not decisions.exists():
+        print(f"lead-rules: no such input {args.input}", file=sys.stderr)
+        return 2
+    policy = _policy(args.policy) if args.policy else None
+    market = _market(args.market) if args.market else None
+    population = Path(args.population) if args.population else None
+    if population is not None and not population.exists():
+        print(f"lead-rules: no such population {args.population}", file=sys.stderr)
+        return 2
+    try:
+        data = write_report(decisions, Path(args.output), policy, market, population)
+    except (ValueError, duckdb_error()) as exc:
+        print(f"lead-rules: {exc}", file=sys.stderr)
+        return 2
+    c = data.counts
+    print(
+        f"{args.output}: {c['records']} records ({c['aligned']} aligned, {c['not_aligned']} not aligned, "
+        f"{c['error']} errors)" + ("" if counts_add_up(data) else " -- the counts do not add up"),
+        file=sys.stderr,
+    )
+    return 0 if counts_add_up(data) else 1
+
+
+def duckdb_error() -> type[Exception]:
+    """DuckDB's error class (a bad decisions file)."""
+    import duckdb
+
+    err: type[Exception] = duckdb.Error
+    return err
+
+
 def register(sub: Any) -> None:
     """Add the tools' subcommands to the ``lead-rules`` subparsers ``sub``."""
     d = sub.add_parser("diff", help="impact of a policy change: transitions and their causes")
@@ -152,3 +188,11 @@ def register(sub: Any) -> None:
     w.add_argument("--aco", required=True, help="the ACO the beneficiary should be aligned to")
     w.add_argument("--output", help="S.jsonl: one suggestion a line, with the whole changed record")
     w.set_defaults(func=cmd_why_not)
+
+    r = sub.add_parser("report", help="one self-contained HTML audit report of a decisions file")
+    r.add_argument("--input", required=True, help="decisions (.parquet, .csv or .jsonl from align or evaluate)")
+    r.add_argument("--policy", help="the policy that decided (id, version, hash, descriptions, citations)")
+    r.add_argument("--market", help="the market (to spread reasons that hold for every ACO over the ACOs)")
+    r.add_argument("--population", help="the population decided (for the state of residence)")
+    r.add_argument("--output", required=True, help="report.html")
+    r.set_defaults(func=cmd_report)

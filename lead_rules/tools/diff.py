@@ -415,4 +415,5 @@ def atomic_write(path: Path, text: str) -> None:
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as fh:
         fh.write(text)
         tmp = Path(fh.name)
+    tmp.chmod(0o644)
     tmp.replace(path)
