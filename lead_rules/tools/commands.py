@@ -164,6 +164,50 @@ def duckdb_error() -> type[Exception]:
     return err
 
 
+def write_align_log_or_exit(args: argparse.Namespace) -> None:
+    """Write the decision log of an ``align`` run (``--log``)."""
+    from ..policy import load_market, load_policy
+    from .decision_log import write_align_log
+
+    try:
+        n = write_align_log(
+            load_policy(args.policy),
+            load_market(args.market),
+            Path(args.input),
+            Path(args.output),
+            args.engine,
+            Path(args.log),
+        )
+    except ValueError as exc:
+        print(f"lead-rules: no decision log: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"logged {n} decisions -> {args.log}", file=sys.stderr)
+
+
+def cmd_verify_log(args: argparse.Namespace) -> int:
+    """Re-decide a decision log (or a sample of it) against its input and report differences."""
+    import json
+
+    from .decision_log import read_log, verify_log
+
+    policy = _policy(args.policy)
+    market = _market(args.market)
+    for path in (args.log, args.input):
+        if not Path(path).exists():
+            print(f"lead-rules: no such file {path}", file=sys.stderr)
+            return 2
+    try:
+        entries = read_log(Path(args.log))
+        result = verify_log(policy, market, entries, Path(args.input), sample=args.sample, seed=args.seed)
+    except ValueError as exc:
+        print(f"lead-rules: {exc}", file=sys.stderr)
+        return 2
+    for diff in result.differences:
+        print(json.dumps(diff, default=str, separators=(",", ":")))
+    print(result.summary(), file=sys.stderr)
+    return 1 if result.differences else 0
+
+
 def register(sub: Any) -> None:
     """Add the tools' subcommands to the ``lead-rules`` subparsers ``sub``."""
     d = sub.add_parser("diff", help="impact of a policy change: transitions and their causes")
@@ -196,3 +240,12 @@ def register(sub: Any) -> None:
     r.add_argument("--population", help="the population decided (for the state of residence)")
     r.add_argument("--output", required=True, help="report.html")
     r.set_defaults(func=cmd_report)
+
+    v = sub.add_parser("verify-log", help="re-decide a decision log (or a sample) and report any difference")
+    v.add_argument("--log", required=True, help="decisions.log.jsonl written by evaluate --log or align --log")
+    v.add_argument("--policy", required=True)
+    v.add_argument("--market", required=True)
+    v.add_argument("--input", required=True, help="the records that were decided (.jsonl or .parquet)")
+    v.add_argument("--sample", type=int, help="re-decide only this many logged decisions, chosen at random")
+    v.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    v.set_defaults(func=cmd_verify_log)
