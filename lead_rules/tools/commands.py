@@ -208,6 +208,98 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
     return 1 if result.differences else 0
 
 
+def cmd_fmt(args: argparse.Namespace) -> int:
+    """Format policy YAML files (or --check that they are formatted)."""
+    from .fmt import fmt_paths
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"lead-rules: no such file or folder {missing[0]}", file=sys.stderr)
+        return 2
+    result = fmt_paths([Path(p) for p in args.paths], check=args.check)
+    for path, message in result.errors:
+        print(f"{path}: {message}", file=sys.stderr)
+    for path in result.changed:
+        print(f"{'would reformat' if args.check else 'reformatted'} {path}")
+    n = len(result.changed) + len(result.unchanged)
+    print(f"{len(result.changed)} of {n} file(s) {'would change' if args.check else 'changed'}", file=sys.stderr)
+    if result.errors:
+        return 2
+    return 1 if args.check and result.changed else 0
+
+
+def _read_record(path: str, bene_id: str | None) -> dict[str, Any] | None:
+    import json
+    from decimal import Decimal
+
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        value = json.loads(p.read_text(encoding="utf-8"), parse_float=Decimal)
+        if not isinstance(value, dict):
+            raise ValueError(f"{path} does not hold one JSON object (a record)")
+        return value
+    if bene_id is None and p.suffix.lower() in (".jsonl", ".ndjson"):
+        with open(p, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    value = json.loads(line, parse_float=Decimal)
+                    return value if isinstance(value, dict) else None
+        return None
+    if bene_id is None:
+        raise ValueError("give --id to choose the record of a population file")
+    return _find_record(path, bene_id)
+
+
+def cmd_eval_expr(args: argparse.Namespace) -> int:
+    """Print an expression's value and trace against one record."""
+    import datetime as dt
+    import json
+
+    from ..records import Market
+    from .eval_expr import evaluate_expression, render_trace
+
+    policy = _policy(args.policy)
+    if args.market:
+        market = _market(args.market)
+    else:
+        folder = Path(args.policy)
+        found = sorted((folder / "markets").glob("*.yaml")) if folder.is_dir() else []
+        if len(found) == 1:
+            market = _market(str(found[0]))
+            print(f"(market: {found[0]})", file=sys.stderr)
+        else:
+            market = Market(performance_year=args.performance_year or dt.date.today().year, acos=[])
+            print(f"(no market: performance year {market.performance_year}, no ACO)", file=sys.stderr)
+    if not Path(args.record).exists():
+        print(f"lead-rules: no such record file {args.record}", file=sys.stderr)
+        return 2
+    try:
+        record = _read_record(args.record, args.id)
+        if record is None:
+            print(f"lead-rules: no record {args.id or ''} in {args.record}", file=sys.stderr)
+            return 2
+        result = evaluate_expression(policy, args.expression, record, market, args.aco)
+    except PolicyError as exc:
+        return _diagnostics_exit(exc, 1)
+    except (ValueError, json.JSONDecodeError) as exc:
+        print(f"lead-rules: {exc}", file=sys.stderr)
+        return 2
+    for w in result.warnings:
+        print(w.render(), file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+        return 0
+    from ..values import to_json
+
+    value = to_json(result.value)
+    print(
+        ("unknown" if value is None else json.dumps(value, default=str))
+        + (f"    (for {result.aco_id})" if result.aco_id else "")
+    )
+    print("\n".join(render_trace(result.trace)))
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add the tools' subcommands to the ``lead-rules`` subparsers ``sub``."""
     d = sub.add_parser("diff", help="impact of a policy change: transitions and their causes")
@@ -249,3 +341,21 @@ def register(sub: Any) -> None:
     v.add_argument("--sample", type=int, help="re-decide only this many logged decisions, chosen at random")
     v.add_argument("--seed", type=int, default=0, help="seed of the sample")
     v.set_defaults(func=cmd_verify_log)
+
+    f = sub.add_parser("fmt", help="format policy YAML files (comments kept); --check for CI")
+    f.add_argument("paths", nargs="+", help="YAML files or folders")
+    f.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file would change")
+    f.set_defaults(func=cmd_fmt)
+
+    x = sub.add_parser("eval-expr", help="print an expression's value and trace against one record")
+    x.add_argument("--policy", required=True)
+    x.add_argument("--record", required=True, help="record.json (one object), or records .jsonl/.parquet with --id")
+    x.add_argument("--id", help="the bene_id, in a file of several records")
+    x.add_argument("--market", help="market file (default: the policy's markets/*.yaml when there is one)")
+    x.add_argument(
+        "--aco", help="bind `aco` to this ACO of the market (default: the first, when the expression reads it)"
+    )
+    x.add_argument("--performance-year", type=int, help="without a market: the performance year")
+    x.add_argument("--json", action="store_true", help="print the value and the whole trace as JSON")
+    x.add_argument("expression", help="an expression of the policy language, e.g. 'count(bene.claims)'")
+    x.set_defaults(func=cmd_eval_expr)
