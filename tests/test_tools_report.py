@@ -177,3 +177,28 @@ def test_the_report_renders_in_headless_chromium(report: dict[str, Path], tmp_pa
         ["--window-size=1400,3200", f"--screenshot={shot}", report["html"].as_uri()], tmp_path / "profile2"
     )
     assert taken.returncode == 0 and shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_the_counts_are_the_same_from_csv_and_evaluate_output(report: dict[str, Path], suffix: str) -> None:
+    policy = load_policy(LEAD)
+    market = load_market(report["market"])
+    parquet = collect(report["decisions"], policy, market)
+    other = report["folder"] / f"decisions{suffix}"
+    if suffix == ".csv":
+        args = ["align", "--policy", str(LEAD), "--market", str(report["market"]), "--input", str(report["population"])]
+        assert main([*args, "--output", str(other), "--quiet"]) == 0
+    else:
+        jsonl = report["folder"] / "pop" / "population.jsonl"
+        args = ["evaluate", "--policy", str(LEAD), "--market", str(report["market"]), "--input", str(jsonl)]
+        assert main([*args, "--output", str(other)]) == 0
+    data = collect(other, policy, market)
+    assert counts_add_up(data)
+    assert (data.counts, data.by_pathway, data.by_aco_pathway) == (
+        parquet.counts,
+        parquet.by_pathway,
+        parquet.by_aco_pathway,
+    )
+    assert data.reasons_by_pathway == parquet.reasons_by_pathway
+    assert data.reasons_by_aco == parquet.reasons_by_aco
+    assert [s[:4] for s in data.subjects] == [s[:4] for s in parquet.subjects]

@@ -131,9 +131,9 @@ def collect(
     ]
     reasons_by_pathway: list[dict[str, Any]] = []
     reasons_by_aco: list[dict[str, Any]] = []
+    shape = '[{"pathway":"VARCHAR","criterion":"VARCHAR","value":"VARCHAR","acos":["VARCHAR"]}]'
+    reasons_json = "reasons" if decisions.suffix.lower() != ".csv" else f"from_json(reasons, '{shape}')"
     if has_reasons:
-        shape = '[{"pathway":"VARCHAR","criterion":"VARCHAR","value":"VARCHAR","acos":["VARCHAR"]}]'
-        reasons_json = "reasons" if decisions.suffix.lower() != ".csv" else f"from_json(reasons, '{shape}')"
         con.sql(
             "CREATE VIEW r AS SELECT file_row_number, u.r.pathway AS pathway, u.r.criterion AS criterion, "
             "u.r.value AS value, u.r.acos AS acos FROM "
@@ -159,7 +159,7 @@ def collect(
         reasons_by_aco = [
             {"aco": a, "pathway": p, "criterion": c, "count": n} for (a, p, c), n in sorted(tally.items())
         ]
-    reason_col = "to_json(reasons)" if has_reasons else "NULL"
+    reason_col = f"to_json({reasons_json})" if has_reasons else "NULL"
     cause_col = '"cause"' if "cause" in columns else "NULL"
     subjects = [
         [b, o, a, p, json.loads(r) if isinstance(r, str) else r, s, c]
