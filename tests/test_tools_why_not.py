@@ -180,3 +180,29 @@ def test_no_record_change_can_align_to_an_aco_without_tins_or_partners(
     assert [r["aco_id"] for r in rows] == ["A1"] * len(lines)
     assert main([*base, "--aco", "NOPE"]) == 2
     assert main([*base[:-1], "B9", "--aco", "A1"]) == 2
+
+
+def test_the_repairs_follow_any_policy_structure_not_and_any(tmp_path: Path) -> None:
+    """A policy that is not LEAD: `not` and `any` requirements, a scalar and a list field."""
+    from conftest import write_policy
+
+    folder = tmp_path / "tiny"
+    write_policy(
+        folder,
+        criteria={
+            "died": "bene.death_date is not null",
+            "designated": "any(v.tin in aco.participant_tins for v in bene.voluntary)",
+            "local": "coalesce(bene.residence.county_fips in aco.service_area_counties, false)",
+        },
+        pathways={"p": {"requires": [{"not": "died"}, {"any": ["designated", "local"]}]}},
+    )
+    policy = load_policy(folder)
+    market = _market()
+    record = {"bene_id": "T1", "death_date": "2027-05-01", "residence": {"state": "NC"}}
+    assert policy.evaluate(record, market, trace=False).outcome == "not_aligned"
+    answer = why_not(policy, market, record, "A2")
+    assert answer.suggestions, answer.impossible
+    best = answer.suggestions[0]
+    assert best.steps[0] == "set death_date to nothing (remove it)"
+    assert policy.evaluate(best.record, market, trace=False).aco_id == "A2"
+    assert any("TIN 222" in " ".join(s.steps) or "37063" in " ".join(s.steps) for s in answer.suggestions)

@@ -10,9 +10,9 @@ policy's structure:
    literals, attributes of the ACO or of its Medicaid partners, and
    definitions (dates and months such as the voluntary cut-off or the
    alignment years).
-2. For a target pathway, the driver evaluates its requirement criteria for
-   ACO ``A`` and repairs the first failing one with the first change that
-   makes it true: set a scalar field; set a field (or a nested object) of
+2. For a target pathway, the driver evaluates its requirements (criteria,
+   or ``all``/``any``/``not`` trees of them) for ACO ``A`` and repairs the
+   first failing one with the first change that makes it hold: set a scalar field; set a field (or a nested object) of
    the monthly records over a range of months bounded by the policy's month
    definitions (shortest range first, missing months added); or add one
    element to a list (a designation, a claim line) built from the harvested
@@ -20,8 +20,8 @@ policy's structure:
    money field. It repeats until the record is aligned to ``A``.
 3. Every suggestion is verified by deciding the changed record with
    :meth:`Policy.evaluate`; only those aligned to ``A`` are returned. When no
-   pathway can be repaired, the reasons say which criterion no record change
-   could make true (for example one that reads only the market, such as an
+   pathway can be repaired, the reasons say which requirement no record change
+   could make hold (for example one that reads only the market, such as an
    ACO without Medicaid partners or participant TINs).
 """
 
@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from .. import ast
 from ..interpreter import Compiler, Env
-from ..policy import Policy
+from ..policy import Policy, requirement_label
 from ..records import Aco, Beneficiary, Claim, Market, MonthRecord, Voluntary
 from ..values import Month, to_json
 
@@ -215,6 +215,11 @@ class _Probe:
         self.comp = Compiler(policy.doc, policy.resolution, False)
 
     def value(self, name: str, record: Mapping[str, Any], aco: Aco | None) -> Any:
+        """The value of the named item ``name``."""
+        return self.run(self.comp.named(name), record, aco)
+
+    def run(self, fn: Any, record: Mapping[str, Any], aco: Aco | None) -> Any:
+        """The value of a compiled expression for ``record`` and ``aco`` (None when it fails)."""
         try:
             bene = Beneficiary.model_validate(record)
         except ValidationError:
@@ -222,7 +227,7 @@ class _Probe:
         env = Env(bene, self.market, {}, None)
         env.set_aco(aco)
         try:
-            return self.comp.named(name)(env)
+            return fn(env)
         except Exception:
             return None
 
@@ -312,18 +317,23 @@ class _Search:
         self.aco = aco
         self.probe = _Probe(policy, market)
         self.hints = harvest(policy)
+        self._compiled: dict[int, Any] = {}
 
-    def holds(self, criterion: str, record: Mapping[str, Any]) -> bool:
-        return self.probe.value(criterion, record, self.aco) is True
+    def holds(self, goal: ast.Expr, record: Mapping[str, Any]) -> bool:
+        """True when the requirement ``goal`` holds for the ACO on ``record``."""
+        fn = self._compiled.get(id(goal))
+        if fn is None:
+            fn = self._compiled[id(goal)] = self.probe.comp.compile(goal, False)
+        return self.probe.run(fn, record, self.aco) is True
 
     def cands(self, key: tuple[str | None, Path], record: Mapping[str, Any]) -> list[Any]:
         h = self.hints.get(key)
         return candidates(h, self.policy, self.probe, record, self.aco) if h else []
 
-    def empty_aco_attrs(self, criterion: str) -> list[str]:
-        """The attributes of the ACO that ``criterion`` reads and that are empty for this ACO."""
+    def empty_aco_attrs(self, goal: ast.Expr) -> list[str]:
+        """The attributes of the ACO that ``goal`` reads and that are empty for this ACO."""
         out: list[str] = []
-        for n in self.closure(criterion):
+        for n in self.closure(goal):
             for node in ast.walk(self.policy.doc.named[n].expr):
                 if isinstance(node, ast.Attr) and isinstance(node.obj, ast.Name) and node.obj.name == "aco":
                     value = getattr(self.aco, node.name, None)
@@ -331,10 +341,10 @@ class _Search:
                         out.append(node.name)
         return out
 
-    def closure(self, criterion: str) -> set[str]:
-        """``criterion`` and the named items it reads, transitively."""
+    def closure(self, goal: ast.Expr) -> set[str]:
+        """The named items ``goal`` reads, transitively."""
         names: set[str] = set()
-        stack = [criterion]
+        stack = [n.name for n in ast.walk(goal) if isinstance(n, ast.Name)]
         while stack:
             n = stack.pop()
             if n in names or n not in self.policy.doc.named:
@@ -345,24 +355,24 @@ class _Search:
                     stack.append(node.name)
         return names
 
-    def fields_read_by(self, criterion: str) -> set[tuple[str | None, Path]]:
-        """The harvested fields that ``criterion`` reads, through its definitions."""
+    def fields_read_by(self, goal: ast.Expr) -> set[tuple[str | None, Path]]:
+        """The harvested fields that ``goal`` reads, through its definitions."""
         sub = _Harvester(self.policy)
-        for n in self.closure(criterion):
+        for n in self.closure(goal):
             sub.visit(self.policy.doc.named[n].expr, {})
         return set(sub.hints)
 
     # -- repairs, smallest first
-    def repairs(self, criterion: str, record: dict[str, Any]) -> Iterator[_Change]:
-        fields = self.fields_read_by(criterion)
-        yield from self._scalar_repairs(criterion, record, fields)
-        yield from self._month_repairs(criterion, record, fields)
+    def repairs(self, goal: ast.Expr, record: dict[str, Any]) -> Iterator[_Change]:
+        fields = self.fields_read_by(goal)
+        yield from self._scalar_repairs(goal, record, fields)
+        yield from self._month_repairs(goal, record, fields)
         for name in ("voluntary", "claims"):
             if any(k[0] == name for k in fields):
-                yield from self._add_element(criterion, record, name, fields)
+                yield from self._add_element(goal, record, name, fields)
 
     def _scalar_repairs(
-        self, criterion: str, record: dict[str, Any], fields: set[tuple[str | None, Path]]
+        self, goal: ast.Expr, record: dict[str, Any], fields: set[tuple[str | None, Path]]
     ) -> Iterator[_Change]:
         for key in sorted((k for k in fields if k[0] is None), key=str):
             path = key[1]
@@ -371,9 +381,8 @@ class _Search:
                     continue
                 new = copy.deepcopy(record)
                 _set(new, path, v)
-                if self.holds(criterion, new):
+                if self.holds(goal, new):
                     yield _Change([f"set {'.'.join(path)} to {_show(v)}"], new)
-                    break
 
     def _month_ranges(self, record: Mapping[str, Any]) -> list[tuple[Month, Month]]:
         months: set[Month] = set()
@@ -407,7 +416,7 @@ class _Search:
         return out
 
     def _month_repairs(
-        self, criterion: str, record: dict[str, Any], fields: set[tuple[str | None, Path]]
+        self, goal: ast.Expr, record: dict[str, Any], fields: set[tuple[str | None, Path]]
     ) -> Iterator[_Change]:
         if not any(k[0] == "months" for k in fields):
             return
@@ -416,7 +425,7 @@ class _Search:
         # 1. only the months missing from a range (copies of the nearest month)
         for lo, hi in ranges:
             new = _fill_months(record, lo, hi)
-            if new != record and self.holds(criterion, new):
+            if new != record and self.holds(goal, new):
                 yield _Change([f"add the missing monthly records {lo}..{hi}"], new)
                 return
         # 2. one field (or nested object) of every month of a range
@@ -427,12 +436,12 @@ class _Search:
                 for m in new["months"]:
                     if lo <= Month.parse(str(m.get("month"))) <= hi:
                         _set(m, path, value)
-                if self.holds(criterion, new):
+                if self.holds(goal, new):
                     yield _Change([f"set months {lo}..{hi} {'.'.join(path)} to {_show(value)}"], new)
                     return
 
     def _add_element(
-        self, criterion: str, record: dict[str, Any], name: str, fields: set[tuple[str | None, Path]]
+        self, goal: ast.Expr, record: dict[str, Any], name: str, fields: set[tuple[str | None, Path]]
     ) -> Iterator[_Change]:
         model = LIST_MODELS[name]
         per_field: list[tuple[str, list[Any]]] = []
@@ -453,14 +462,14 @@ class _Search:
             if name == "claims":
                 element.setdefault("claim_id", f"WHY-NOT-{len(record.get('claims') or []) + 1}")
                 element.setdefault("line", 1)
-            found = self._with_amount(criterion, record, name, element, money)
+            found = self._with_amount(goal, record, name, element, money)
             if found is not None:
                 new, amount = found
                 yield _Change([_describe_element(name, element, money, amount, self.aco)], new)
                 return
 
     def _with_amount(
-        self, criterion: str, record: dict[str, Any], name: str, element: dict[str, Any], money: str | None
+        self, goal: ast.Expr, record: dict[str, Any], name: str, element: dict[str, Any], money: str | None
     ) -> tuple[dict[str, Any], Decimal | None] | None:
         def build(amount: Decimal | None) -> dict[str, Any]:
             new = copy.deepcopy(record)
@@ -472,16 +481,16 @@ class _Search:
 
         if money is None:
             new = build(None)
-            return (new, None) if self.holds(criterion, new) else None
+            return (new, None) if self.holds(goal, new) else None
         hi = Decimal(1)
-        while not self.holds(criterion, build(hi)):
+        while not self.holds(goal, build(hi)):
             hi *= 4
             if hi > Decimal(10) ** 9:
                 return None
         lo = hi / 4 if hi > 1 else Decimal(0)
         while hi - lo > 1:  # smallest whole-dollar amount that works
             mid = (lo + hi) // 2
-            if self.holds(criterion, build(mid)):
+            if self.holds(goal, build(mid)):
                 hi = mid
             else:
                 lo = mid
@@ -541,21 +550,66 @@ def _describe_element(name: str, el: Mapping[str, Any], money: str | None, amoun
 # --- the driver ---------------------------------------------------------------------------
 
 
-def _requirement_criteria(policy: Policy, pathway: str) -> list[str]:
-    criteria = set(policy.criteria())
-    out: list[str] = []
-    for req in policy.doc.pathways[pathway].requires:
-        for node in ast.walk(req):
-            if isinstance(node, ast.Name) and node.name in criteria and node.name not in out:
-                out.append(node.name)
-    return out
+def _reads_bene(policy: Policy, goal: ast.Expr) -> bool:
+    names = [n.name for n in ast.walk(goal) if isinstance(n, ast.Name)]
+    return any("bene" in policy.resolution.depends.get(n, frozenset()) for n in names)
 
 
-def _reads_bene(policy: Policy, criterion: str) -> bool:
-    return "bene" in policy.resolution.depends.get(criterion, frozenset())
+def _repair(
+    policy: Policy,
+    market: Market,
+    search: _Search,
+    pathway: str,
+    rec: dict[str, Any],
+    steps: list[str],
+    depth: int,
+    budget: list[int],
+) -> tuple[dict[str, Any] | None, list[str], str | None]:
+    """Depth-first: repair the first failing requirement of ``pathway``, try the next repair on a dead end."""
+    aco_id = search.aco.id
+    d = policy.evaluate(rec, market, trace=False)
+    if d.aco_id == aco_id:
+        return rec, steps, None
+    failing = [r for r in policy.doc.pathways[pathway].requires if not search.holds(r, rec)]
+    if not failing:
+        got = f" to {d.aco_id} by {d.pathway}" if d.aco_id else ""
+        return None, steps, f"{pathway}: every requirement holds for {aco_id}, but the decision is {d.outcome}{got}"
+    if depth <= 0 or budget[0] <= 0:
+        return None, steps, f"{pathway}: no verified change within the search limits"
+    goal = failing[0]
+    reason: str | None = None
+    tried = False
+    for change in search.repairs(goal, rec):
+        tried = True
+        budget[0] -= 1
+        found, new_steps, why = _repair(
+            policy, market, search, pathway, change.record, steps + change.steps, depth - 1, budget
+        )
+        if found is not None:
+            return found, new_steps, None
+        reason = reason or why
+        if budget[0] <= 0:
+            break
+    if tried:
+        return None, steps, reason
+    empty = search.empty_aco_attrs(goal)
+    if empty:
+        why = f"{aco_id} has no {' and no '.join(empty)} (a fact of the market, not of the record)"
+    elif not _reads_bene(policy, goal):
+        why = "it reads only the market and the ACO, not the record"
+    else:
+        why = "no change to the record found makes it hold"
+    return None, steps, f"{pathway}: '{requirement_label(goal)}' cannot be made to hold for {aco_id}: {why}"
 
 
-def why_not(policy: Policy, market: Market, record: Mapping[str, Any], aco_id: str, max_steps: int = 8) -> WhyNot:
+def why_not(
+    policy: Policy,
+    market: Market,
+    record: Mapping[str, Any],
+    aco_id: str,
+    max_steps: int = 8,
+    max_nodes: int = 60,
+) -> WhyNot:
     """The verified record changes that would align ``record`` to ``aco_id``, smallest first."""
     aco = next((a for a in market.acos if a.id == aco_id), None)
     if aco is None:
@@ -571,38 +625,14 @@ def why_not(policy: Policy, market: Market, record: Mapping[str, Any], aco_id: s
     if current.aco_id == aco_id:
         return WhyNot(current.bene_id, aco_id, now, [], [])
     for pathway in policy.pathway_names:
-        rec, reason = base, None
-        steps: list[str] = []
-        for _ in range(max_steps):
-            d = policy.evaluate(rec, market, trace=False)
-            if d.aco_id == aco_id:
-                break
-            failing = [c for c in _requirement_criteria(policy, pathway) if not search.holds(c, rec)]
-            if not failing:
-                reason = f"{pathway}: every requirement holds for {aco_id}, but the decision is {d.outcome}" + (
-                    f" to {d.aco_id} by {d.pathway}" if d.aco_id else ""
-                )
-                break
-            c = failing[0]
-            change = next(search.repairs(c, rec), None)
-            if change is None:
-                empty = search.empty_aco_attrs(c)
-                if empty:
-                    why = f"{aco_id} has no {' and no '.join(empty)} (a fact of the market, not of the record)"
-                elif not _reads_bene(policy, c):
-                    why = "it reads only the market and the ACO, not the record"
-                else:
-                    why = "no change to the record found makes it true"
-                reason = f"{pathway}: '{c}' cannot be made true for {aco_id}: {why}"
-                break
-            rec, steps = change.record, steps + change.steps
-        final = policy.evaluate(rec, market, trace=False)
-        if final.aco_id == aco_id and final.outcome == "aligned" and steps:
-            suggestions.append(Suggestion(str(final.pathway), steps, rec))
-        elif reason is not None:
-            impossible.append(reason)
-        else:
-            impossible.append(f"{pathway}: no verified change within {max_steps} steps")
+        budget = [max_nodes]
+        rec, steps, reason = _repair(policy, market, search, pathway, base, [], max_steps, budget)
+        if rec is not None and steps:
+            final = policy.evaluate(rec, market, trace=False)
+            if final.aco_id == aco_id and final.outcome == "aligned":  # verified
+                suggestions.append(Suggestion(str(final.pathway), steps, rec))
+                continue
+        impossible.append(reason or f"{pathway}: no verified change found")
     suggestions.sort(key=lambda s: len(s.steps))
     unique: list[Suggestion] = []
     for s in suggestions:
