@@ -164,3 +164,35 @@ def test_html_output_and_bad_usage(
     assert "not an int" in capsys.readouterr().err
     assert main([*base]) == 2
     assert main([*base, "--set", "ay2_weight=5", "--output", str(tmp_path / "d.txt")]) == 2
+
+
+def test_a_policy_that_does_not_compile_falls_back_to_the_interpreter(
+    population: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lead_rules.sql import compiler
+    from lead_rules.tools.overrides import with_parameters
+
+    market = load_market(population["market"])
+    policy = load_policy(LEAD)
+    new = with_parameters(policy, ["ay2_weight=5"])
+    expected = diff_policies(policy, new, market, population["parquet"])
+    real = compiler.compile_policy
+
+    def refuse_new(p: Any, m: Any, dialect: str, **kw: Any) -> Any:
+        compiled = real(p, m, dialect, **kw)
+        if p is new:
+            compiled.issues.append(compiler.SqlIssue("error", "S999", "not compilable", p.doc.meta_span, dialect))
+        return compiled
+
+    monkeypatch.setattr(compiler, "compile_policy", refuse_new)
+    mixed = diff_policies(policy, new, market, population["parquet"])
+    assert mixed.engines == {"old": "duckdb", "new": "interpreter"}
+    assert mixed.transitions == expected.transitions
+    assert [(s.row, s.causes) for s in mixed.subjects] == [(s.row, s.causes) for s in expected.subjects]
+
+
+def test_context_is_the_market(population: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "d.json"
+    args = ["diff", "--old", str(LEAD), "--set", "ay2_weight=5", "--context", str(population["market"])]
+    assert main([*args, "--input", str(population["parquet"]), "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["changed"] > 0
