@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lead_rules.cli import main
-from lead_rules.generate import write_population
+from lead_rules.synth.generate import write_population
 
 REPO = Path(__file__).resolve().parent.parent
 LEAD = REPO / "policies" / "lead"

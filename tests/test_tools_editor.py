@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from lead_rules import policy_tests
+from lead_rules.testing import policy_tests
 from lead_rules.tools.json_schema import (
     MODELINE,
     Case,
@@ -160,8 +160,8 @@ def test_fmt_command_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_eval_expr_agrees_with_the_interpreter(tmp_path: Path) -> None:
-    from lead_rules.generate import write_population
-    from lead_rules.policy import load_market, load_policy
+    from lead_rules.synth.generate import write_population
+    from lead_rules.engine.policy import load_market, load_policy
     from lead_rules.sql.reference import Reference
     from lead_rules.tools.eval_expr import evaluate_expression
 

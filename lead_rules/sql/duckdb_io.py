@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .. import records
-from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
+from ..language import records
+from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
 from .sqltypes import MONEY_SCALE
 
 INPUT_VIEW = "_lr_input"

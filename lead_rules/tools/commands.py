@@ -13,18 +13,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import PolicyError
-from ..policy import Policy
+from ..language.errors import PolicyError
+from ..engine.policy import Policy
 
 
 def _policy(path: str) -> Policy:
-    from ..cli import _policy_or_exit
+    from ..cli.main import _policy_or_exit
 
     return _policy_or_exit(path)
 
 
 def _market(path: str) -> Any:
-    from ..cli import _market_or_exit
+    from ..cli.main import _market_or_exit
 
     return _market_or_exit(path)
 
@@ -88,7 +88,7 @@ def _find_record(path: str, bene_id: str) -> dict[str, Any] | None:
 
 def cmd_why_not(args: argparse.Namespace) -> int:
     """The smallest verified record changes that would align one beneficiary to one ACO."""
-    from ..batch import dumps
+    from ..batch.jsonl import dumps
     from .diff import atomic_write
     from .why_not import why_not
 
@@ -166,7 +166,7 @@ def duckdb_error() -> type[Exception]:
 
 def write_align_log_or_exit(args: argparse.Namespace) -> None:
     """Write the decision log of an ``align`` run (``--log``)."""
-    from ..policy import load_market, load_policy
+    from ..engine.policy import load_market, load_policy
     from .decision_log import write_align_log
 
     try:
@@ -255,7 +255,7 @@ def cmd_eval_expr(args: argparse.Namespace) -> int:
     import datetime as dt
     import json
 
-    from ..records import Market
+    from ..language.records import Market
     from .eval_expr import evaluate_expression, render_trace
 
     policy = _policy(args.policy)
@@ -289,7 +289,7 @@ def cmd_eval_expr(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return 0
-    from ..values import to_json
+    from ..language.values import to_json
 
     value = to_json(result.value)
     print(

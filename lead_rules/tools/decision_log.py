@@ -30,10 +30,10 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from ..batch import BatchCounts, decide_lines, dumps, json_default
-from ..policy import Policy
-from ..records import Beneficiary, Market
-from ..values import to_json
+from ..batch.jsonl import BatchCounts, decide_lines, dumps, json_default
+from ..engine.policy import Policy
+from ..language.records import Beneficiary, Market
+from ..language.values import to_json
 
 DECISION_FIELDS = ("bene_id", "outcome", "aco_id", "pathway")
 

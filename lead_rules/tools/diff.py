@@ -29,9 +29,9 @@ from typing import Any
 
 import duckdb
 
-from .. import ast
-from ..policy import Policy
-from ..records import Market
+from ..language import ast
+from ..engine.policy import Policy
+from ..language.records import Market
 
 DECISION_KEY = ("outcome", "aco_id", "pathway")
 """The fields whose change makes a subject *changed*."""

@@ -18,15 +18,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..checker import check_doc
-from ..errors import Diagnostic, Diagnostics, PolicyError, Span
-from ..interpreter import Compiler, Env
-from ..loader import Named, parse_expr
-from ..policy import Policy, validation_errors
-from ..records import Beneficiary, Market
-from ..trace import TraceNode, Tracer, truth
-from ..values import to_json
-from ..yaml_source import YNode
+from ..language.checker import check_doc
+from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span
+from ..engine.interpreter import Compiler, Env
+from ..language.loader import Named, parse_expr
+from ..engine.policy import Policy, validation_errors
+from ..language.records import Beneficiary, Market
+from ..engine.trace import TraceNode, Tracer, truth
+from ..language.values import to_json
+from ..language.yaml_source import YNode
 
 NAME = "eval_expr__"
 """The name the expression is checked and evaluated under."""

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..policy_model import ParameterFileSpec, PolicyFileSpec
-from ..records import Market
+from ..language.policy_model import ParameterFileSpec, PolicyFileSpec
+from ..language.records import Market
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MODELINE = "# yaml-language-server: $schema="

@@ -14,11 +14,11 @@ import dataclasses
 import hashlib
 from collections.abc import Sequence
 
-from ..checker import check_doc
-from ..errors import Diagnostic, Diagnostics, PolicyError, Span, did_you_mean
-from ..loader import coerce
-from ..policy import Policy
-from ..yaml_source import load_yaml_text
+from ..language.checker import check_doc
+from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span, did_you_mean
+from ..language.loader import coerce
+from ..engine.policy import Policy
+from ..language.yaml_source import load_yaml_text
 
 
 def parse_setting(text: str) -> tuple[str, str]:

@@ -22,8 +22,8 @@ from typing import Any
 
 import duckdb
 
-from ..policy import Policy
-from ..records import Market
+from ..engine.policy import Policy
+from ..language.records import Market
 
 CHART_IDS = ("funnel", "pathway_by_aco", "pathway_by_state", "reasons_by_pathway", "reasons_by_aco")
 

@@ -37,11 +37,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .. import ast
-from ..interpreter import Compiler, Env
-from ..policy import Policy, requirement_label
-from ..records import Aco, Beneficiary, Claim, Market, MonthRecord, Voluntary
-from ..values import Month, to_json
+from ..language import ast
+from ..engine.interpreter import Compiler, Env
+from ..engine.policy import Policy, requirement_label
+from ..language.records import Aco, Beneficiary, Claim, Market, MonthRecord, Voluntary
+from ..language.values import Month, to_json
 
 LIST_MODELS: dict[str, type[BaseModel]] = {"voluntary": Voluntary, "claims": Claim, "months": MonthRecord}
 """The list-valued fields of a record and the model of their elements."""

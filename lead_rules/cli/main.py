@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import PolicyError
-from .policy import Policy, check_policy, load_market, load_policy
-from .records import Market
+from ..engine.policy import Policy, check_policy, load_market, load_policy
+from ..language.errors import PolicyError
+from ..language.records import Market
 
 
 def _policy_or_exit(path: str) -> Policy:
@@ -80,13 +80,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
-    from .batch import run_batch
+    from ..batch.jsonl import run_batch
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
     with _open(args.input, "r", sys.stdin) as src, _open(args.output, "w", sys.stdout) as dst:
         if args.log:  # the decision log (lead_rules/tools/decision_log.py)
-            from .tools.decision_log import run_batch_logged
+            from ..tools.decision_log import run_batch_logged
 
             counts = run_batch_logged(policy, market, src, dst, Path(args.log), trace=args.trace)
         else:
@@ -99,12 +99,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Explain the decision for one beneficiary of a batch."""
     import json
 
-    from .batch import parse_line
+    from ..batch.jsonl import parse_line
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
     if args.from_output:
-        from .sql.explain import decision_from_row, read_output_row
+        from ..sql.explain import decision_from_row, read_output_row
 
         row = read_output_row(args.from_output, args.id)
         if row is None:
@@ -124,7 +124,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 continue
             decision = policy.evaluate(record, market, trace=True)
             if args.json:
-                from .batch import json_default
+                from ..batch.jsonl import json_default
 
                 print(json.dumps(decision.to_dict(), default=json_default, indent=2))
             else:
@@ -138,7 +138,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     """Align a whole population with DuckDB, Spark or the interpreter."""
     import json
 
-    from .sql.run import align
+    from ..sql.run import align
 
     _policy_or_exit(args.policy)  # located diagnostics before any engine starts
     _market_or_exit(args.market)
@@ -161,7 +161,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if args.log:  # the decision log (lead_rules/tools/decision_log.py)
-        from .tools.commands import write_align_log_or_exit
+        from ..tools.commands import write_align_log_or_exit
 
         write_align_log_or_exit(args)
     if args.summary_json:
@@ -171,7 +171,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     """Print the SQL a policy compiles to."""
-    from .sql.compiler import compile_policy
+    from ..sql.compiler import compile_policy
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
@@ -187,7 +187,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Run the YAML policy tests."""
-    from .policy_tests import run_policy_tests
+    from ..testing.policy_tests import run_policy_tests
 
     code: int = run_policy_tests([Path(p) for p in args.paths], args.min_coverage, sys.stdout)
     return code
@@ -195,7 +195,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Write a synthetic population and market."""
-    from .generate import write_population
+    from ..synth.generate import write_population
 
     paths = write_population(Path(args.output), args.n, args.seed, args.performance_year, tuple(args.formats))
     for name, path in paths.items():
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--policy", default=None, help="policy folder (default: the bundled LEAD policy)")
     d.set_defaults(func=cmd_demo)
 
-    from .tools.commands import register
+    from ..tools.commands import register
 
     register(sub)  # diff, why-not, report, verify-log, fmt, eval-expr
     return p

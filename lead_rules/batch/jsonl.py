@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
-from .decision import Decision
-from .policy import Policy
-from .records import Market
-from .values import Month
+from ..engine.decision import Decision
+from ..engine.policy import Policy
+from ..language.records import Market
+from ..language.values import Month
 
 
 @dataclass
