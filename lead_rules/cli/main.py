@@ -16,29 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ..engine.policy import Policy, check_policy, load_market, load_policy
-from ..language.errors import PolicyError
-from ..language.records import Market
-
-
-def _policy_or_exit(path: str) -> Policy:
-    try:
-        return load_policy(path)
-    except PolicyError as exc:
-        for d in exc.diagnostics:
-            print(d.render(), file=sys.stderr)
-        errors = sum(1 for d in exc.diagnostics if d.severity == "error")
-        print(f"{path}: {errors} error(s); nothing evaluated", file=sys.stderr)
-        raise SystemExit(1) from None
-
-
-def _market_or_exit(path: str) -> Market:
-    try:
-        return load_market(path)
-    except PolicyError as exc:
-        for d in exc.diagnostics:
-            print(d.render(), file=sys.stderr)
-        raise SystemExit(2) from None
+from ..engine.policy import check_policy
+from .loading import market_or_exit, policy_or_exit
 
 
 @contextlib.contextmanager
@@ -82,8 +61,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
     from ..batch.jsonl import run_batch
 
-    policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    policy = policy_or_exit(args.policy)
+    market = market_or_exit(args.market)
     with _open(args.input, "r", sys.stdin) as src, _open(args.output, "w", sys.stdout) as dst:
         if args.log:  # the decision log (lead_rules/tools/decision_log.py)
             from ..tools.decision_log import run_batch_logged
@@ -101,8 +80,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from ..batch.jsonl import parse_line
 
-    policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    policy = policy_or_exit(args.policy)
+    market = market_or_exit(args.market)
     if args.from_output:
         from ..sql.explain import decision_from_row, read_output_row
 
@@ -140,8 +119,8 @@ def cmd_align(args: argparse.Namespace) -> int:
 
     from ..sql.run import align
 
-    _policy_or_exit(args.policy)  # located diagnostics before any engine starts
-    _market_or_exit(args.market)
+    policy_or_exit(args.policy)  # located diagnostics before any engine starts
+    market_or_exit(args.market)
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
@@ -173,8 +152,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """Print the SQL a policy compiles to."""
     from ..sql.compiler import compile_policy
 
-    policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    policy = policy_or_exit(args.policy)
+    market = market_or_exit(args.market)
     compiled = compile_policy(policy, market, args.dialect)
     for issue in compiled.issues:
         print(str(issue), file=sys.stderr)

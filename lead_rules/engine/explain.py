@@ -1,18 +1,85 @@
 """Plain-English explanations of decisions, for auditors.
 
-Renders a :class:`~lead_rules.decision.Decision` (and its trace when it has
-one) as text: the outcome, then each pathway of the hierarchy in order with
-the requirements that held or failed, their descriptions, citations and the
-record fields they read, ending with the pathways not evaluated.
+Renders a :class:`~lead_rules.engine.decision.Decision` (and its trace when it
+has one) as text: the outcome, then each pathway of the hierarchy in order
+with the requirements that held or failed, their descriptions, citations and
+the record fields they read, ending with the pathways not evaluated.
+
+It reads a decision through the read-only views below and does not import
+:mod:`.decision`, which imports it for ``Decision.explain()``: the
+dependency runs one way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from ..language.values import to_json
-from .decision import Decision, Reason
 from .trace import TraceNode, truth
+
+
+class ReasonView(Protocol):
+    """What an explanation reads of a :class:`~lead_rules.engine.decision.Reason`."""
+
+    @property
+    def pathway(self) -> str: ...
+    @property
+    def criterion(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def acos(self) -> tuple[str, ...] | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def explanation(self) -> str | None: ...
+    @property
+    def at(self) -> str | None: ...
+
+
+class PathwayView(Protocol):
+    """What an explanation reads of a :class:`~lead_rules.engine.decision.PathwayResult`."""
+
+    @property
+    def pathway(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def aco_id(self) -> str | None: ...
+    @property
+    def qualifying(self) -> tuple[str, ...]: ...
+    @property
+    def reasons(self) -> Sequence[ReasonView]: ...
+
+
+class DecisionView(Protocol):
+    """What an explanation reads of a :class:`~lead_rules.engine.decision.Decision`."""
+
+    @property
+    def bene_id(self) -> str | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def aco_id(self) -> str | None: ...
+    @property
+    def pathway(self) -> str | None: ...
+    @property
+    def errors(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def policy_id(self) -> str: ...
+    @property
+    def policy_version(self) -> str: ...
+    @property
+    def policy_hash(self) -> str: ...
+    @property
+    def performance_year(self) -> int | None: ...
+    @property
+    def pathways(self) -> Sequence[PathwayView]: ...
+    @property
+    def trace(self) -> TraceNode | None: ...
 
 _MAX_READS = 8
 
@@ -98,7 +165,7 @@ def _sub_criteria(trace: TraceNode | None, node: TraceNode | None) -> list[str]:
     return out
 
 
-def _reason_lines(r: Reason, trace: TraceNode | None, number: str) -> list[str]:
+def _reason_lines(r: ReasonView, trace: TraceNode | None, number: str) -> list[str]:
     scope = "" if r.acos is None else f" for {', '.join(r.acos)}"
     head = f"{number} '{r.criterion}' {_verdict(r.value)}{scope}"
     if r.source:
@@ -121,7 +188,7 @@ def _reason_lines(r: Reason, trace: TraceNode | None, number: str) -> list[str]:
     return lines
 
 
-def explain_decision(d: Decision) -> str:
+def explain_decision(d: DecisionView) -> str:
     """The explanation of ``d`` in plain English."""
     out: list[str] = []
     who = f"Beneficiary {d.bene_id}" if d.bene_id else "This record"

@@ -2,7 +2,7 @@
 
 Resolves every name (root, parameter, definition, criterion, comprehension
 variable), types every expression against the record and context types
-derived from :mod:`lead_rules.records`, finds reference cycles, checks the
+derived from :mod:`lead_rules.language.records`, finds reference cycles, checks the
 pathways and the hierarchy, warns on unused items, and works out on which
 inputs (record, ACO) each named item depends. It collects every diagnostic
 before the loader fails, and it never raises on a bad policy.

@@ -2,7 +2,7 @@
 
 These pydantic models are the single description of the data the language can
 read: the checker derives the record and context types from them
-(:mod:`lead_rules.types`), and the interpreter evaluates validated instances.
+(:mod:`lead_rules.language.types`), and the interpreter evaluates validated instances.
 
 Documented rules: codes stay strings (a number where a code is expected is a
 validation error, never silently converted); absent and ``null`` both mean
@@ -18,7 +18,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
 
 from .values import Month
 
@@ -84,7 +84,11 @@ class Voluntary(_Record):
 
 
 class Claim(_Record):
-    """A Part B professional claim line (CCLF5)."""
+    """A claim line: Part B professional (CCLF5), or an FQHC/RHC/CAH II line (``provider_type``).
+
+    ``pos`` (place of service) and ``provider_type`` are the v1.1 fields of
+    records.md; a negative ``allowed`` is an adjustment netted within its ``claim_id``.
+    """
 
     claim_id: Code | None = None
     line: int | None = None
@@ -94,6 +98,8 @@ class Claim(_Record):
     hcpcs: Code | None = None
     specialty: Code | None = None
     allowed: Decimal | None = None
+    pos: Code | None = None
+    provider_type: Code | None = None
 
 
 class Beneficiary(_Record):
@@ -126,6 +132,14 @@ class MedicaidPartner(_Config):
     kind: Literal["MCO", "SMA"]
     plan_ids: frozenset[Code] = frozenset()
     effective: Effective | None = None
+
+    @model_validator(mode="after")
+    def _mco_lists_plans(self) -> MedicaidPartner:
+        # An MCO partnership is with named plans; without plan_ids it would
+        # silently match no enrollee (records.md: plan_ids, MCO only).
+        if self.kind == "MCO" and not self.plan_ids:
+            raise ValueError("an MCO partnership must list its plan_ids (it would match no enrollee)")
+        return self
 
 
 class Aco(_Config):

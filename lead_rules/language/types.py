@@ -1,7 +1,7 @@
 """The type system of the language and the record/context schema.
 
 Types are small frozen values. The struct types of the beneficiary record and
-of the market are derived from the pydantic models in :mod:`lead_rules.records`,
+of the market are derived from the pydantic models in :mod:`lead_rules.language.records`,
 so the checker always types expressions against exactly what the models
 validate. Every type may also hold ``null`` (unknown); ``null`` itself has type
 :data:`NULL`, which fits anywhere.
