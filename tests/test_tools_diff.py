@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from lead_rules.cli import main
-from lead_rules.synth.generate import write_population
 from lead_rules.engine.policy import load_market, load_policy
 from lead_rules.sql.run import decide
+from lead_rules.synth.generate import write_population
 from lead_rules.tools.diff import attribute, diff_policies
 
 REPO = Path(__file__).resolve().parent.parent

@@ -160,9 +160,9 @@ def test_fmt_command_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_eval_expr_agrees_with_the_interpreter(tmp_path: Path) -> None:
-    from lead_rules.synth.generate import write_population
     from lead_rules.engine.policy import load_market, load_policy
     from lead_rules.sql.reference import Reference
+    from lead_rules.synth.generate import write_population
     from lead_rules.tools.eval_expr import evaluate_expression
 
     pop = write_population(tmp_path, 25, 4, formats=("jsonl",))

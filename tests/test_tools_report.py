@@ -19,8 +19,8 @@ import duckdb
 import pytest
 
 from lead_rules.cli import main
-from lead_rules.synth.generate import write_population
 from lead_rules.engine.policy import load_market, load_policy
+from lead_rules.synth.generate import write_population
 from lead_rules.tools.report import CHART_IDS, collect, counts_add_up
 
 REPO = Path(__file__).resolve().parent.parent

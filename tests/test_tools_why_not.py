@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from lead_rules.cli import main
-from lead_rules.synth.generate import write_population
 from lead_rules.engine.policy import load_market, load_policy
 from lead_rules.language.records import Market
+from lead_rules.synth.generate import write_population
 from lead_rules.tools.why_not import harvest, why_not
 
 REPO = Path(__file__).resolve().parent.parent

@@ -140,7 +140,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if args.log:  # the decision log (lead_rules/tools/decision_log.py)
-        from ..tools.commands import write_align_log_or_exit
+        from .tools import write_align_log_or_exit
 
         write_align_log_or_exit(args)
     if args.summary_json:
@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--policy", default=None, help="policy folder (default: the bundled LEAD policy)")
     d.set_defaults(func=cmd_demo)
 
-    from ..tools.commands import register
+    from .tools import register
 
     register(sub)  # diff, why-not, report, verify-log, fmt, eval-expr
     return p

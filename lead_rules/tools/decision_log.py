@@ -178,11 +178,11 @@ def input_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | None, s
 def _output_rows(path: Path) -> Iterator[tuple[Any, ...]]:
     import duckdb
 
-    from ..sql.run import OUTPUT_FORMATS, _reader
+    from ..sql.output import OUTPUT_FORMATS, output_reader
 
     fmt = OUTPUT_FORMATS.get(path.suffix.lower(), "json")
     cols = ", ".join(f'"{c}"' for c in DECISION_FIELDS)
-    cur = duckdb.connect().execute(f"SELECT {cols} FROM {_reader(path, fmt)}")
+    cur = duckdb.connect().execute(f"SELECT {cols} FROM {output_reader(path, fmt)}")
     while True:
         chunk = cur.fetchmany(10_000)
         if not chunk:

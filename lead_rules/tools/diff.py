@@ -29,8 +29,8 @@ from typing import Any
 
 import duckdb
 
-from ..language import ast
 from ..engine.policy import Policy
+from ..language import ast
 from ..language.records import Market
 
 DECISION_KEY = ("outcome", "aco_id", "pathway")

@@ -18,13 +18,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..engine.interpreter import Compiler
+from ..engine.policy import Policy, validation_errors
+from ..engine.runtime import Env
+from ..engine.trace import TraceNode, Tracer, truth
 from ..language.checker import check_doc
 from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span
-from ..engine.interpreter import Compiler, Env
 from ..language.loader import Named, parse_expr
-from ..engine.policy import Policy, validation_errors
 from ..language.records import Beneficiary, Market
-from ..engine.trace import TraceNode, Tracer, truth
 from ..language.values import to_json
 from ..language.yaml_source import YNode
 

@@ -14,10 +14,10 @@ import dataclasses
 import hashlib
 from collections.abc import Sequence
 
+from ..engine.policy import Policy
 from ..language.checker import check_doc
 from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span, did_you_mean
 from ..language.loader import coerce
-from ..engine.policy import Policy
 from ..language.yaml_source import load_yaml_text
 
 

@@ -3,7 +3,7 @@
 Nothing here knows the LEAD rules. The candidate changes are derived from the
 policy's structure:
 
-1. :func:`harvest` walks every expression of the policy and records, for each
+1. :func:`~lead_rules.tools.harvest.harvest` walks every expression of the policy and records, for each
    record field (a scalar such as ``residence.county_fips``, or a field of
    the elements of a list such as ``claims[].tin`` or
    ``months[].medicaid.plan_id``), what it is compared with: parameter sets,
@@ -31,34 +31,17 @@ import copy
 import datetime as dt
 import itertools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from ..language import ast
-from ..engine.interpreter import Compiler, Env
 from ..engine.policy import Policy, requirement_label
-from ..language.records import Aco, Beneficiary, Claim, Market, MonthRecord, Voluntary
+from ..language import ast
+from ..language.records import Aco, Market
 from ..language.values import Month, to_json
-
-LIST_MODELS: dict[str, type[BaseModel]] = {"voluntary": Voluntary, "claims": Claim, "months": MonthRecord}
-"""The list-valued fields of a record and the model of their elements."""
-
-Path = tuple[str, ...]
-
-
-@dataclass
-class Hints:
-    """What the policy compares one field with."""
-
-    params: set[str] = field(default_factory=set)
-    literals: list[Any] = field(default_factory=list)
-    aco_attrs: set[str] = field(default_factory=set)
-    partner_attrs: set[str] = field(default_factory=set)
-    definitions: set[str] = field(default_factory=set)
-    nullable: bool = False
+from .harvest import LIST_MODELS, Harvester, Path, Probe, candidates, harvest
 
 
 @dataclass
@@ -88,188 +71,6 @@ class WhyNot:
     current: dict[str, Any]
     suggestions: list[Suggestion]
     impossible: list[str]
-
-
-# --- 1. what the policy compares each field with -------------------------------------------
-
-
-class _Harvester:
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self.named = policy.doc.named
-        self.params = policy.doc.parameters
-        self.hints: dict[tuple[str | None, Path], Hints] = {}
-
-    def origin(self, e: ast.Expr, scope: Mapping[str, str], seen: frozenset[str] = frozenset()) -> str | None:
-        """What a list expression ranges over: a record list, ``aco``, ``market.acos`` or ``partners``."""
-        if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name):
-            if e.obj.name == "bene" and e.name in LIST_MODELS:
-                return e.name
-            if e.obj.name == "market" and e.name == "acos":
-                return "aco"
-            if scope.get(e.obj.name) == "aco" or e.obj.name == "aco":
-                return "partner" if e.name == "medicaid_partners" else None
-        if isinstance(e, ast.Name) and e.name in self.named and e.name not in seen:
-            return self.origin(self.named[e.name].expr, {}, seen | {e.name})
-        if isinstance(e, ast.Comprehension) and e.func in ("list", "distinct"):
-            return self.origin(e.source, scope, seen)
-        if isinstance(e, ast.Cond):
-            return self.origin(e.then_, scope, seen) or self.origin(e.else_, scope, seen)
-        return None
-
-    def path(self, e: ast.Expr, scope: Mapping[str, str]) -> tuple[str | None, Path] | None:
-        """``(list or None, field path)`` of a record field expression."""
-        parts: list[str] = []
-        while isinstance(e, ast.Attr):
-            parts.append(e.name)
-            e = e.obj
-        if isinstance(e, ast.Name) and not parts and e.name in self.named:
-            return self.chosen(e.name)
-        if not isinstance(e, ast.Name) or not parts:
-            return None
-        parts.reverse()
-        if e.name == "bene":
-            return None if parts[0] in LIST_MODELS else (None, tuple(parts))
-        where = scope.get(e.name)
-        if where in LIST_MODELS:
-            return where, tuple(parts)
-        return None
-
-    def chosen(self, name: str) -> tuple[str | None, Path] | None:
-        """The field a definition picks from a record list (``argmax(v.tin for v in L ...)``), if it does."""
-        expr = self.named[name].expr
-        if isinstance(expr, ast.Comprehension) and expr.func in ("argmax", "min", "max"):
-            where = self.origin(expr.source, {})
-            if where in LIST_MODELS:
-                return self.path(expr.element, {expr.var: where})
-        return None
-
-    def other(self, e: ast.Expr, scope: Mapping[str, str], h: Hints) -> None:
-        """Record what the other side of a comparison offers as values."""
-        if isinstance(e, ast.Literal):
-            if e.value not in h.literals:
-                h.literals.append(e.value)
-        elif isinstance(e, ast.Collection):
-            for item in e.items:
-                self.other(item, scope, h)
-        elif isinstance(e, ast.Name):
-            if e.name in self.params:
-                h.params.add(e.name)
-            elif e.name in self.named:
-                h.definitions.add(e.name)
-        elif isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name):
-            kind = "aco" if e.obj.name == "aco" else scope.get(e.obj.name)
-            if kind == "aco":
-                h.aco_attrs.add(e.name)
-            elif kind == "partner":
-                h.partner_attrs.add(e.name)
-        elif isinstance(e, ast.Call) and e.func in ("add_days", "add_months") and e.args:
-            self.other(e.args[0], scope, h)
-
-    def visit(self, e: ast.Expr, scope: Mapping[str, str]) -> None:
-        if isinstance(e, ast.Comprehension):
-            where = self.origin(e.source, scope)
-            self.visit(e.source, scope)
-            inner = {**scope, e.var: where} if where else dict(scope)
-            for child in e.children():
-                if child is not e.source:
-                    self.visit(child, inner)
-            return
-        if isinstance(e, ast.Compare):
-            for a, b in ((e.left, e.right), (e.right, e.left)):
-                p = self.path(a, scope)
-                if p is not None:
-                    self.other(b, scope, self.hints.setdefault(p, Hints()))
-        elif isinstance(e, ast.IsNull):
-            p = self.path(e.operand, scope)
-            if p is not None:
-                self.hints.setdefault(p, Hints()).nullable = True
-        elif isinstance(e, ast.Call) and e.func == "between" and len(e.args) == 3:
-            p = self.path(e.args[0], scope)
-            if p is not None:
-                for bound in e.args[1:]:
-                    self.other(bound, scope, self.hints.setdefault(p, Hints()))
-        for child in e.children():
-            self.visit(child, scope)
-
-    def run(self) -> dict[tuple[str | None, Path], Hints]:
-        for item in self.named.values():
-            self.visit(item.expr, {})
-        return self.hints
-
-
-def harvest(policy: Policy) -> dict[tuple[str | None, Path], Hints]:
-    """For every record field the policy compares, what it is compared with."""
-    return _Harvester(policy).run()
-
-
-# --- 2. candidate values ------------------------------------------------------------------
-
-
-class _Probe:
-    """Evaluates criteria and definitions of one policy for one record and ACO."""
-
-    def __init__(self, policy: Policy, market: Market) -> None:
-        self.policy = policy
-        self.market = market
-        self.comp = Compiler(policy.doc, policy.resolution, False)
-
-    def value(self, name: str, record: Mapping[str, Any], aco: Aco | None) -> Any:
-        """The value of the named item ``name``."""
-        return self.run(self.comp.named(name), record, aco)
-
-    def run(self, fn: Any, record: Mapping[str, Any], aco: Aco | None) -> Any:
-        """The value of a compiled expression for ``record`` and ``aco`` (None when it fails)."""
-        try:
-            bene = Beneficiary.model_validate(record)
-        except ValidationError:
-            return None
-        env = Env(bene, self.market, {}, None)
-        env.set_aco(aco)
-        try:
-            return fn(env)
-        except Exception:
-            return None
-
-
-def _first(values: Any, n: int = 3) -> list[Any]:
-    items = sorted(values, key=str) if isinstance(values, (set, frozenset)) else list(values)
-    return items[:n]
-
-
-def candidates(
-    hints: Hints, policy: Policy, probe: _Probe, record: Mapping[str, Any], aco: Aco, n: int = 3
-) -> list[Any]:
-    """Values worth trying for a field, from what the policy compares it with."""
-    out: list[Any] = []
-
-    def add(v: Any) -> None:
-        if v not in out:
-            out.append(v)
-
-    for attr in sorted(hints.aco_attrs):
-        for v in _first(getattr(aco, attr, ()) or (), n):
-            add(v)
-    for attr in sorted(hints.partner_attrs):
-        for p in aco.medicaid_partners:
-            value = getattr(p, attr, None)
-            for v in _first(value, n) if isinstance(value, (set, frozenset, list, tuple)) else [value]:
-                if v is not None:
-                    add(v)
-    for name in sorted(hints.params):
-        value = policy.doc.parameters[name].value
-        for v in _first(value, n) if isinstance(value, (set, frozenset, list, tuple)) else [value]:
-            add(v)
-    for v in hints.literals:
-        if v is not None:
-            add(v)
-    for name in sorted(hints.definitions):
-        v = probe.value(name, record, aco)
-        if isinstance(v, (dt.date, Month)):
-            add(v)
-    if hints.nullable:
-        add(None)
-    return out
 
 
 # --- 3. changes to a record ---------------------------------------------------------------
@@ -315,7 +116,7 @@ class _Search:
         self.policy = policy
         self.market = market
         self.aco = aco
-        self.probe = _Probe(policy, market)
+        self.probe = Probe(policy, market)
         self.hints = harvest(policy)
         self._compiled: dict[int, Any] = {}
 
@@ -357,7 +158,7 @@ class _Search:
 
     def fields_read_by(self, goal: ast.Expr) -> set[tuple[str | None, Path]]:
         """The harvested fields that ``goal`` reads, through its definitions."""
-        sub = _Harvester(self.policy)
+        sub = Harvester(self.policy)
         for n in self.closure(goal):
             sub.visit(self.policy.doc.named[n].expr, {})
         return set(sub.hints)

@@ -1,8 +1,8 @@
 """The command-line face of the tools: ``diff``, ``why-not``, ``report``, ``verify-log``, ``fmt``, ``eval-expr``.
 
-:func:`register` adds the subcommands to the parser of :mod:`lead_rules.cli`;
+:func:`register` adds the subcommands to the parser of :mod:`lead_rules.cli.main`;
 each ``cmd_*`` function parses nothing itself, loads the policy and market with
-the same located diagnostics as the other commands, calls its tool module and
+the same located diagnostics as the other commands, calls its module in :mod:`lead_rules.tools` and
 reports on standard error. Exit codes follow :mod:`lead_rules.cli`.
 """
 
@@ -13,20 +13,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..language.errors import PolicyError
 from ..engine.policy import Policy
+from ..language.errors import PolicyError
+from ..language.records import Market
+from .loading import market_or_exit, policy_or_exit
 
 
 def _policy(path: str) -> Policy:
-    from ..cli.main import _policy_or_exit
-
-    return _policy_or_exit(path)
+    return policy_or_exit(path)
 
 
-def _market(path: str) -> Any:
-    from ..cli.main import _market_or_exit
-
-    return _market_or_exit(path)
+def _market(path: str) -> Market:
+    return market_or_exit(path)
 
 
 def _diagnostics_exit(exc: PolicyError, code: int = 2) -> int:
@@ -42,8 +40,8 @@ def _context(args: argparse.Namespace) -> str | None:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Compare the decisions of two policy versions (or one policy with --set) on one population."""
-    from .diff import diff_policies, write_result
-    from .overrides import with_parameters
+    from ..tools.diff import diff_policies, write_result
+    from ..tools.overrides import with_parameters
 
     market_path = _context(args)
     if market_path is None:
@@ -89,8 +87,8 @@ def _find_record(path: str, bene_id: str) -> dict[str, Any] | None:
 def cmd_why_not(args: argparse.Namespace) -> int:
     """The smallest verified record changes that would align one beneficiary to one ACO."""
     from ..batch.jsonl import dumps
-    from .diff import atomic_write
-    from .why_not import why_not
+    from ..tools.diff import atomic_write
+    from ..tools.why_not import why_not
 
     policy = _policy(args.policy)
     market = _market(args.market)
@@ -130,7 +128,7 @@ def cmd_why_not(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML audit report of a decisions file."""
-    from .report import counts_add_up, write_report
+    from ..tools.report import counts_add_up, write_report
 
     decisions = Path(args.input)
     if not decisions.exists():
@@ -167,7 +165,7 @@ def duckdb_error() -> type[Exception]:
 def write_align_log_or_exit(args: argparse.Namespace) -> None:
     """Write the decision log of an ``align`` run (``--log``)."""
     from ..engine.policy import load_market, load_policy
-    from .decision_log import write_align_log
+    from ..tools.decision_log import write_align_log
 
     try:
         n = write_align_log(
@@ -188,7 +186,7 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
     """Re-decide a decision log (or a sample of it) against its input and report differences."""
     import json
 
-    from .decision_log import read_log, verify_log
+    from ..tools.decision_log import read_log, verify_log
 
     policy = _policy(args.policy)
     market = _market(args.market)
@@ -210,7 +208,7 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
 
 def cmd_fmt(args: argparse.Namespace) -> int:
     """Format policy YAML files (or --check that they are formatted)."""
-    from .fmt import fmt_paths
+    from ..tools.fmt import fmt_paths
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
@@ -256,7 +254,7 @@ def cmd_eval_expr(args: argparse.Namespace) -> int:
     import json
 
     from ..language.records import Market
-    from .eval_expr import evaluate_expression, render_trace
+    from ..tools.eval_expr import evaluate_expression, render_trace
 
     policy = _policy(args.policy)
     if args.market:
