@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from lead_rules.testing import policy_tests
+from lead_rules.testing import cases as policy_tests  # the file format (keys) lives in testing/cases.py
 from lead_rules.tools.json_schema import (
     MODELINE,
     Case,

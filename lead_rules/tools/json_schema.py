@@ -5,7 +5,7 @@ with (:class:`~lead_rules.policy_model.PolicyFileSpec`,
 :class:`~lead_rules.policy_model.ParameterFileSpec`,
 :class:`~lead_rules.records.Market`) and, for policy-test files, from the
 models below, whose keys are checked against the ones the test-file parser
-accepts (:mod:`lead_rules.policy_tests`). They are published in ``schemas/``
+accepts (:mod:`lead_rules.testing.cases`). They are published in ``schemas/``
 and every bundled YAML file names its schema on its first line
 (``# yaml-language-server: $schema=...``), so VS Code's YAML extension
 completes keys and flags unknown ones. ``python -m lead_rules.tools.json_schema
@@ -95,7 +95,7 @@ class Case(_Strict):
 
 
 class PolicyTestFile(_Strict):
-    """A ``*.test.yaml`` policy-test file (see :mod:`lead_rules.policy_tests`)."""
+    """A ``*.test.yaml`` policy-test file (see :mod:`lead_rules.testing.cases`)."""
 
     description: str | None = None
     policy: str | None = Field(default=None, description="the policy tested (default: the folder above tests/)")
