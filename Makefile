@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 N ?= 10000
 
-.PHONY: demo test install install-dev lint typecheck pytest policy-tests clean
+.PHONY: demo test install install-dev lint typecheck pytest policy-tests clean chromium
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || (echo "lead-rules needs Python 3.11 or newer on PATH" >&2; exit 1)
@@ -30,6 +30,13 @@ $(VENV)/.installed-spark: pyproject.toml | $(VENV)/.installed-dev
 	  || echo "no Java runtime could be installed: the Spark tests will be skipped" >&2; }
 	touch $@
 
+# The report test renders the HTML audit report in headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Chromium for the report test"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "Chromium could not be installed: the browser test of the report will be skipped" >&2; }
+
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
@@ -43,7 +50,7 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev $(VENV)/.installed-spark
+pytest: install-dev $(VENV)/.installed-spark chromium
 	$(BIN)/python -m pytest -q
 
 policy-tests: install-dev

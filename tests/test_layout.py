@@ -38,6 +38,7 @@ STAGES: dict[str, int] = {
     "sql": 2,
     "testing": 3,
     "synth": 3,
+    "tools": 3,
     "cli": 4,
 }
 """Rank of each sub-package: a sub-package may import only sub-packages of a lower rank."""

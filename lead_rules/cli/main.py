@@ -72,21 +72,32 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
-    from ..batch.jsonl import run_batch
+    from ..batch.jsonl import BatchCounts, run_batch
 
     policy = policy_or_exit(args.policy)
     market = market_or_exit(args.market, policy)
+    inputs = [args.input, args.market, args.policy]
+    if args.log:
+        _refuse_output(args.log, inputs)
+
+    def decide(src: IO[str], dst: IO[str]) -> BatchCounts:
+        if args.log:  # the decision log (lead_rules/tools/decision_log.py)
+            from ..tools.decision_log import run_batch_logged
+
+            return run_batch_logged(policy, market, src, dst, Path(args.log), trace=args.trace)
+        return run_batch(policy, market, src, dst, trace=args.trace)
+
     if args.output is None or args.output == "-":
         with _open(args.input, "r", sys.stdin) as src:
-            counts = run_batch(policy, market, src, sys.stdout, trace=args.trace)
+            counts = decide(src, sys.stdout)
     else:
-        _refuse_output(args.output, [args.input, args.market, args.policy])
+        _refuse_output(args.output, inputs)
         with (
             _open(args.input, "r", sys.stdin) as src,
             atomic_output(args.output) as partial,
             _open(str(partial), "w", sys.stdout) as dst,
         ):
-            counts = run_batch(policy, market, src, dst, trace=args.trace)
+            counts = decide(src, dst)
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
 
@@ -157,6 +168,10 @@ def cmd_align(args: argparse.Namespace) -> int:
         f"in {summary['seconds']} s with {summary['engine']} -> {summary['output']}",
         file=sys.stderr,
     )
+    if args.log:  # the decision log (lead_rules/tools/decision_log.py)
+        from .tools import write_align_log_or_exit
+
+        write_align_log_or_exit(args)
     if args.summary_json:
         print(json.dumps(summary, indent=2, default=str))
     return 1 if args.strict and summary["errors"] else 0
@@ -219,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--output", help="decisions.jsonl (default: standard output)")
     e.add_argument("--trace", action="store_true", help="include the full decision trace in each line")
     e.add_argument("--strict", action="store_true", help="exit 1 when any line is an error")
+    e.add_argument("--log", help="decisions.log.jsonl: one decision log line per decision (see docs/tools.md)")
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="explain the decision for one beneficiary")
@@ -246,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--quiet", action="store_true", help="no progress display")
     a.add_argument("--strict", action="store_true", help="exit 1 when any record is an error row")
     a.add_argument("--summary-json", action="store_true", help="print the summary as JSON on standard output")
+    a.add_argument("--log", help="decisions.log.jsonl: one decision log line per decision (see docs/tools.md)")
     a.set_defaults(func=cmd_align)
 
     q = sub.add_parser("sql", help="print the SQL the policy compiles to")
@@ -273,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--output", default="demo-output")
     d.add_argument("--policy", default=None, help="policy folder (default: the bundled LEAD policy)")
     d.set_defaults(func=cmd_demo)
+
+    from .tools import register
+
+    register(sub)  # diff, why-not, report, verify-log, fmt, eval-expr
     return p
 
 

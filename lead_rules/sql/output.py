@@ -68,6 +68,16 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     return con
 
 
+def output_reader(output: Path, fmt: str) -> str:
+    """The DuckDB table function that reads an ``align`` output file back (``fmt`` from :data:`OUTPUT_FORMATS`)."""
+    path = esc(str(output))
+    if fmt == "parquet":
+        return f"read_parquet('{path}')"
+    if fmt == "csv":
+        return f"read_csv('{path}', header = true, all_varchar = true)"
+    return f"read_json('{path}', format = 'newline_delimited', columns = {{outcome: 'VARCHAR', pathway: 'VARCHAR'}})"
+
+
 def copy_options(output: Path) -> tuple[str, str]:
     """``(format, COPY options)`` for the output file ``output``; an unknown suffix is an error."""
     fmt = OUTPUT_FORMATS.get(output.suffix.lower())

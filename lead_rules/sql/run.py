@@ -37,6 +37,7 @@ from .output import (
     esc,
     input_kind,
     output_names,
+    output_reader,
     summarise,
     write_rows,
 )
@@ -216,15 +217,6 @@ def _refuse(compiled: CompiledSQL) -> None:
         raise ValueError(f"the policy cannot be compiled to {compiled.dialect}:\n{lines}")
 
 
-def _reader(output: Path, fmt: str) -> str:
-    path = esc(str(output))
-    if fmt == "parquet":
-        return f"read_parquet('{path}')"
-    if fmt == "csv":
-        return f"read_csv('{path}', header = true, all_varchar = true)"
-    return f"read_json('{path}', format = 'newline_delimited', columns = {{outcome: 'VARCHAR', pathway: 'VARCHAR'}})"
-
-
 class _Progress:
     """A progress line on standard error, fed by DuckDB's query progress."""
 
@@ -313,7 +305,7 @@ def _run_registered(
     with _Progress(con, f"aligning ({kind}, duckdb)", progress):
         con.sql(f"COPY ({query.sql('duckdb')}) TO '{esc(str(output))}' {options}")
     counts = con.sql(
-        f"SELECT outcome, pathway, count(*) FROM {_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
+        f"SELECT outcome, pathway, count(*) FROM {output_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     return summarise(counts, kind)
 
