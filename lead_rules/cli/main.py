@@ -37,16 +37,35 @@ def _open(path: str | None, mode: str, default: IO[str]) -> Iterator[IO[str]]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check policies; print every diagnostic."""
+    """Check policies (files, policy folders, or a folder of policy folders); print every diagnostic."""
+    import json
+
+    from .render import policy_paths, print_diagnostic, use_colour
+
     failed = False
-    for path in args.policy:
+    colour = use_colour(sys.stdout)
+    reports = []
+    for path in policy_paths(args.policy):
         policy, diagnostics = check_policy(path)
-        for d in diagnostics:
-            print(d.render())
         errors = sum(1 for d in diagnostics if d.severity == "error")
         warnings = len(diagnostics) - errors
+        failed = failed or policy is None
+        if args.format == "json":
+            reports.append(
+                {
+                    "path": path,
+                    "ok": policy is not None,
+                    "policy_id": policy.id if policy is not None else None,
+                    "version": policy.version if policy is not None else None,
+                    "errors": errors,
+                    "warnings": warnings,
+                    "diagnostics": [d.to_dict() for d in diagnostics],
+                }
+            )
+            continue
+        for d in diagnostics:
+            print_diagnostic(d, sys.stdout, colour)
         if policy is None:
-            failed = True
             print(f"{path}: {errors} error(s), {warnings} warning(s)")
         else:
             n_crit = len(policy.criteria())
@@ -54,6 +73,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{path}: ok — {policy.id} v{policy.version}, {len(policy.pathway_names)} pathways, "
                 f"{n_crit} criteria, {warnings} warning(s)"
             )
+    if args.format == "json":
+        print(json.dumps({"ok": not failed, "policies": reports}, indent=2))
     return 1 if failed else 0
 
 
@@ -186,7 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="check policies and print diagnostics")
-    c.add_argument("policy", nargs="+", help="policy file or folder")
+    c.add_argument("policy", nargs="+", help="policy file, policy folder, or a folder of policy folders")
+    c.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text (coloured in a terminal) or JSON"
+    )
     c.set_defaults(func=cmd_check)
 
     e = sub.add_parser("evaluate", help="decide records (JSON Lines) with the interpreter")
