@@ -75,7 +75,13 @@ def test_trace_flag_adds_the_trace(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_explain_prints_plain_english(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = _write(tmp_path, BATCH_LINES)
-    assert main(["explain", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--id", "G2"]) == 0
+    base = ["explain", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--id", "G2"]
+    assert main(base) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Beneficiary G2: NOT ALIGNED")
+    assert text.splitlines()[1].startswith("Deciding reason: not aligned:")
+    assert "bene.death_date" not in text  # the programmer's view is behind --detail
+    assert main([*base, "--detail"]) == 0
     text = capsys.readouterr().out
     assert "G2 is NOT ALIGNED" in text
     assert "'alive' does not hold" in text or "alive: false" in text

@@ -105,7 +105,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if row is None:
             print(f"lead-rules: no row with bene_id {args.id!r} in {args.from_output}", file=sys.stderr)
             return 2
-        print(decision_from_row(policy, market, row).explain())
+        rebuilt = decision_from_row(policy, market, row)
+        print(rebuilt.explain() if args.detail else rebuilt.explain_for_auditor(policy.audit_context()))
         return 0
     if args.input is None and sys.stdin.isatty():
         print("lead-rules: give --input records.jsonl or --from-output decisions", file=sys.stderr)
@@ -122,8 +123,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 from ..batch.jsonl import json_default
 
                 print(json.dumps(decision.to_dict(), default=json_default, indent=2))
-            else:
+            elif args.detail:
                 print(decision.explain())
+            else:
+                print(decision.explain_for_auditor(policy.audit_context()))
             return 0
     print(f"lead-rules: no record with bene_id {args.id!r} in {args.input or 'standard input'}", file=sys.stderr)
     return 2
@@ -229,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--from-output", help="explain from a batch output (criterion columns) instead of re-running")
     x.add_argument("--id", required=True, help="the bene_id to explain")
     x.add_argument("--json", action="store_true", help="print the decision with its trace as JSON")
+    x.add_argument(
+        "--detail",
+        action="store_true",
+        help="the programmer's view: every requirement of every pathway with the fields it read",
+    )
     x.set_defaults(func=cmd_explain)
 
     a = sub.add_parser("align", help="align a whole population (DuckDB by default, Spark, or the interpreter)")

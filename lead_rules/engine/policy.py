@@ -25,6 +25,7 @@ from ..language.loader import Named, PolicyDoc, load_doc
 from ..language.records import Beneficiary, Market
 from ..language.yaml_source import load_yaml_file
 from .decision import Decision, PathwayResult, Reason
+from .explain import AuditContext
 from .interpreter import Compiler, Env, Fn
 from .trace import TraceNode, Tracer, truth
 
@@ -171,6 +172,12 @@ class Policy:
             self._bound.clear()
         self._bound[key] = (market, bound)
         return bound
+
+    def audit_context(self) -> AuditContext:
+        """Citations (id -> title, link) and pathway descriptions, for :meth:`Decision.explain_for_auditor`."""
+        meta = self.doc.meta
+        sources = {s.id: (s.title, s.url) for s in meta.sources} if meta is not None else {}
+        return AuditContext(sources, {name: pw.description for name, pw in self.doc.pathways.items()})
 
     def make_decision(self, bene_id: str | None, outcome: str, **kw: Any) -> Decision:
         """A :class:`Decision` of this policy (its id, version and hash) from the parts ``kw`` names.
