@@ -181,9 +181,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Run the YAML policy tests."""
-    from ..testing.policy_tests import run_policy_tests
+    from ..testing.policy_tests import run_from_args
 
-    code: int = run_policy_tests([Path(p) for p in args.paths], args.min_coverage, sys.stdout)
+    code: int = run_from_args(args, sys.stdout)
     return code
 
 
@@ -266,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("test", help="run the YAML policy tests and report criterion coverage")
     t.add_argument("paths", nargs="+", help="folders or *.test.yaml files")
     t.add_argument("--min-coverage", type=float, default=None, help="fail below this percentage")
+    from ..testing.policy_tests import add_runner_options
+
+    add_runner_options(t)
     t.set_defaults(func=cmd_test)
 
     g = sub.add_parser("generate", help="write a deterministic synthetic population and market")
