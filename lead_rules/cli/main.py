@@ -207,6 +207,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lead-rules``."""
     p = argparse.ArgumentParser(prog="lead-rules", description="LEAD ACO alignment rules as data.")
+    p.add_argument("--version", action="version", version=f"lead-rules {_version()}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="check policies and print diagnostics")
@@ -226,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="explain the decision for one beneficiary")
-    x.add_argument("--policy", required=True)
-    x.add_argument("--market", required=True)
+    x.add_argument("--policy", required=True, help="policy file or folder")
+    x.add_argument("--market", required=True, help="market YAML or JSON file")
     x.add_argument("--input", help="records.jsonl (default: standard input)")
     x.add_argument("--from-output", help="explain from a batch output (criterion columns) instead of re-running")
     x.add_argument("--id", required=True, help="the bene_id to explain")
@@ -240,9 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=cmd_explain)
 
     a = sub.add_parser("align", help="align a whole population (DuckDB by default, Spark, or the interpreter)")
-    a.add_argument("--engine", choices=["duckdb", "spark", "interpreter"], default="duckdb")
-    a.add_argument("--policy", required=True)
-    a.add_argument("--market", required=True)
+    a.add_argument(
+        "--engine",
+        choices=["duckdb", "spark", "interpreter"],
+        default="duckdb",
+        help="duckdb (default, embedded), spark (local mode, needs pyspark and Java) or interpreter",
+    )
+    a.add_argument("--policy", required=True, help="policy file or folder")
+    a.add_argument("--market", required=True, help="market YAML or JSON file")
     a.add_argument("--input", required=True, help="population: .jsonl, .parquet, or a folder of relational tables")
     a.add_argument("--output", required=True, help="decisions: .parquet, .csv or .jsonl")
     a.add_argument(
@@ -258,9 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_align)
 
     q = sub.add_parser("sql", help="print the SQL the policy compiles to")
-    q.add_argument("--dialect", choices=["duckdb", "spark", "snowflake", "bigquery", "postgres"], default="duckdb")
-    q.add_argument("--policy", required=True)
-    q.add_argument("--market", required=True)
+    q.add_argument(
+        "--dialect",
+        choices=["duckdb", "spark", "snowflake", "bigquery", "postgres"],
+        default="duckdb",
+        help="the SQL dialect to print (default duckdb)",
+    )
+    q.add_argument("--policy", required=True, help="policy file or folder")
+    q.add_argument("--market", required=True, help="market YAML or JSON file")
     q.set_defaults(func=cmd_sql)
 
     t = sub.add_parser("test", help="run the YAML policy tests and report criterion coverage")
@@ -272,25 +283,65 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_test)
 
     g = sub.add_parser("generate", help="write a deterministic synthetic population and market")
-    g.add_argument("--n", type=int, default=10_000)
-    g.add_argument("--seed", type=int, default=2028)
-    g.add_argument("--performance-year", type=int, default=2028)
+    g.add_argument("--n", type=int, default=10_000, help="number of beneficiaries (default 10000)")
+    g.add_argument("--seed", type=int, default=2028, help="random seed: the same seed writes the same files")
+    g.add_argument("--performance-year", type=int, default=2028, help="performance year of the market (default 2028)")
     g.add_argument("--output", required=True, help="output folder")
-    g.add_argument("--formats", nargs="+", default=["jsonl", "parquet"], choices=["jsonl", "parquet"])
+    g.add_argument(
+        "--formats",
+        nargs="+",
+        default=["jsonl", "parquet"],
+        choices=["jsonl", "parquet"],
+        help="population formats to write (default: jsonl parquet)",
+    )
     g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("demo", help="generate a population, align it with the LEAD policy, summarise")
-    d.add_argument("--n", type=int, default=10_000)
-    d.add_argument("--seed", type=int, default=2028)
-    d.add_argument("--output", default="demo-output")
+    d.add_argument("--n", type=int, default=10_000, help="number of beneficiaries (default 10000)")
+    d.add_argument("--seed", type=int, default=2028, help="random seed of the generated population")
+    d.add_argument("--output", default="demo-output", help="output folder (default demo-output)")
     d.add_argument("--policy", default=None, help="policy folder (default: the bundled LEAD policy)")
     d.set_defaults(func=cmd_demo)
     return p
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("lead-rules")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+        from .. import __version__
+
+        return str(__version__)
+
+
+def _command_typo(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """``unknown command 'chek'; did you mean 'check'?`` when the first word is not a subcommand."""
+    import difflib
+
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or argv[0].startswith("-"):
+        return None
+    commands: list[str] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            commands = list(action.choices)
+    if not commands or words[0] in commands:
+        return None
+    close = difflib.get_close_matches(words[0], commands, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; commands: {', '.join(commands)}"
+    return f"unknown command '{words[0]}'{hint}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lead-rules`` command."""
     parser = build_parser()
+    suggestion = _command_typo(parser, list(sys.argv[1:] if argv is None else argv))
+    if suggestion is not None:
+        parser.print_usage(sys.stderr)
+        print(f"lead-rules: error: {suggestion}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         code: Any = args.func(args)

@@ -67,6 +67,20 @@ class YNode:
                 continue
         return node.span, False
 
+    def key_at(self, path: tuple[Any, ...]) -> Span:
+        """The span of the key at the end of ``path`` (for an unknown key), else as :meth:`at`."""
+        node: YNode = self
+        for part in path[:-1]:
+            if node.kind == "map" and isinstance(part, str) and part in node.entries:
+                node = node.entries[part][1]
+            elif node.kind == "seq" and isinstance(part, int) and 0 <= part < len(node.items):
+                node = node.items[part]
+            else:
+                return self.at(path)[0]
+        if path and node.kind == "map" and str(path[-1]) in node.entries:
+            return node.entries[str(path[-1])][0]
+        return self.at(path)[0]
+
     def expr_span(self, start: int, end: int) -> Span:
         """The file span of characters ``start:end`` of this string scalar."""
         if not self.offsets:

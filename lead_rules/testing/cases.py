@@ -22,7 +22,7 @@ from ..engine.decision import Reason
 from ..engine.policy import Policy
 from ..language.errors import Diagnostic, Diagnostics, Span, did_you_mean
 from ..language.loader import coerce
-from ..language.records import Market
+from ..language.records import Market, unknown_key_hint
 from ..language.values import Month
 from ..language.yaml_source import YNode, load_yaml_file
 
@@ -349,7 +349,11 @@ class FileParser:
                 loc = tuple(err["loc"])
                 span, _ = node.at(loc)
                 where = ".".join(str(p) for p in loc) or "market"
-                self.error(f"invalid market: {where}: {err['msg']}", span, code="T002")
+                hint = unknown_key_hint(Market, loc) if err["type"] == "extra_forbidden" else None
+                message = f"unknown key '{loc[-1]}'" if hint else err["msg"]
+                if hint:
+                    span = node.key_at(loc)
+                self.error(f"invalid market: {where}: {message}", span, hint, code="T002")
             return None
 
     def check_record(self, node: YNode) -> bool:
