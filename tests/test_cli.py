@@ -66,7 +66,8 @@ def test_strict_exits_one_when_a_line_fails(tmp_path: Path) -> None:
 
 def test_trace_flag_adds_the_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = _write(tmp_path, [json.dumps(GOOD)])
-    main(["evaluate", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--trace"])
+    main(["evaluate", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--trace",
+          "--trace-format", "full"])
     row = json.loads(capsys.readouterr().out)
     assert row["trace"]["kind"] == "decision"
     labels = [c["label"] for c in row["trace"]["children"]]

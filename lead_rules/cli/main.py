@@ -85,9 +85,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     policy = policy_or_exit(args.policy)
     market = market_or_exit(args.market)
     with _open(args.input, "r", sys.stdin) as src, _open(args.output, "w", sys.stdout) as dst:
-        counts = run_batch(policy, market, src, dst, trace=args.trace)
+        counts = run_batch(policy, market, src, dst, trace=args.trace, encoder=_trace_encoder(args))
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
+
+
+def _trace_encoder(args: argparse.Namespace) -> Any:
+    """The compact trace encoder the options ask for (None: the full trace of every line)."""
+    if getattr(args, "trace_format", "compact") == "full":
+        return None
+    from ..engine.trace_codec import TraceEncoder
+
+    return TraceEncoder(max_depth=args.trace_depth, max_rows=args.trace_values)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -224,6 +233,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--output", help="decisions.jsonl (default: standard output)")
     e.add_argument("--trace", action="store_true", help="include the full decision trace in each line")
     e.add_argument("--strict", action="store_true", help="exit 1 when any line is an error")
+    e.add_argument(
+        "--trace-format",
+        choices=["compact", "full"],
+        default="compact",
+        help="compact (default): each value written once in the output and referred to by id "
+        "('trace_values' of the line that first needs it); full: the whole trace on every line",
+    )
+    e.add_argument("--trace-depth", type=int, default=None, metavar="N", help="cut the compact trace below depth N")
+    e.add_argument(
+        "--trace-values",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep the first N rows of each comprehension and N candidates of each ranking in the compact trace",
+    )
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="explain the decision for one beneficiary")
