@@ -4,11 +4,11 @@ right one, and a misspelled market key gets a did-you-mean at the key's place.""
 from __future__ import annotations
 
 import argparse
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from lead_rules import __version__
 from lead_rules.cli.main import build_parser, main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"lead-rules {__version__}"
+    assert capsys.readouterr().out.strip() == f"lead-rules {version('lead-rules')}"
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

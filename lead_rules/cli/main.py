@@ -213,9 +213,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.output), args.n, args.seed, args.policy)
 
 
+class CommandParser(argparse.ArgumentParser):
+    """The top-level parser; ``commands`` names its subcommands (for the did-you-mean of a typo)."""
+
+    commands: list[str]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lead-rules``."""
-    p = argparse.ArgumentParser(prog="lead-rules", description="LEAD ACO alignment rules as data.")
+    p = CommandParser(prog="lead-rules", description="LEAD ACO alignment rules as data.")
     p.add_argument("--version", action="version", version=f"lead-rules {_version()}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -326,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--output", default="demo-output", help="output folder (default demo-output)")
     d.add_argument("--policy", default=None, help="policy folder (default: the bundled LEAD policy)")
     d.set_defaults(func=cmd_demo)
+    p.commands = list(sub.choices)  # subcommands added above (or by other modules) are all listed
     return p
 
 
@@ -334,10 +341,8 @@ def _version() -> str:
 
     try:
         return metadata.version("lead-rules")
-    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
-        from .. import __version__
-
-        return str(__version__)
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+        return "unknown (not installed)"
 
 
 def _command_typo(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
@@ -347,10 +352,7 @@ def _command_typo(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
     words = [a for a in argv if not a.startswith("-")]
     if not words or argv[0].startswith("-"):
         return None
-    commands: list[str] = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            commands = list(action.choices)
+    commands = list(getattr(parser, "commands", []))
     if not commands or words[0] in commands:
         return None
     close = difflib.get_close_matches(words[0], commands, n=1, cutoff=0.5)
