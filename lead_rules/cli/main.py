@@ -4,7 +4,10 @@ A thin layer over the public API: it parses arguments, loads the policy and
 market (printing diagnostics with file:line:column and a caret, never a
 traceback), streams records, and reports counts on standard error. Exit codes:
 0 success, 1 policy errors / failed tests / ``--strict`` batches with errors,
-2 bad usage, unreadable input, or a broken policy test file.
+2 bad usage, unreadable or wrongly formatted input, an unwritable output (a
+folder, a full disk), a missing optional dependency, or a broken policy test
+file. Whatever goes wrong, a command prints one line ``lead-rules: ...`` on
+standard error (or located diagnostics), never a Python traceback.
 """
 
 from __future__ import annotations
@@ -114,7 +117,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if row is None:
             print(f"lead-rules: no row with bene_id {args.id!r} in {args.from_output}", file=sys.stderr)
             return 2
-        rebuilt = decision_from_row(policy, market, row)
+        try:
+            rebuilt = decision_from_row(policy, market, row)
+        except ValueError as exc:
+            print(
+                f"lead-rules: cannot explain {args.id!r} from {args.from_output}: {exc} (an output written with "
+                "--columns decisions or reasons has no criterion columns: explain with --input instead)",
+                file=sys.stderr,
+            )
+            return 2
         print(rebuilt.explain() if args.detail else rebuilt.explain_for_auditor(policy.audit_context()))
         return 0
     if args.input is None and sys.stdin.isatty():
@@ -151,6 +162,9 @@ def cmd_align(args: argparse.Namespace) -> int:
     market_or_exit(args.market)
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
+        return 2
+    if Path(args.output).is_dir():
+        print(f"lead-rules: --output {args.output} is a folder: give a .parquet, .csv or .jsonl file", file=sys.stderr)
         return 2
     summary = align(
         args.policy,
@@ -375,7 +389,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         return 0
+    except Exception as exc:
+        print(f"lead-rules: {describe_failure(exc)}", file=sys.stderr)
+        return 2
     return int(code)
+
+
+_EXTRAS = {"pyspark": "spark", "duckdb": "", "pyarrow": ""}
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for an exception that reached the command line (bad input, missing dependency, full disk)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"the input is not UTF-8 text ({exc.reason} at byte {exc.start}); this command reads JSON Lines "
+            "(a Parquet population is read by 'lead-rules align')"
+        )
+    if isinstance(exc, ModuleNotFoundError):
+        name = (exc.name or "").split(".")[0]
+        extra = _EXTRAS.get(name)
+        install = f"pip install 'lead-rules[{extra}]'" if extra else f"pip install {name}"
+        return f"this needs the optional dependency '{name}', which is not installed: {install}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    if isinstance(exc, ValueError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
 if __name__ == "__main__":  # pragma: no cover
