@@ -22,9 +22,10 @@ from ..language import ast
 from ..language.checker import Resolution, check_doc
 from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span
 from ..language.loader import Named, PolicyDoc, load_doc
-from ..language.records import Beneficiary, Market
+from ..language.records import Beneficiary, Market, unknown_key_hint
 from ..language.yaml_source import load_yaml_file
 from .decision import Decision, PathwayResult, Reason
+from .explain import AuditContext
 from .interpreter import Compiler, Env, Fn
 from .trace import TraceNode, Tracer, truth
 
@@ -96,7 +97,11 @@ def load_market(source: Market | Mapping[str, Any] | str | Path) -> Market:
             for err in exc.errors():
                 span, _ = node.at(tuple(err["loc"]))
                 where = ".".join(str(p) for p in err["loc"]) or "market"
-                diags.error("E401", f"invalid market: {where}: {err['msg']}", span)
+                hint = unknown_key_hint(Market, tuple(err["loc"])) if err["type"] == "extra_forbidden" else None
+                message = f"unknown key '{err['loc'][-1]}'" if hint else err["msg"]
+                if hint:
+                    span = node.key_at(tuple(err["loc"]))
+                diags.error("E401", f"invalid market: {where}: {message}", span, hint)
             raise PolicyError(diags.sorted()) from None
     return Market.model_validate(dict(source))
 
@@ -171,6 +176,12 @@ class Policy:
             self._bound.clear()
         self._bound[key] = (market, bound)
         return bound
+
+    def audit_context(self) -> AuditContext:
+        """Citations (id -> title, link) and pathway descriptions, for :meth:`Decision.explain_for_auditor`."""
+        meta = self.doc.meta
+        sources = {s.id: (s.title, s.url) for s in meta.sources} if meta is not None else {}
+        return AuditContext(sources, {name: pw.description for name, pw in self.doc.pathways.items()})
 
     def make_decision(self, bene_id: str | None, outcome: str, **kw: Any) -> Decision:
         """A :class:`Decision` of this policy (its id, version and hash) from the parts ``kw`` names.
