@@ -66,7 +66,8 @@ def test_strict_exits_one_when_a_line_fails(tmp_path: Path) -> None:
 
 def test_trace_flag_adds_the_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = _write(tmp_path, [json.dumps(GOOD)])
-    main(["evaluate", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--trace"])
+    main(["evaluate", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--trace",
+          "--trace-format", "full"])
     row = json.loads(capsys.readouterr().out)
     assert row["trace"]["kind"] == "decision"
     labels = [c["label"] for c in row["trace"]["children"]]
@@ -75,7 +76,13 @@ def test_trace_flag_adds_the_trace(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_explain_prints_plain_english(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = _write(tmp_path, BATCH_LINES)
-    assert main(["explain", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--id", "G2"]) == 0
+    base = ["explain", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--id", "G2"]
+    assert main(base) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Beneficiary G2: NOT ALIGNED")
+    assert text.splitlines()[1].startswith("Deciding reason: not aligned:")
+    assert "bene.death_date" not in text  # the programmer's view is behind --detail
+    assert main([*base, "--detail"]) == 0
     text = capsys.readouterr().out
     assert "G2 is NOT ALIGNED" in text
     assert "'alive' does not hold" in text or "alive: false" in text

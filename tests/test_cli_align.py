@@ -52,9 +52,9 @@ def test_explain_from_output_matches_rerun(
     assert main(["align", *common, "--input", str(population["jsonl"]), "--output", str(out), "--quiet"]) == 0
     ids = [json.loads(line)["bene_id"] for line in population["jsonl"].read_text().splitlines()[:5]]
     for bene_id in ids:
-        assert main(["explain", *common, "--from-output", str(out), "--id", bene_id]) == 0
+        assert main(["explain", *common, "--from-output", str(out), "--id", bene_id, "--detail"]) == 0
         batch = capsys.readouterr().out
-        assert main(["explain", *common, "--input", str(population["jsonl"]), "--id", bene_id]) == 0
+        assert main(["explain", *common, "--input", str(population["jsonl"]), "--id", bene_id, "--detail"]) == 0
         rerun = capsys.readouterr().out
         # the same verdict lines; only the 'read:' details need the trace
         def verdicts(text: str) -> list[str]:

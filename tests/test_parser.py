@@ -307,7 +307,7 @@ def test_comprehension_children_in_evaluation_order() -> None:
         ("a in b in c", "unexpected 'in'", None),
         ("if a then b", "unexpected end of expression", "'else'"),
         ("x.", "unexpected end of expression", "a name"),
-        ("f(1,", "unexpected end of expression", None),
+        ("f(1,", "'(' is never closed", None),
         ("a $ b", "unexpected character '$'", None),
         ("'open", "unexpected character", None),
         ("@2027-1-1", "unexpected character '@'", None),

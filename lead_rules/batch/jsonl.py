@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from ..engine.decision import Decision
 from ..engine.policy import Policy
+from ..engine.trace_codec import TraceEncoder
 from ..language.records import Market
 from ..language.strict_json import parse_record
 from ..language.values import Month, to_json
@@ -89,12 +90,20 @@ def error_row(bene_id: str | None, line: int, fieldname: str | None, message: st
 
 
 def decide_lines(
-    policy: Policy, market: Market, lines: Iterable[str], trace: bool = False
+    policy: Policy,
+    market: Market,
+    lines: Iterable[str],
+    trace: bool = False,
+    encoder: TraceEncoder | None = None,
 ) -> Iterator[tuple[dict[str, Any], Decision | None]]:
     """Decide each non-blank line; yield (output row, decision or None).
 
     A ``bene_id`` seen before is decided only the first time: a later record
     with the same id is an error row naming the first line.
+
+    With ``trace``, each row carries its trace: in full, or with ``encoder``
+    in the compact form of :mod:`lead_rules.engine.trace_codec` (``trace`` and
+    the ``trace_values`` first written on this line).
     """
     seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
@@ -114,14 +123,24 @@ def decide_lines(
         decision = policy.evaluate(record, market, trace=trace)
         row = {"line": number, **decision.summary_dict()}
         if trace and decision.trace is not None:
-            row["trace"] = decision.trace.to_dict()
+            if encoder is None:
+                row["trace"] = decision.trace.to_dict()
+            else:
+                row["trace"], row["trace_values"] = encoder.encode(decision.trace)
         yield row, decision
 
 
-def run_batch(policy: Policy, market: Market, src: IO[str], dst: IO[str], trace: bool = False) -> BatchCounts:
-    """Stream ``src`` to ``dst``; return the counts."""
+def run_batch(
+    policy: Policy,
+    market: Market,
+    src: IO[str],
+    dst: IO[str],
+    trace: bool = False,
+    encoder: TraceEncoder | None = None,
+) -> BatchCounts:
+    """Stream ``src`` to ``dst``; return the counts (``encoder``: compact traces, see :func:`decide_lines`)."""
     counts = BatchCounts()
-    for row, _ in decide_lines(policy, market, src, trace):
+    for row, _ in decide_lines(policy, market, src, trace, encoder):
         dst.write(dumps(row) + "\n")
         counts.add(row["outcome"])
     return counts

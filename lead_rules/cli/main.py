@@ -4,7 +4,10 @@ A thin layer over the public API: it parses arguments, loads the policy and
 market (printing diagnostics with file:line:column and a caret, never a
 traceback), streams records, and reports counts on standard error. Exit codes:
 0 success, 1 policy errors / failed tests / ``--strict`` batches with errors,
-2 bad usage, unreadable input, or a broken policy test file.
+2 bad usage, unreadable or wrongly formatted input, an unwritable output (a
+folder, a full disk), a missing optional dependency, or a broken policy test
+file. Whatever goes wrong, a command prints one line ``lead-rules: ...`` on
+standard error (or located diagnostics), never a Python traceback.
 """
 
 from __future__ import annotations
@@ -50,16 +53,35 @@ def _refuse_output(output: str, inputs: list[str | None]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check policies; print every diagnostic."""
+    """Check policies (files, policy folders, or a folder of policy folders); print every diagnostic."""
+    import json
+
+    from .render import policy_paths, print_diagnostic, use_colour
+
     failed = False
-    for path in args.policy:
+    colour = use_colour(sys.stdout)
+    reports = []
+    for path in policy_paths(args.policy):
         policy, diagnostics = check_policy(path)
-        for d in diagnostics:
-            print(d.render())
         errors = sum(1 for d in diagnostics if d.severity == "error")
         warnings = len(diagnostics) - errors
+        failed = failed or policy is None
+        if args.format == "json":
+            reports.append(
+                {
+                    "path": path,
+                    "ok": policy is not None,
+                    "policy_id": policy.id if policy is not None else None,
+                    "version": policy.version if policy is not None else None,
+                    "errors": errors,
+                    "warnings": warnings,
+                    "diagnostics": [d.to_dict() for d in diagnostics],
+                }
+            )
+            continue
+        for d in diagnostics:
+            print_diagnostic(d, sys.stdout, colour)
         if policy is None:
-            failed = True
             print(f"{path}: {errors} error(s), {warnings} warning(s)")
         else:
             n_crit = len(policy.criteria())
@@ -67,6 +89,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{path}: ok — {policy.id} v{policy.version}, {len(policy.pathway_names)} pathways, "
                 f"{n_crit} criteria, {warnings} warning(s)"
             )
+    if args.format == "json":
+        print(json.dumps({"ok": not failed, "policies": reports}, indent=2))
     return 1 if failed else 0
 
 
@@ -84,8 +108,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.log:  # the decision log (lead_rules/tools/decision_log.py)
             from ..tools.decision_log import run_batch_logged
 
-            return run_batch_logged(policy, market, src, dst, Path(args.log), trace=args.trace)
-        return run_batch(policy, market, src, dst, trace=args.trace)
+            return run_batch_logged(
+                policy, market, src, dst, Path(args.log), trace=args.trace, encoder=_trace_encoder(args)
+            )
+        return run_batch(policy, market, src, dst, trace=args.trace, encoder=_trace_encoder(args))
 
     if args.output is None or args.output == "-":
         with _open(args.input, "r", sys.stdin) as src:
@@ -100,6 +126,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             counts = decide(src, dst)
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
+
+
+def _trace_encoder(args: argparse.Namespace) -> Any:
+    """The compact trace encoder the options ask for (None: the full trace of every line)."""
+    if getattr(args, "trace_format", "compact") == "full":
+        return None
+    from ..engine.trace_codec import TraceEncoder
+
+    return TraceEncoder(max_depth=args.trace_depth, max_rows=args.trace_values)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -117,7 +152,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if row is None:
             print(f"lead-rules: no row with bene_id {args.id!r} in {args.from_output}", file=sys.stderr)
             return 2
-        print(decision_from_row(policy, market, row).explain())
+        try:
+            rebuilt = decision_from_row(policy, market, row)
+        except ValueError as exc:
+            print(
+                f"lead-rules: cannot explain {args.id!r} from {args.from_output}: {exc} (an output written with "
+                "--columns decisions or reasons has no criterion columns: explain with --input instead)",
+                file=sys.stderr,
+            )
+            return 2
+        print(rebuilt.explain() if args.detail else rebuilt.explain_for_auditor(policy.audit_context()))
         return 0
     if args.input is None and sys.stdin.isatty():
         print("lead-rules: give --input records.jsonl or --from-output decisions", file=sys.stderr)
@@ -134,8 +178,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 from ..batch.jsonl import json_default
 
                 print(json.dumps(decision.to_dict(), default=json_default, indent=2))
-            else:
+            elif args.detail:
                 print(decision.explain())
+            else:
+                print(decision.explain_for_auditor(policy.audit_context()))
             return 0
     print(f"lead-rules: no record with bene_id {args.id!r} in {args.input or 'standard input'}", file=sys.stderr)
     return 2
@@ -151,6 +197,9 @@ def cmd_align(args: argparse.Namespace) -> int:
     market_or_exit(args.market, policy_or_exit(args.policy))
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
+        return 2
+    if Path(args.output).is_dir():
+        print(f"lead-rules: --output {args.output} is a folder: give a .parquet, .csv or .jsonl file", file=sys.stderr)
         return 2
     _refuse_output(args.output, [args.input, args.market, args.policy])
     summary = align(
@@ -195,9 +244,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Run the YAML policy tests."""
-    from ..testing.policy_tests import run_policy_tests
+    from ..testing.policy_tests import run_from_args
 
-    code: int = run_policy_tests([Path(p) for p in args.paths], args.min_coverage, sys.stdout)
+    code: int = run_from_args(args, sys.stdout)
     return code
 
 
@@ -218,13 +267,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.output), args.n, args.seed, args.policy)
 
 
+class CommandParser(argparse.ArgumentParser):
+    """The top-level parser; ``commands`` names its subcommands (for the did-you-mean of a typo)."""
+
+    commands: list[str]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lead-rules``."""
-    p = argparse.ArgumentParser(prog="lead-rules", description="LEAD ACO alignment rules as data.")
+    p = CommandParser(prog="lead-rules", description="LEAD ACO alignment rules as data.")
+    p.add_argument("--version", action="version", version=f"lead-rules {_version()}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="check policies and print diagnostics")
-    c.add_argument("policy", nargs="+", help="policy file or folder")
+    c.add_argument("policy", nargs="+", help="policy file, policy folder, or a folder of policy folders")
+    c.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text (coloured in a terminal) or JSON"
+    )
     c.set_defaults(func=cmd_check)
 
     e = sub.add_parser("evaluate", help="decide records (JSON Lines) with the interpreter")
@@ -235,21 +294,46 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--trace", action="store_true", help="include the full decision trace in each line")
     e.add_argument("--strict", action="store_true", help="exit 1 when any line is an error")
     e.add_argument("--log", help="decisions.log.jsonl: one decision log line per decision (see docs/tools.md)")
+    e.add_argument(
+        "--trace-format",
+        choices=["compact", "full"],
+        default="compact",
+        help="compact (default): each value written once in the output and referred to by id "
+        "('trace_values' of the line that first needs it); full: the whole trace on every line",
+    )
+    e.add_argument("--trace-depth", type=int, default=None, metavar="N", help="cut the compact trace below depth N")
+    e.add_argument(
+        "--trace-values",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep the first N rows of each comprehension and N candidates of each ranking in the compact trace",
+    )
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="explain the decision for one beneficiary")
-    x.add_argument("--policy", required=True)
-    x.add_argument("--market", required=True)
+    x.add_argument("--policy", required=True, help="policy file or folder")
+    x.add_argument("--market", required=True, help="market YAML or JSON file")
     x.add_argument("--input", help="records.jsonl (default: standard input)")
     x.add_argument("--from-output", help="explain from a batch output (criterion columns) instead of re-running")
     x.add_argument("--id", required=True, help="the bene_id to explain")
     x.add_argument("--json", action="store_true", help="print the decision with its trace as JSON")
+    x.add_argument(
+        "--detail",
+        action="store_true",
+        help="the programmer's view: every requirement of every pathway with the fields it read",
+    )
     x.set_defaults(func=cmd_explain)
 
     a = sub.add_parser("align", help="align a whole population (DuckDB by default, Spark, or the interpreter)")
-    a.add_argument("--engine", choices=["duckdb", "spark", "interpreter"], default="duckdb")
-    a.add_argument("--policy", required=True)
-    a.add_argument("--market", required=True)
+    a.add_argument(
+        "--engine",
+        choices=["duckdb", "spark", "interpreter"],
+        default="duckdb",
+        help="duckdb (default, embedded), spark (local mode, needs pyspark and Java) or interpreter",
+    )
+    a.add_argument("--policy", required=True, help="policy file or folder")
+    a.add_argument("--market", required=True, help="market YAML or JSON file")
     a.add_argument("--input", required=True, help="population: .jsonl, .parquet, or a folder of relational tables")
     a.add_argument("--output", required=True, help="decisions: .parquet, .csv or .jsonl")
     a.add_argument(
@@ -266,40 +350,84 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_align)
 
     q = sub.add_parser("sql", help="print the SQL the policy compiles to")
-    q.add_argument("--dialect", choices=["duckdb", "spark", "snowflake", "bigquery", "postgres"], default="duckdb")
-    q.add_argument("--policy", required=True)
-    q.add_argument("--market", required=True)
+    q.add_argument(
+        "--dialect",
+        choices=["duckdb", "spark", "snowflake", "bigquery", "postgres"],
+        default="duckdb",
+        help="the SQL dialect to print (default duckdb)",
+    )
+    q.add_argument("--policy", required=True, help="policy file or folder")
+    q.add_argument("--market", required=True, help="market YAML or JSON file")
     q.set_defaults(func=cmd_sql)
 
     t = sub.add_parser("test", help="run the YAML policy tests and report criterion coverage")
     t.add_argument("paths", nargs="+", help="folders or *.test.yaml files")
     t.add_argument("--min-coverage", type=float, default=None, help="fail below this percentage")
+    from ..testing.policy_tests import add_runner_options
+
+    add_runner_options(t)
     t.set_defaults(func=cmd_test)
 
     g = sub.add_parser("generate", help="write a deterministic synthetic population and market")
-    g.add_argument("--n", type=int, default=10_000)
-    g.add_argument("--seed", type=int, default=2028)
-    g.add_argument("--performance-year", type=int, default=2028)
+    g.add_argument("--n", type=int, default=10_000, help="number of beneficiaries (default 10000)")
+    g.add_argument("--seed", type=int, default=2028, help="random seed: the same seed writes the same files")
+    g.add_argument("--performance-year", type=int, default=2028, help="performance year of the market (default 2028)")
     g.add_argument("--output", required=True, help="output folder")
-    g.add_argument("--formats", nargs="+", default=["jsonl", "parquet"], choices=["jsonl", "parquet"])
+    g.add_argument(
+        "--formats",
+        nargs="+",
+        default=["jsonl", "parquet"],
+        choices=["jsonl", "parquet"],
+        help="population formats to write (default: jsonl parquet)",
+    )
     g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("demo", help="generate a population, align it with the LEAD policy, summarise")
-    d.add_argument("--n", type=int, default=10_000)
-    d.add_argument("--seed", type=int, default=2028)
-    d.add_argument("--output", default="demo-output")
+    d.add_argument("--n", type=int, default=10_000, help="number of beneficiaries (default 10000)")
+    d.add_argument("--seed", type=int, default=2028, help="random seed of the generated population")
+    d.add_argument("--output", default="demo-output", help="output folder (default demo-output)")
     d.add_argument("--policy", default=None, help="policy folder (default: the bundled LEAD policy)")
     d.set_defaults(func=cmd_demo)
 
     from .tools import register
 
     register(sub)  # diff, why-not, report, verify-log, fmt, eval-expr
+    p.commands = list(sub.choices)  # subcommands added above (or by other modules) are all listed
     return p
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("lead-rules")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+        return "unknown (not installed)"
+
+
+def _command_typo(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """``unknown command 'chek'; did you mean 'check'?`` when the first word is not a subcommand."""
+    import difflib
+
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or argv[0].startswith("-"):
+        return None
+    commands = list(getattr(parser, "commands", []))
+    if not commands or words[0] in commands:
+        return None
+    close = difflib.get_close_matches(words[0], commands, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; commands: {', '.join(commands)}"
+    return f"unknown command '{words[0]}'{hint}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lead-rules`` command."""
     parser = build_parser()
+    suggestion = _command_typo(parser, list(sys.argv[1:] if argv is None else argv))
+    if suggestion is not None:
+        parser.print_usage(sys.stderr)
+        print(f"lead-rules: error: {suggestion}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         code: Any = args.func(args)
@@ -307,7 +435,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         return 0
+    except Exception as exc:
+        print(f"lead-rules: {describe_failure(exc)}", file=sys.stderr)
+        return 2
     return int(code)
+
+
+_EXTRAS = {"pyspark": "spark", "duckdb": "", "pyarrow": ""}
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for an exception that reached the command line (bad input, missing dependency, full disk)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"the input is not UTF-8 text ({exc.reason} at byte {exc.start}); this command reads JSON Lines "
+            "(a Parquet population is read by 'lead-rules align')"
+        )
+    if isinstance(exc, ModuleNotFoundError):
+        name = (exc.name or "").split(".")[0]
+        extra = _EXTRAS.get(name)
+        install = f"pip install 'lead-rules[{extra}]'" if extra else f"pip install {name}"
+        return f"this needs the optional dependency '{name}', which is not installed: {install}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    if isinstance(exc, ValueError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
 if __name__ == "__main__":  # pragma: no cover

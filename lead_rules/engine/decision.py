@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .explain import explain_decision
+from .explain import AuditContext, explain_decision, explain_for_auditor
 from .trace import TraceNode
 
 
@@ -113,6 +113,10 @@ class Decision:
     def explain(self) -> str:
         """Plain English for an auditor (see :mod:`lead_rules.engine.explain`)."""
         return explain_decision(self)
+
+    def explain_for_auditor(self, context: AuditContext | None = None) -> str:
+        """The deciding reason first, the failing month or claim line, the ranking table, the citations."""
+        return explain_for_auditor(self, context)
 
 
 def _short_reason(r: Reason) -> dict[str, Any]:

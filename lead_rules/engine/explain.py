@@ -225,3 +225,280 @@ def explain_decision(d: DecisionView) -> str:
         out.append("")
         out.append("(Evaluated without a trace; re-run with the trace for the values read.)")
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# the auditor's view: one deciding reason first, the failing month or claim
+# line, the plurality table, citations expanded; the view above is --detail
+
+
+class AuditContext:
+    """What an auditor's explanation needs from the policy: citations and pathway descriptions.
+
+    ``sources`` maps a source id (as written in ``source:``) to its title and
+    link; ``pathways`` maps a pathway name to its description.
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[str, tuple[str | None, str | None]] | None = None,
+        pathways: Mapping[str, str | None] | None = None,
+    ) -> None:
+        self.sources = dict(sources or {})
+        self.pathways = dict(pathways or {})
+
+
+_MAX_TABLE = 8
+
+
+def _plain(value: Any) -> str:
+    from decimal import Decimal
+
+    if isinstance(value, (Decimal, float)) and not isinstance(value, bool):
+        return f"{value:,.2f}"
+    v = to_json(value)
+    if v is None:
+        return "missing"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    return str(v)
+
+
+def _element_label(element: Any) -> str:
+    """``in 2027-03`` for a month row, ``the claim line of 2026-05-02 (TIN ..., HCPCS ...)`` for a claim."""
+    v = to_json(element)
+    if isinstance(v, dict):
+        if "month" in v:
+            return f"in {v['month']}"
+        if "from_date" in v or "hcpcs" in v:
+            parts = [f"{k} {v[k]}" for k in ("tin", "hcpcs", "allowed") if v.get(k) is not None]
+            return f"on the claim line of {v.get('from_date') or 'an unknown date'}" + (
+                f" ({', '.join(parts)})" if parts else ""
+            )
+        if "date" in v:
+            return f"in the entry of {v['date']}"
+    return f"in item {_plain(v)}"
+
+
+def failing_element(node: TraceNode | None) -> str | None:
+    """The first month or claim line that made an ``all(...)`` fail in ``node``'s subtree, as text.
+
+    ``in 2027-11 (hmo = "1")``: the element, then the fields the test read of it.
+    """
+    if node is None:
+        return None
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.skipped:
+            continue
+        func = getattr(n.expr, "func", None)
+        if n.rows and func == "all" and n.value is not True:
+            row = next((r for r in n.rows if r.get("value") is False), None)
+            if row is None:
+                row = next((r for r in n.rows if r.get("value") is None), None)
+            if row is None:
+                stack.extend(reversed(n.children))
+                continue
+            source = next((c for c in n.children if c.kind in ("definition", "field", "expr")), None)
+            items = source.value if source is not None else None
+            index = row.get("index", 0)
+            label = (
+                _element_label(items[index])
+                if isinstance(items, (list, tuple)) and 0 <= index < len(items)
+                else f"in item {index + 1}"
+            )
+            shown = [(k, v) for k, v in row.get("reads", {}).items() if not isinstance(v, (list, tuple, dict))]
+            reads = ", ".join(f"{k.split('.', 1)[-1]} = {'missing' if v is None else _fmt(v)}" for k, v in shown[:3])
+            unknown = " (unknown)" if row.get("value") is None else ""
+            return f"{label}{unknown}" + (f" ({reads})" if reads else "")
+        stack.extend(reversed(n.children))
+    return None
+
+
+def _candidate_table(trace: TraceNode | None) -> list[str]:
+    """The ranked candidates of every ranking (``argmax``/``argmin``) evaluated in ``trace``."""
+    if trace is None:
+        return []
+    out: list[str] = []
+    stack = [trace]
+    seen: set[int] = set()
+    while stack:
+        n = stack.pop()
+        if n.candidates and id(n.expr) not in seen:
+            seen.add(id(n.expr))
+            by = [getattr(b, "text", "") or f"score {i + 1}" for i, b in enumerate(getattr(n.expr, "by", ()))]
+            where = f" ({n.span})" if n.span is not None and n.span.line > 0 else ""
+            out.append(f"Ranking behind the decision{where}: highest first")
+            heads = ["rank", "candidate"] + [
+                "score" if i == 0 else "tie-break" + ("" if len(by) == 2 else f" {i}") for i in range(len(by))
+            ]
+            rows = [
+                [str(c.get("rank", "")), str(c.get("value"))] + [_plain(s) for s in c.get("scores", [])]
+                for c in n.candidates[:_MAX_TABLE]
+            ]
+            widths = [max(len(r[i]) if i < len(r) else 0 for r in [heads, *rows]) for i in range(len(heads))]
+            for r in [heads, *rows]:
+                out.append("    " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
+            if len(n.candidates) > _MAX_TABLE:
+                out.append(f"    ... and {len(n.candidates) - _MAX_TABLE} more candidates")
+            for i, text in enumerate(by):
+                label = "score" if i == 0 else "tie-break"
+                out.append(f"    {label}: {' '.join(text.split())}")
+            scores = [c.get("scores", []) for c in n.candidates[:2]]
+            if len(scores) == 2 and scores[0][:1] == scores[1][:1] and len(scores[0]) > 1:
+                out.append("    The first two candidates have the same score; the tie-break decides.")
+        stack.extend(reversed(n.children))
+    return out
+
+
+def _reason_text(r: ReasonView) -> str:
+    text = r.explanation or r.description or f"'{r.criterion}' {_verdict(r.value)}"
+    return " ".join(text.split()).rstrip(".")
+
+
+def _ranking_under(trace: TraceNode | None, node: TraceNode | None, depth: int = 3) -> TraceNode | None:
+    """The first ranking node (``argmax``/``argmin`` with candidates) that ``node`` was computed from."""
+    if trace is None or node is None or depth < 0:
+        return None
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.candidates:
+            return n
+        if n.kind == "definition" and n.cached and n is not node:
+            found = _ranking_under(trace, trace.find_evaluated("definition", n.label), depth - 1)
+            if found is not None:
+                return found
+            continue
+        stack.extend(reversed(n.children))
+    return None
+
+
+def _deciding_reason(d: DecisionView) -> ReasonView | None:
+    """The reason an auditor reads first.
+
+    The criterion that failed in the most pathways for every ACO; among
+    equals, one with evidence to show (a failing month or claim line, or a
+    ranking such as the claims plurality); then the first in hierarchy order.
+    """
+    score: dict[str, list[int]] = {}
+    first: dict[str, tuple[int, ReasonView]] = {}
+    for p in d.pathways:
+        if p.status == "skipped":
+            continue
+        for r in p.reasons:
+            if r.value == "true":
+                continue
+            entry = score.setdefault(r.criterion, [0, 0, 0])
+            entry[0] += 1 if r.acos is None else 0
+            entry[1] += 1
+            if r.criterion not in first:
+                node = _criterion_node(d.trace, r.criterion, r.pathway, r.acos[0] if r.acos else None)
+                has = failing_element(node) is not None or _ranking_under(d.trace, node) is not None
+                entry[2] = 1 if has else 0
+                first[r.criterion] = (len(first), r)
+    if not score:
+        return None
+    best = max(score, key=lambda c: (score[c][0], score[c][2], score[c][1], -first[c][0]))
+    return first[best][1]
+
+
+def _cite(source: str | None, ctx: AuditContext, cited: dict[str, None]) -> str:
+    if not source:
+        return ""
+    cited[source] = None
+    return f" [{source}]"
+
+
+def _detail(r: ReasonView, trace: TraceNode | None) -> str:
+    node = _criterion_node(trace, r.criterion, r.pathway, r.acos[0] if r.acos else None)
+    found = failing_element(node)
+    if found:
+        return f": {found}"
+    ranking = _ranking_under(trace, node)
+    if ranking is not None and ranking.candidates:
+        ranked = "; ".join(
+            f"{c.get('value')} ({_plain((c.get('scores') or [None])[0])})" for c in ranking.candidates[:3]
+        )
+        return f": ranked first {ranked}"
+    return ""
+
+
+def explain_for_auditor(d: DecisionView, ctx: AuditContext | None = None) -> str:
+    """The decision in plain English for an auditor: the deciding reason first, then the evidence."""
+    ctx = ctx or AuditContext()
+    who = f"Beneficiary {d.bene_id}" if d.bene_id else "This record"
+    out: list[str] = []
+    cited: dict[str, None] = {}
+    if d.outcome == "error":
+        out.append(f"{who} could not be decided: the record is not valid.")
+        for e in d.errors:
+            where = f"field '{e['field']}'" if e.get("field") else "record"
+            out.append(f"  - {where}: {e['message']}")
+        return "\n".join(out)
+    if d.outcome == "aligned":
+        winner = next((p for p in d.pathways if p.status == "decided"), None)
+        out.append(f"{who}: ALIGNED to {d.aco_id} (performance year {d.performance_year}).")
+        what = ctx.pathways.get(d.pathway or "") or f"the '{d.pathway}' pathway"
+        out.append(f"Deciding reason: aligned through {d.pathway}: {' '.join(what.split()).rstrip('.')}.")
+        if winner is not None and winner.reasons:
+            out.append("Every requirement holds for this ACO:")
+            for r in winner.reasons:
+                text = " ".join((r.description or r.criterion).split()).rstrip(".")
+                out.append(f"  - {text}{_cite(r.source, ctx, cited)}")
+    else:
+        out.append(f"{who}: NOT ALIGNED to any ACO (performance year {d.performance_year}).")
+        deciding = _deciding_reason(d)
+        tie = next((p for p in d.pathways if p.status == "tie"), None)
+        if tie is not None:
+            out.append(
+                f"Deciding reason: not aligned: several ACOs qualify through {tie.pathway} "
+                f"({', '.join(tie.qualifying)}) and the tie rule aligns to none."
+            )
+        elif deciding is not None:
+            out.append(
+                f"Deciding reason: not aligned: {_reason_text(deciding)}{_detail(deciding, d.trace)}."
+                f"{_cite(deciding.source, ctx, cited)}"
+            )
+        out.append("")
+        out.append("Each way to be aligned, in order of priority:")
+        for n, p in enumerate(d.pathways, start=1):
+            title = p.pathway
+            if p.status == "skipped":
+                out.append(f"{n}. {title}: not considered, because a pathway above it decided.")
+                continue
+            if p.status == "tie":
+                qualifying = ", ".join(p.qualifying)
+                out.append(f"{n}. {title}: several ACOs qualify ({qualifying}); the tie rule aligns to none.")
+                continue
+            out.append(f"{n}. {title}: does not apply.")
+            for r in p.reasons:
+                if r.value == "true":
+                    continue
+                scope = "" if r.acos is None else f" (for {', '.join(r.acos)})"
+                unknown = " (not known: data missing)" if r.value == "unknown" else ""
+                out.append(
+                    f"   - {_reason_text(r)}{scope}{unknown}{_detail(r, d.trace)}.{_cite(r.source, ctx, cited)}"
+                )
+    table = _candidate_table(d.trace)
+    if table:
+        out.append("")
+        out.extend(table)
+    if cited:
+        out.append("")
+        out.append("Sources:")
+        for sid in cited:
+            ref_title, url = ctx.sources.get(sid) or (None, None)
+            line = f"  [{sid}]" + (f" {ref_title}" if ref_title else "")
+            if url:
+                line += f" <{url}>"
+            out.append(line)
+    out.append("")
+    out.append(
+        f"Policy {d.policy_id} version {d.policy_version} (content hash {d.policy_hash[:12]})."
+        + (" Evaluated without a trace: the failing months and claim lines are not shown." if d.trace is None else "")
+    )
+    return "\n".join(out)

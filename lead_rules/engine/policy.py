@@ -22,9 +22,10 @@ from ..language import ast
 from ..language.checker import Resolution, check_doc
 from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span
 from ..language.loader import Named, PolicyDoc, load_doc
-from ..language.records import Beneficiary, Market
+from ..language.records import Beneficiary, Market, unknown_key_hint
 from ..language.yaml_source import YNode, load_yaml_file
 from .decision import Decision, PathwayResult, Reason
+from .explain import AuditContext
 from .interpreter import Compiler, Env, Fn
 from .trace import TraceNode, Tracer, truth
 
@@ -100,8 +101,12 @@ def load_market(source: Market | Mapping[str, Any] | str | Path, policy: Policy 
             for err in exc.errors():
                 span, _ = node.at(tuple(err["loc"]))
                 where = ".".join(str(p) for p in err["loc"]) or "market"
+                hint = unknown_key_hint(Market, tuple(err["loc"])) if err["type"] == "extra_forbidden" else None
+                message = f"unknown key '{err['loc'][-1]}'" if hint else err["msg"]
+                if hint:
+                    span = node.key_at(tuple(err["loc"]))
                 code = "E404" if err["type"] == "aco_id" else "E401"  # an ACO id outside the id pattern
-                diags.error(code, f"invalid market: {where}: {err['msg']}", span)
+                diags.error(code, f"invalid market: {where}: {message}", span, hint)
             raise PolicyError(diags.sorted()) from None
         _check_market(market, node, diags, policy)
         if diags.has_errors:
@@ -206,6 +211,12 @@ class Policy:
             self._bound.clear()
         self._bound[key] = (market, bound)
         return bound
+
+    def audit_context(self) -> AuditContext:
+        """Citations (id -> title, link) and pathway descriptions, for :meth:`Decision.explain_for_auditor`."""
+        meta = self.doc.meta
+        sources = {s.id: (s.title, s.url) for s in meta.sources} if meta is not None else {}
+        return AuditContext(sources, {name: pw.description for name, pw in self.doc.pathways.items()})
 
     def make_decision(self, bene_id: str | None, outcome: str, **kw: Any) -> Decision:
         """A :class:`Decision` of this policy (its id, version and hash) from the parts ``kw`` names.

@@ -91,6 +91,20 @@ class Diagnostic:
     severity: str = "error"
     hint: str | None = None
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: code, severity, message, file, line, column, end, hint."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.span.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "end_line": self.span.end_line,
+            "end_column": self.span.end_column,
+            "hint": self.hint,
+        }
+
     def render(self) -> str:
         """``file:line:col: error[E201]: message`` plus caret snippet and hint."""
         head = f"{self.span}: {self.severity}[{self.code}]: {self.message}"
@@ -115,6 +129,11 @@ class PolicyError(Exception):
         return head + "\n" + "\n".join(d.render() for d in self.diagnostics)
 
 
+def sort_key(d: Diagnostic) -> tuple[int, str, int, int, str]:
+    """Errors before warnings, then file, line, column, code."""
+    return (0 if d.severity == "error" else 1, d.span.file, d.span.line, d.span.column, d.code)
+
+
 class Diagnostics:
     """A collector of diagnostics shared by the stages of one load."""
 
@@ -135,8 +154,8 @@ class Diagnostics:
         return any(d.severity == "error" for d in self.items)
 
     def sorted(self) -> list[Diagnostic]:
-        """Diagnostics in file, line, column order."""
-        return sorted(self.items, key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
+        """Errors, then warnings, each in file, line, column order (the first root error comes first)."""
+        return sorted(self.items, key=sort_key)
 
 
 def did_you_mean(name: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -92,6 +93,7 @@ class PolicyDoc:
     files: list[str] = field(default_factory=list)
     content_hash: str = ""
     broken: set[str] = field(default_factory=set)  # names whose entry did not load (its error is reported)
+    failed_files: list[str] = field(default_factory=list)  # files that are not valid YAML (one E001 each)
 
 
 FILE_SECTIONS = ("policy", "parameters", "definitions", "criteria", "pathways", "hierarchy")
@@ -110,6 +112,18 @@ def policy_files(path: Path) -> list[Path]:
         found = [p for p in sorted(path.iterdir()) if p.suffix in (".yaml", ".yml") and p.is_file()]
         return [p for p in found if not p.name.endswith((".test.yaml", ".test.yml"))]
     return [path]
+
+
+_KEY_LINE = re.compile(r"^[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*:")
+
+
+def recover_names(path: Path) -> set[str]:
+    """The indented mapping keys of a file that is not valid YAML (a best guess at the names it defines)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return {m.group(1) for m in map(_KEY_LINE.match, text.splitlines()) if m}
 
 
 def parse_expr(node: YNode, diags: Diagnostics) -> ast.Expr | None:
@@ -236,6 +250,11 @@ class _Loader:
         with contextlib.suppress(OSError):
             self.hasher.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         if root is None:
+            # The file stops at its one YAML error. The names it would have
+            # defined are recovered from its text, so references to them from
+            # the other files (and the unused-item warnings) do not cascade.
+            self.doc.failed_files.append(str(path))
+            self.doc.broken.update(recover_names(path))
             return
         if root.kind != "map":
             self.diags.error("E010", "a policy file must be a YAML mapping", root.span)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -96,12 +97,20 @@ def _describe(expected: set[str]) -> str:
 
 
 def parse_text(text: str) -> Tree[Token]:
-    """Parse an expression string; raise :class:`ExpressionSyntaxError` on bad input."""
+    """Parse an expression string; raise :class:`ExpressionSyntaxError` on bad input.
+
+    The usual slips get a hint (see :func:`slip_hint`): ``=`` for ``==``,
+    ``&&``/``||``/``!``, upper-case keywords, a bare date, and an unclosed
+    bracket, which is reported at the bracket that is never closed.
+    """
     try:
-        return _parser().parse(text)
+        tree = _parser().parse(text)
     except UnexpectedEOF as exc:
-        raise ExpressionSyntaxError(
-            "unexpected end of expression", len(text), len(text) + 1, _describe(set(exc.expected))
+        raise slip_hint(
+            text,
+            ExpressionSyntaxError(
+                "unexpected end of expression", len(text), len(text) + 1, _describe(set(exc.expected))
+            ),
         ) from None
     except UnexpectedToken as exc:
         token = exc.token
@@ -112,26 +121,97 @@ def parse_text(text: str) -> Tree[Token]:
         else:
             msg = f"unexpected {token.value!r}"
         end = token.end_pos if token.end_pos is not None else start + 1
-        raise ExpressionSyntaxError(msg, start, max(end, start + 1), _describe(set(exc.expected))) from None
+        raise slip_hint(
+            text, ExpressionSyntaxError(msg, start, max(end, start + 1), _describe(set(exc.expected)))
+        ) from None
     except UnexpectedCharacters as exc:
         pos = exc.pos_in_stream or 0
         ch = text[pos] if pos < len(text) else ""
-        raise ExpressionSyntaxError(f"unexpected character {ch!r}", pos, pos + 1, None) from None
+        raise slip_hint(text, ExpressionSyntaxError(f"unexpected character {ch!r}", pos, pos + 1, None)) from None
     except LarkError as exc:  # pragma: no cover - any other Lark failure
         raise ExpressionSyntaxError(f"cannot parse expression: {exc}", 0, 1, None) from None
     except RecursionError:
         raise ExpressionSyntaxError("expression is nested too deeply", 0, 1, None) from None
+    bare = _BARE_DATE.search(_masked(text))
+    if bare is not None:
+        written = bare.group(0)
+        kind = "date" if written.count("-") == 2 else "month"
+        raise ExpressionSyntaxError(
+            f"a bare {kind} {written} reads as a subtraction", bare.start(), bare.end(), None,
+            hint=f"write the {kind} literal @{written}",
+        )
+    return tree
+
+
+_KEYWORDS = ("and", "or", "not", "in", "is", "null", "true", "false", "if", "then", "else", "for", "where", "by")
+_OPERATOR_SLIPS = {"&&": "and", "||": "or", "&": "and", "|": "or", "!": "not"}
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+_STRING_OR_COMMENT = re.compile(r'"([^"\\\n]|\\.)*"|\'([^\'\\\n]|\\.)*\'|#[^\n]*')
+_BARE_DATE = re.compile(r"(?<![@\w.])(?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])(?:-[0-3][0-9])?(?![\w.])")
+
+
+def _masked(text: str) -> str:
+    """``text`` with strings and comments blanked out (same length, so offsets stay)."""
+    return _STRING_OR_COMMENT.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def slip_hint(text: str, err: ExpressionSyntaxError) -> ExpressionSyntaxError:
+    """``err`` reworded (and moved) for the usual slips of other languages; else ``err`` itself."""
+    start = err.start
+    masked = _masked(text)
+    two = masked[start : start + 2]
+    if two in ("&&", "||") or (masked[start : start + 1] in _OPERATOR_SLIPS and two != "!="):
+        op = two if two in ("&&", "||") else masked[start]
+        return ExpressionSyntaxError(
+            f"unexpected {op!r}", start, start + len(op), None, hint=f"write '{_OPERATOR_SLIPS[op]}'"
+        )
+    if masked[start : start + 1] == "=" and two != "==":
+        before = masked[:start].rstrip()
+        if not before.endswith(("=", "!", "<", ">")):
+            return ExpressionSyntaxError(
+                "unexpected '='", start, start + 1, None,
+                hint="compare with '==' (a single '=' only names an argument: f(x, by=...))",
+            )
+    # an upper-case keyword: at the token itself, or just before it (`NOT a` fails at `a`)
+    for m in re.finditer(r"[A-Za-z_][A-Za-z0-9_]*", masked[: max(err.end, start + 1)]):
+        word = m.group(0)
+        if word.lower() in _KEYWORDS and word != word.lower() and m.end() >= _previous_word_end(masked, start):
+            return ExpressionSyntaxError(
+                f"unexpected {word!r}", m.start(), m.end(), None,
+                hint=f"keywords are lower case: write '{word.lower()}'",
+            )
+    if err.message == "unexpected end of expression":
+        stack: list[int] = []
+        for i, ch in enumerate(masked):
+            if ch in _CLOSERS:
+                stack.append(i)
+            elif ch in (")", "]", "}") and stack and _CLOSERS[masked[stack[-1]]] == ch:
+                stack.pop()
+        if stack:
+            at = stack[-1]
+            opener = masked[at]
+            return ExpressionSyntaxError(
+                f"'{opener}' is never closed", at, at + 1, None, hint=f"add '{_CLOSERS[opener]}' to close it"
+            )
+    return err
+
+
+def _previous_word_end(masked: str, start: int) -> int:
+    """The end offset of the word just before ``start`` (or ``start`` when there is none)."""
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", masked[:start])
+    return m.end(1) if m else start
 
 
 class ExpressionSyntaxError(Exception):
     """A syntax error in an expression string, with character offsets."""
 
-    def __init__(self, message: str, start: int, end: int, expected: str | None) -> None:
+    def __init__(self, message: str, start: int, end: int, expected: str | None, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.start = start
         self.end = end
         self.expected = expected
+        self.hint = hint
 
 
 def parse_node(node: YNode, diags: Diagnostics) -> Tree[Token] | None:
@@ -144,6 +224,6 @@ def parse_node(node: YNode, diags: Diagnostics) -> Tree[Token] | None:
     try:
         return parse_text(text)
     except ExpressionSyntaxError as exc:
-        hint = f"expected {exc.expected}" if exc.expected else None
+        hint = exc.hint or (f"expected {exc.expected}" if exc.expected else None)
         diags.error("E101", f"syntax error: {exc.message}", node.expr_span(exc.start, exc.end), hint)
         return None

@@ -203,3 +203,49 @@ class Market(_Config):
 
     performance_year: int
     acos: list[Aco] = Field(default_factory=list)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``annotation`` (``Aco``, ``list[Aco]``, ``Aco | None``), or None."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def field_names_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names (and aliases) allowed at ``loc[:-1]`` of ``model``: the candidates for a misspelled key."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        info = current.model_fields.get(str(part))
+        if info is None:
+            info = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if info is None:
+            return []
+        current = _model_of(info.annotation)
+    if current is None:
+        return []
+    names = set(current.model_fields)
+    names.update(f.alias for f in current.model_fields.values() if f.alias)
+    return sorted(names)
+
+
+def unknown_key_hint(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """``did you mean 'participant_tins'?`` (or the allowed keys) for an unknown key at ``loc``."""
+    if not loc:
+        return None
+    from .errors import did_you_mean
+
+    allowed = field_names_at(model, tuple(loc))
+    if not allowed:
+        return None
+    return did_you_mean(str(loc[-1]), allowed) or f"allowed keys: {', '.join(allowed)}"

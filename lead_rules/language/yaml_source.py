@@ -76,6 +76,20 @@ class YNode:
                 continue
         return node.span, False
 
+    def key_at(self, path: tuple[Any, ...]) -> Span:
+        """The span of the key at the end of ``path`` (for an unknown key), else as :meth:`at`."""
+        node: YNode = self
+        for part in path[:-1]:
+            if node.kind == "map" and isinstance(part, str) and part in node.entries:
+                node = node.entries[part][1]
+            elif node.kind == "seq" and isinstance(part, int) and 0 <= part < len(node.items):
+                node = node.items[part]
+            else:
+                return self.at(path)[0]
+        if path and node.kind == "map" and str(path[-1]) in node.entries:
+            return node.entries[str(path[-1])][0]
+        return self.at(path)[0]
+
     def expr_span(self, start: int, end: int) -> Span:
         """The file span of characters ``start:end`` of this string scalar."""
         if not self.offsets:
@@ -294,6 +308,20 @@ def _place(data: bytes | str, index: int) -> tuple[int, int]:
     return line, index - start + 1
 
 
+def _yaml_hint(text: str, line: int, message: str) -> str | None:
+    """A hint for the usual YAML slips: a tab, an unquoted expression starting with [ or {, over-indentation."""
+    lines = text.splitlines()
+    here = lines[line - 1] if 1 <= line <= len(lines) else ""
+    if "'\\t'" in message or "\t" in here[: len(here) - len(here.lstrip())]:
+        return "indent with spaces: YAML does not allow tabs in indentation"
+    stripped = here.split(":", 1)[1].strip() if ":" in here else ""
+    if stripped[:1] in ("[", "{") and "block end" in message:
+        return "an expression that starts with '[' or '{' must be quoted: expr: '[...] == ...'"
+    if "mapping values are not allowed" in message:
+        return "check the indentation of this line against the entries above it, and quote values that contain ': '"
+    return None
+
+
 def load_yaml_text(text: str, file: str, diags: Diagnostics) -> YNode | None:
     """Parse ``text`` safely within the limits; on a YAML error or a limit record E001 and return None."""
     try:
@@ -313,7 +341,7 @@ def load_yaml_text(text: str, file: str, diags: Diagnostics) -> YNode | None:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"invalid YAML: {exc.problem or exc.context}"
-        diags.error("E001", message, Span(file, line, col, line, col + 1))
+        diags.error("E001", message, Span(file, line, col, line, col + 1), _yaml_hint(text, line, message))
         return None
     except yaml.YAMLError as exc:
         diags.error("E001", f"invalid YAML: {exc}", Span(file, 1, 1, 1, 2))

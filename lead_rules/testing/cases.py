@@ -22,7 +22,7 @@ from ..engine.decision import Reason
 from ..engine.policy import Policy
 from ..language.errors import Diagnostic, Diagnostics, Span, did_you_mean
 from ..language.loader import coerce
-from ..language.records import Market
+from ..language.records import Market, unknown_key_hint
 from ..language.values import Month
 from ..language.yaml_source import YNode, load_yaml_file
 
@@ -195,6 +195,7 @@ class Case:
     parameters: dict[str, Any]
     param_spans: dict[str, tuple[Span, YNode]]
     expect: Expect
+    record_spans: dict[str, Span] = field(default_factory=dict)  # top-level record key -> where it is written
 
 
 def _truth_word(value: Any) -> str | None:
@@ -215,9 +216,17 @@ class FileParser:
         self.policy = policy
         self.diags = Diagnostics()
         self.shared_record_broken = False  # the base or defaults record has reported errors
+        self.base_spans: dict[str, Span] = {}
+        self.reported: set[tuple[str, str, Span]] = set()
 
     # --- small helpers ---
     def error(self, message: str, span: Span, hint: str | None = None, code: str = "T001") -> None:
+        # a file-level slip (a misspelled parameter override, a bad base field) is
+        # met again by every case: report it once, at its place
+        key = (code, message, span)
+        if key in self.reported:
+            return
+        self.reported.add(key)
         self.diags.error(code, message, span, hint)
 
     def keys(self, node: YNode, allowed: Sequence[str], what: str) -> None:
@@ -261,6 +270,7 @@ class FileParser:
         if base is not None:
             self.shared_record_broken |= not self.check_record(base)
             base_record = base.plain()
+            self.base_spans = {k: ks for k, (ks, _) in base.entries.items()}
         default_record: dict[str, Any] = {}
         default_expect: YNode | None = None
         default_market: YNode | None = None
@@ -339,7 +349,11 @@ class FileParser:
                 loc = tuple(err["loc"])
                 span, _ = node.at(loc)
                 where = ".".join(str(p) for p in loc) or "market"
-                self.error(f"invalid market: {where}: {err['msg']}", span, code="T002")
+                hint = unknown_key_hint(Market, loc) if err["type"] == "extra_forbidden" else None
+                message = f"unknown key '{loc[-1]}'" if hint else err["msg"]
+                if hint:
+                    span = node.key_at(loc)
+                self.error(f"invalid market: {where}: {message}", span, hint, code="T002")
             return None
 
     def check_record(self, node: YNode) -> bool:
@@ -425,7 +439,10 @@ class FileParser:
         expect = self.expect(node.get("expect"), default_expect, node)
         if market is None or values is None or expect is None or len(self.diags.items) > errors_before:
             return None
-        return Case(name, rule, node.span, record, market, values, params, expect)
+        spans = dict(self.base_spans)
+        if rnode is not None:
+            spans.update({k: ks for k, (ks, _) in rnode.entries.items()})
+        return Case(name, rule, node.span, record, market, values, params, expect, spans)
 
     def parameters(self, params: dict[str, tuple[Span, YNode]]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}

@@ -87,6 +87,14 @@ definition must be evaluated in at least one case. The percentage printed is
 the share of all these items reached; ``min_coverage`` (a percentage, 0-100)
 fails the run when any tested policy is below it.
 
+CI. ``-k TEXT`` (repeatable, case-insensitive substring) and ``--case NAME``
+select cases (coverage is then not enforced); ``--format json`` prints one JSON
+document instead of the text report; ``--junit PATH`` also writes JUnit XML;
+``--max-failures N`` shows N failing cases in full and groups the others by
+their first problem. A file-level slip (a misspelled parameter override) is
+reported once, not once per case; a case whose record is not valid names the
+file:line:column where the bad field is written.
+
 Exit code: 0 when every case passes (and coverage is met), 1 when a case
 fails or coverage is below ``min_coverage``, 2 when a test file or a policy
 cannot be read (errors are printed as ``file:line:col: error[T...]``), or
@@ -201,12 +209,37 @@ class _PolicyEntry:
     variants: dict[tuple[tuple[str, str], ...], Policy] = field(default_factory=dict)
 
 
+@dataclass
+class Selection:
+    """Which cases run: ``-k`` substrings (any matches, case-insensitive) and ``--case`` exact names."""
+
+    keywords: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        """True when some filter is given."""
+        return bool(self.keywords or self.names)
+
+    def matches(self, name: str) -> bool:
+        """True when the case ``name`` is selected."""
+        if not self.active:
+            return True
+        if name in self.names:
+            return True
+        return any(k.lower() in name.lower() for k in self.keywords)
+
+
 class Runner:
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, selection: Selection | None = None, max_failures: int = 10) -> None:
         self.out = out
         self.policies: dict[Path, _PolicyEntry | None] = {}
         self.results: list[CaseResult] = []
         self.broken_files = 0
+        self.selection = selection or Selection()
+        self.max_failures = max_failures
+        self.shown_failures = 0
+        self.hidden: list[CaseResult] = []
 
     def print(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -275,6 +308,7 @@ class Runner:
             self.broken_files += 1
             return
         failed = 0
+        cases = [c for c in cases if self.selection.matches(c.name)]
         for case in cases:
             result = self.run_case(path, entry, case)
             self.results.append(result)
@@ -300,9 +334,26 @@ class Runner:
             return CaseResult(path, case.span.line, case.name, case.rule, [policy])
         decision = policy.evaluate(case.record, market=case.market, trace=True)
         entry.coverage.add(decision.trace, decision)
-        return CaseResult(path, case.span.line, case.name, case.rule, _check(case.expect, decision), decision)
+        problems = _check(case.expect, decision)
+        if decision.outcome == "error" and problems:
+            # the record itself is not valid: say where in the test file each bad field is written
+            located = []
+            for err in decision.errors:
+                field_path = str(err.get("field") or "")
+                top = field_path.split(".", 1)[0].split("[", 1)[0]
+                span = case.record_spans.get(top, case.span)
+                what = f"field '{field_path}'" if field_path else "the record"
+                located.append(
+                    f"{span.file}:{span.line}:{span.column}: the case's record is not valid: {what}: {err['message']}"
+                )
+            problems = located + problems
+        return CaseResult(path, case.span.line, case.name, case.rule, problems, decision)
 
     def report_failure(self, result: CaseResult) -> None:
+        if self.shown_failures >= self.max_failures:
+            self.hidden.append(result)  # summarised at the end
+            return
+        self.shown_failures += 1
         rule = f"  [rule: {result.rule}]" if result.rule else ""
         self.print(f"FAIL {result.file}:{result.line}: case '{result.name}'{rule}")
         for problem in result.problems:
@@ -325,6 +376,22 @@ class Runner:
                 below.append(entry)
         passed = sum(1 for r in self.results if r.passed)
         failed = len(self.results) - passed
+        if self.hidden:
+            self.print()
+            self.print(
+                f"{len(self.hidden)} more failing case(s) not shown in full (--max-failures {self.max_failures}), "
+                "grouped by their first problem:"
+            )
+            groups: dict[str, list[CaseResult]] = {}
+            for r in self.hidden:
+                groups.setdefault(r.problems[0] if r.problems else "?", []).append(r)
+            for problem, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+                first = members[0]
+                self.print(_clip(f"  {len(members):>4} x {problem}"))
+                self.print(_clip(f"         e.g. {first.file}:{first.line}: case '{first.name}'"))
+        if self.selection.active and min_coverage is not None:
+            self.print("(cases selected with -k/--case: --min-coverage is not checked)")
+            below = []
         self.print()
         if self.broken_files:
             self.print(f"{self.broken_files} test file(s) or policies with errors")
@@ -341,32 +408,66 @@ class Runner:
         return 0
 
 
-def run_policy_tests(paths: list[Path], min_coverage: float | None, out: TextIO) -> int:
+def run_policy_tests(
+    paths: list[Path],
+    min_coverage: float | None,
+    out: TextIO,
+    *,
+    selection: Selection | None = None,
+    fmt: str = "text",
+    junit: Path | None = None,
+    max_failures: int = 10,
+) -> int:
     """Run the policy tests found under ``paths``; print results to ``out``; return the exit code.
 
     Args:
         paths: test files, policy folders or folders of policies (searched recursively).
         min_coverage: the least percentage (0-100) of coverage items (see
-            :class:`Coverage`) the tests must reach, per policy; None for no threshold.
+            :class:`Coverage`) the tests must reach, per policy; None for no threshold
+            (not checked when ``selection`` filters the cases).
         out: where the report goes.
+        selection: ``-k`` / ``--case`` filters (default: every case).
+        fmt: ``text`` (the readable report) or ``json`` (one JSON document on ``out``).
+        junit: also write a JUnit XML report there (for CI).
+        max_failures: failing cases shown in full; the others are summarised,
+            grouped by their first problem.
 
     Returns:
         0 when every case passed (and coverage is met); 1 when a case failed or
         coverage is below ``min_coverage``; 2 when a test file or policy has
         errors, a path does not exist, or no test file was found.
     """
+    import io
+
+    text_out: TextIO = out if fmt == "text" else io.StringIO()
     missing = [p for p in paths if not p.exists()]
     for p in missing:
-        out.write(f"{p}: error: no such file or folder\n")
+        text_out.write(f"{p}: error: no such file or folder\n")
     files = discover_test_files(p for p in paths if p.exists())
+    runner = Runner(text_out, selection, max_failures)
     if not files:
-        out.write(f"no policy test files (*.test.yaml) found under {', '.join(str(p) for p in paths)}\n")
-        return 2
-    runner = Runner(out)
-    for path in files:
-        runner.run_file(path)
-    code = runner.finish(min_coverage)
-    return 2 if missing else code
+        text_out.write(f"no policy test files (*.test.yaml) found under {', '.join(str(p) for p in paths)}\n")
+        code = 2
+    else:
+        for path in files:
+            runner.run_file(path)
+        code = runner.finish(min_coverage)
+        code = 2 if missing else code
+    if runner.selection.active and files and not runner.results and not runner.broken_files:
+        text_out.write("no case matches the -k/--case filters\n")
+        code = 2
+    if junit is not None:
+        from .reports import write_junit
+
+        log = text_out.getvalue() if isinstance(text_out, io.StringIO) else ""
+        write_junit(junit, runner.results, log)
+    if fmt == "json":
+        from .reports import json_report
+
+        coverage = [e.coverage for e in runner.policies.values() if e is not None]
+        log = text_out.getvalue() if isinstance(text_out, io.StringIO) else ""
+        out.write(json_report(runner.results, coverage, code, runner.broken_files, log))
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,8 +479,45 @@ def main(argv: list[str] | None = None) -> int:
         help="fail when less than PCT%% of a policy's coverage items were reached (criteria true, false and,"
         " where possible, unknown; pathways deciding; tie branches; definitions evaluated)",
     )
+    add_runner_options(parser)
     args = parser.parse_args(argv)
-    return run_policy_tests(list(args.paths), args.min_coverage, sys.stdout)
+    return run_from_args(args, sys.stdout)
+
+
+def add_runner_options(parser: argparse.ArgumentParser) -> None:
+    """The CI options of the runner (shared by ``lead-rules test`` and ``python -m``)."""
+    parser.add_argument(
+        "-k", dest="keywords", action="append", default=[], metavar="TEXT",
+        help="run only the cases whose name contains TEXT (case-insensitive; repeat for several)",
+    )
+    parser.add_argument(
+        "--case", dest="case_names", action="append", default=[], metavar="NAME",
+        help="run only the case named NAME (repeatable)",
+    )
+    parser.add_argument(
+        "--format", dest="fmt", choices=["text", "json"], default="text",
+        help="text: the readable report; json: one JSON document (cases, problems, coverage, exit code)",
+    )
+    parser.add_argument(
+        "--junit", type=Path, default=None, metavar="PATH", help="also write a JUnit XML report to PATH"
+    )
+    parser.add_argument(
+        "--max-failures", type=int, default=10, metavar="N",
+        help="show N failing cases in full, summarise the rest grouped by their first problem (default 10)",
+    )
+
+
+def run_from_args(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the tests as the parsed arguments say (``paths``, ``min_coverage`` and the runner options)."""
+    return run_policy_tests(
+        [Path(p) for p in args.paths],
+        args.min_coverage,
+        out,
+        selection=Selection(list(args.keywords), list(args.case_names)),
+        fmt=args.fmt,
+        junit=args.junit,
+        max_failures=args.max_failures,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from ..batch.jsonl import BatchCounts, decide_lines, dumps, json_default
 from ..engine.policy import Policy
+from ..engine.trace_codec import TraceEncoder
 from ..language.records import Beneficiary, Market
 from ..language.values import to_json
 
@@ -120,7 +121,13 @@ class LogWriter:
 
 
 def run_batch_logged(
-    policy: Policy, market: Market, src: IO[str], dst: IO[str], log: Path, trace: bool = False
+    policy: Policy,
+    market: Market,
+    src: IO[str],
+    dst: IO[str],
+    log: Path,
+    trace: bool = False,
+    encoder: TraceEncoder | None = None,
 ) -> BatchCounts:
     """:func:`lead_rules.batch.run_batch`, logging every decision to ``log``."""
     counts = BatchCounts()
@@ -133,7 +140,7 @@ def run_batch_logged(
             last[number] = line
             yield line
 
-    for row, _ in decide_lines(policy, market, lines(), trace):
+    for row, _ in decide_lines(policy, market, lines(), trace, encoder):
         dst.write(dumps(row) + "\n")
         counts.add(row["outcome"])
         raw = last.get(int(row["line"]), "")
