@@ -604,3 +604,14 @@ def test_trace_output_does_not_depend_on_the_hash_seed(tmp_path: Path, populatio
 def test_integer_products_that_can_overflow_are_refused(tmp_path: Path, expr: str, refused: bool) -> None:
     _, diags = check_policy(_with_definitions(tmp_path, {"p": expr}, "p"))
     assert ("E504" in codes(diags)) == refused, [d.render() for d in diags]
+
+
+def test_atomic_output_writes_a_device_in_place_and_never_replaces_it() -> None:
+    import stat
+
+    from lead_rules.engine.output_files import atomic_output
+
+    with atomic_output("/dev/null") as path:
+        assert path == Path("/dev/null")
+        path.write_text("x")
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)

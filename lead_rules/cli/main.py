@@ -39,12 +39,33 @@ def _open(path: str | None, mode: str, default: IO[str]) -> Iterator[IO[str]]:
         print(f"lead-rules: cannot open {path}: {exc.strerror}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
+        if "r" in mode and _is_binary(f):
+            # a whole file that is not text (Parquet, an archive) is the wrong input, not bad lines
+            print(
+                f"lead-rules: {path} is not UTF-8 text (a binary file); this command reads JSON Lines "
+                "(a Parquet population is read by 'lead-rules align')",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
         yield f
     finally:
         f.close()
 
 
+def _is_binary(f: IO[str]) -> bool:
+    """Whether the file starts with Parquet's magic or holds a NUL byte in its first 64 KiB (then rewound)."""
+    buffer = getattr(f, "buffer", None)
+    if buffer is None or not buffer.seekable():
+        return False
+    head = buffer.read(1 << 16)
+    buffer.seek(0)
+    return head.startswith(b"PAR1") or b"\0" in head
+
+
 def _refuse_output(output: str, inputs: list[str | None]) -> None:
+    if Path(output).is_dir():  # before the atomic writer: it would only fail when moving the finished file
+        print(f"lead-rules: cannot open {output}: it is a folder, not a file", file=sys.stderr)
+        raise SystemExit(2)
     try:
         refuse_overwrite(output, inputs)
     except OutputRefused as exc:

@@ -81,8 +81,14 @@ def atomic_output(target: str | Path) -> Iterator[Path]:
     format) inside a hidden folder of the target's folder, on the same file
     system, so the final move is atomic. When the block raises (or the process
     gets SIGINT/SIGTERM) the folder is removed and ``target`` is left as it was.
+    A target that exists and is neither a file nor a folder (a device, a pipe)
+    is yielded itself: there is nothing to replace atomically.
     """
     final = Path(target)
+    if final.exists() and not final.is_file() and not final.is_dir():
+        # a device or a pipe (/dev/stdout, /dev/full, a FIFO): written in place, never replaced by a file
+        yield final
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=final.parent))
     try:
