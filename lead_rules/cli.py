@@ -83,7 +83,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .batch import run_batch
 
     policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    if policy.doc.decision is not None:  # a verdict, ranking or computation
+        from .kind_cli import evaluate
+
+        with _open(args.output, "w", sys.stdout) as dst:
+            return evaluate(policy, args, dst)
+    market = _market_or_exit(_market_arg(args))
     with _open(args.input, "r", sys.stdin) as src, _open(args.output, "w", sys.stdout) as dst:
         counts = run_batch(policy, market, src, dst, trace=args.trace)
     print(counts.summary(), file=sys.stderr)
@@ -97,7 +102,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .batch import parse_line
 
     policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    if policy.doc.decision is not None:
+        from .kind_cli import explain
+
+        return explain(policy, args)
+    market = _market_or_exit(_market_arg(args))
     if args.from_output:
         from .sql.explain import decision_from_row, read_output_row
 
@@ -127,6 +136,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return 0
     print(f"lead-rules: no record with bene_id {args.id!r} in {args.input or 'standard input'}", file=sys.stderr)
     return 2
+
+
+def _market_arg(args: argparse.Namespace) -> str:
+    """The market of an alignment policy: ``--market``, or its general name ``--context``."""
+    path: str | None = args.market or getattr(args, "context", None)
+    if path is None:
+        print("lead-rules: an alignment policy needs --market (or --context)", file=sys.stderr)
+        raise SystemExit(2)
+    return path
+
+
+def cmd_market(args: argparse.Namespace) -> int:
+    """Fill a market's Medicaid partnerships from the arrangements the partnership policy finds valid."""
+    from .kind_cli import market
+
+    return market(args)
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -212,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="decide records (JSON Lines) with the interpreter")
     e.add_argument("--policy", required=True, help="policy file or folder")
-    e.add_argument("--market", required=True, help="market YAML or JSON file")
-    e.add_argument("--input", help="records.jsonl (default: standard input)")
+    e.add_argument("--market", help="market YAML or JSON file (alignment policies)")
+    e.add_argument("--context", help="the evaluation context: a market, or a file of context documents")
+    e.add_argument("--input", help="records: .jsonl, or .yaml (one object or a list) (default: standard input)")
     e.add_argument("--output", help="decisions.jsonl (default: standard output)")
     e.add_argument("--trace", action="store_true", help="include the full decision trace in each line")
     e.add_argument("--strict", action="store_true", help="exit 1 when any line is an error")
@@ -221,8 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("explain", help="explain the decision for one beneficiary")
     x.add_argument("--policy", required=True)
-    x.add_argument("--market", required=True)
-    x.add_argument("--input", help="records.jsonl (default: standard input)")
+    x.add_argument("--market")
+    x.add_argument("--context", help="the evaluation context (a market, or context documents)")
+    x.add_argument("--input", help="records.jsonl or .yaml (default: standard input)")
     x.add_argument("--from-output", help="explain from a batch output (criterion columns) instead of re-running")
     x.add_argument("--id", required=True, help="the bene_id to explain")
     x.add_argument("--json", action="store_true", help="print the decision with its trace as JSON")
@@ -245,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--strict", action="store_true", help="exit 1 when any record is an error row")
     a.add_argument("--summary-json", action="store_true", help="print the summary as JSON on standard output")
     a.set_defaults(func=cmd_align)
+
+    m = sub.add_parser("market", help="fill a market's medicaid_partners from the valid partnership arrangements")
+    m.add_argument("--base", required=True, help="the market YAML to start from")
+    m.add_argument("--arrangements", required=True, help="arrangements: .jsonl or .yaml (one or a list)")
+    m.add_argument("--output", required=True, help="the market YAML to write")
+    m.add_argument("--policy", default=None, help="the partnership policy (default: the bundled one)")
+    m.set_defaults(func=cmd_market)
 
     q = sub.add_parser("sql", help="print the SQL the policy compiles to")
     q.add_argument("--dialect", choices=["duckdb", "spark", "snowflake", "bigquery", "postgres"], default="duckdb")

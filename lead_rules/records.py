@@ -94,6 +94,8 @@ class Claim(_Record):
     hcpcs: Code | None = None
     specialty: Code | None = None
     allowed: Decimal | None = None
+    pos: Code | None = None
+    provider_type: Code | None = None
 
 
 class Beneficiary(_Record):
@@ -142,4 +144,5 @@ class Market(_Config):
     """The ACOs of one performance year and their Medicaid partnerships."""
 
     performance_year: int
+    medicaid_integration_states: frozenset[Code] | None = None
     acos: list[Aco] = Field(default_factory=list)
