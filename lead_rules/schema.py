@@ -171,7 +171,7 @@ def _annotation(f: SchemaField, models: dict[StructT, type[BaseModel]]) -> Any:
         value_type = f.type.elem.field("value")
         assert value_type is not None
         inner = of(value_type)
-        ann: Any = Annotated[dict[str, inner], AfterValidator(_entries)]  # type: ignore[valid-type]
+        ann: Any = Annotated[dict[str, inner | None], AfterValidator(_entries)]  # type: ignore[valid-type]
         return ann if f.required or nullable(f) is False else ann | None
     ann = of(f.type)
     if f.min_length is not None and f.type == STRING:

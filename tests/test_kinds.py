@@ -1,0 +1,223 @@
+"""Decision kinds (verdict, ranking, computation) and the CLI contract of the three new policies.
+
+The contract of issue 10: ``lead-rules evaluate --policy P --input I [--context C] --output O`` writes one
+line per input document, in order, with the fields each kind promises; bad input gives an error line
+naming the field and the batch goes on; ``explain`` and ``test`` work for every policy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lead_rules.cli import main
+from lead_rules.errors import PolicyError
+from lead_rules.kinds import decide_all
+from lead_rules.policy import check_policy, load_policy
+
+POLICIES = REPO / "policies"
+STATES = POLICIES / "state-selection" / "samples" / "states.yaml"
+ARRANGEMENTS = POLICIES / "partnership" / "samples" / "arrangements.yaml"
+SETTLEMENTS = POLICIES / "savings-sharing" / "samples" / "settlements.yaml"
+
+
+def run(args: list[str], out: Path) -> list[dict[str, Any]]:
+    code = main([*args, "--output", str(out)])
+    assert code == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def to_jsonl(docs: list[dict[str, Any]], path: Path) -> Path:
+    path.write_text("".join(json.dumps(d, default=str) + "\n" for d in docs))
+    return path
+
+
+def test_state_selection_contract(tmp_path: Path) -> None:
+    rows = run(["evaluate", "--policy", str(POLICIES / "state-selection"), "--input", str(STATES)], tmp_path / "o")
+    states = yaml.safe_load(STATES.read_text())
+    assert [r["state"] for r in rows] == [s["state"] for s in states]
+    for r in rows:
+        assert {"state", "outcome", "rank", "score", "reasons"} <= set(r)
+        assert r["outcome"] in ("selected", "not_selected", "error")
+    selected = [r["state"] for r in rows if r["outcome"] == "selected"]
+    assert selected == ["NC", "CT"]  # one MCO and one FFS state, the best of each
+    by = {r["state"]: r for r in rows}
+    assert by["CT"]["rank"] == 1 and by["NC"]["rank"] == 2
+    assert by["OK"]["rank"] is None and by["OK"]["reasons"][0]["criterion"] == "enrollment_data_usable"
+    assert by["TX"]["reasons"][0]["criterion"] == "interested"
+    assert by["NY"]["reasons"][0]["criterion"] in ("one_per", "limit")
+    assert set(by["CT"]["scores"]) == {
+        "dual_population_score", "cost_score", "aco_penetration_score", "integration_score", "data_quality_score"
+    }
+
+
+def test_partnership_contract_and_jsonl_input(tmp_path: Path) -> None:
+    docs = yaml.safe_load(ARRANGEMENTS.read_text())
+    bad = {k: v for k, v in docs[0].items() if k != "id"}
+    src = to_jsonl([docs[0], docs[1], bad, {**docs[0], "id": "X", "parties": "none"}], tmp_path / "a.jsonl")
+    rows = run(["evaluate", "--policy", str(POLICIES / "partnership"), "--input", str(src)], tmp_path / "o")
+    assert [r["outcome"] for r in rows] == ["valid", "invalid", "error", "error"]
+    assert rows[0]["id"] == "NC-2028-0001"
+    invalid = {x["criterion"] for x in rows[1]["reasons"]}
+    assert {"cms_not_a_party", "cms_not_at_risk", "medicaid_entity_roles_documented",
+            "nursing_facility_vbp_factors_hospitalization"} == invalid
+    assert all(x.get("source") for x in rows[1]["reasons"])
+    assert rows[2]["errors"][0]["field"] == "id"
+    assert rows[3]["id"] == "X" and rows[3]["errors"][0]["field"] == "parties"
+
+
+def test_savings_contract(tmp_path: Path) -> None:
+    settlements = yaml.safe_load(SETTLEMENTS.read_text())
+    src = to_jsonl([*settlements, {**settlements[0], "arrangement_id": "NOPE", "settlement_id": "S-X"}],
+                   tmp_path / "s.jsonl")
+    rows = run(["evaluate", "--policy", str(POLICIES / "savings-sharing"), "--context", str(ARRANGEMENTS),
+                "--input", str(src)], tmp_path / "o")
+    first = rows[0]
+    assert {"arrangement_id", "settlement_id", "outcome", "medicaid_entity_amount", "aco_amount", "by_category",
+            "quality_gate", "reasons"} <= set(first)
+    assert first["outcome"] == "computed"
+    assert first["medicaid_entity_amount"] == "1170000.00" and first["aco_amount"] == "2430000.00"
+    assert first["by_category"] == {"avoided_hospitalizations": "720000.00", "avoided_snf_stays": "450000.00",
+                                    "other": "0.00"}
+    assert first["quality_gate"] is True
+    assert rows[1]["quality_gate"] is False and rows[1]["medicaid_entity_amount"] == "0.00"
+    assert rows[2]["outcome"] == "error" and rows[2]["settlement_id"] == "S-X"
+    assert rows[2]["errors"][0]["field"] == "arrangement_id"
+
+
+def test_savings_needs_a_context(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as err:
+        main(["evaluate", "--policy", str(POLICIES / "savings-sharing"), "--input", str(SETTLEMENTS)])
+    assert err.value.code == 2
+    assert "--context" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("policy", "extra", "subject", "words"),
+    [
+        ("state-selection", ["--input", str(STATES)], "NY", ["NOT_SELECTED", "Ranked"]),
+        ("partnership", ["--input", str(ARRANGEMENTS)], "NC-2028-0002", ["INVALID", "cms_not_a_party", "RFA"]),
+        ("savings-sharing", ["--input", str(SETTLEMENTS), "--context", str(ARRANGEMENTS)], "NC-2028-0001-PY2029",
+         ["COMPUTED", "quality_gate_passes", "medicaid_entity_amount = 0.00"]),
+    ],
+)
+def test_explain_every_kind(capsys: pytest.CaptureFixture[str], policy: str, extra: list[str], subject: str,
+                            words: list[str]) -> None:
+    assert main(["explain", "--policy", str(POLICIES / policy), *extra, "--id", subject]) == 0
+    text = capsys.readouterr().out
+    for w in words:
+        assert w in text
+
+
+def test_policy_test_runner_reports_a_wrong_expectation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    dest = tmp_path / "policies"
+    shutil.copytree(POLICIES / "partnership", dest / "partnership")
+    shutil.copytree(POLICIES / "schemas", dest / "schemas")
+    test_file = dest / "partnership" / "tests" / "partnership.test.yaml"
+    text = test_file.read_text().replace("expect: {outcome: invalid, reasons: [{criterion: cms_not_at_risk, value: "
+                                         "false}], only_reasons: true}",
+                                         "expect: {outcome: valid}", 1)
+    test_file.write_text(text)
+    assert main(["test", str(dest / "partnership")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "case 'cms_at_risk'" in out and "outcome is invalid, expected valid" in out
+
+
+def _policy(tmp_path: Path, decision: str, extra: str = "") -> Path:
+    (tmp_path / "schemas").mkdir(exist_ok=True)
+    (tmp_path / "schemas" / "thing.yaml").write_text(
+        "schema: {id: thing, name: Thing, root: thing}\n"
+        "fields:\n  id: {type: string, required: true}\n  score: decimal\n  group: string\n  ok: bool\n"
+    )
+    folder = tmp_path / "p"
+    folder.mkdir(exist_ok=True)
+    (folder / "policy.yaml").write_text(
+        "policy: {id: p, title: p, version: '1', schemas: {record: ../schemas/thing.yaml}}\n"
+        f"decision:\n{decision}\n"
+        "parameters:\n  n: {type: int, value: 2}\n"
+        "definitions:\n  points: {expr: thing.score}\n"
+        "criteria:\n  ok: {expr: thing.ok == true, source: here}\n" + extra
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("decision", "code"),
+    [
+        ("  kind: ranking\n  subject: {id: thing.id}\n  requires: [ok]\n", "E230"),
+        ("  kind: verdict\n  subject: {id: thing.id}\n  requires: [points]\n", "E212"),
+        ("  kind: ranking\n  subject: {id: thing.id}\n  score: [ok]\n  limit: n\n", "E233"),
+        ("  kind: ranking\n  subject: {id: thing.id}\n  score: [points]\n  limit: thing.score\n", "E233"),
+        ("  kind: verdict\n  subject: {id: thing.nope}\n  requires: [ok]\n", "E201"),
+        ("  kind: judgement\n  subject: {id: thing.id}\n", "E010"),
+        ("  kind: computation\n  subject: {id: thing.id}\n  notes: [points]\n  outputs: {x: points}\n", "E232"),
+    ],
+)
+def test_bad_decision_sections_are_located_errors(tmp_path: Path, decision: str, code: str) -> None:
+    policy, diagnostics = check_policy(_policy(tmp_path, decision))
+    assert policy is None
+    found = [d for d in diagnostics if d.code == code]
+    assert found, [d.render() for d in diagnostics]
+    assert found[0].span.file.endswith("policy.yaml") and found[0].span.line > 1
+
+
+RANKING = "  kind: ranking\n  subject: {id: thing.id}\n  requires: [ok]\n  score: [points]\n  limit: n\n" \
+          "  one_per: thing.group\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([None, 0, 1, 2, 3]), st.sampled_from([None, "a", "b", "c"]),
+                  st.sampled_from([True, False, None])),
+        max_size=8,
+    ),
+    st.integers(min_value=0, max_value=4),
+)
+def test_ranking_respects_limit_one_per_and_three_valued_logic(
+    tmp_path_factory: pytest.TempPathFactory, things: list[tuple[Any, Any, Any]], limit: int
+) -> None:
+    folder = _policy(tmp_path_factory.mktemp("r"), RANKING)
+    policy = load_policy(folder)
+    import dataclasses
+
+    params = dict(policy.doc.parameters)
+    params["n"] = dataclasses.replace(params["n"], value=limit)
+    from lead_rules.checker import check_doc
+    from lead_rules.errors import Diagnostics
+    from lead_rules.policy import Policy
+
+    doc = dataclasses.replace(policy.doc, parameters=params)
+    policy = Policy(doc, check_doc(doc, Diagnostics()), [])
+    docs = [{"id": f"T{i}", "score": s, "group": g, "ok": ok} for i, (s, g, ok) in enumerate(things)]
+    results = decide_all(policy, [(i, d, None) for i, d in enumerate(docs)], trace=False)
+    selected = [r for r in results if r.outcome == "selected"]
+    assert len(selected) <= limit
+    groups = [r.group for r in selected if r.group is not None]
+    assert len(groups) == len(set(groups))
+    for r, (score, _, ok) in zip(results, things, strict=True):
+        if r.outcome == "selected":
+            assert ok is True and score is not None  # unknown is never true, an unknown score never ranked
+        if ok is not True:
+            assert r.outcome == "not_selected" and r.rank is None
+    # every eligible subject left out is beaten by a selected one, or blocked by its group, or by the limit
+    eligible = sorted((r for r in results if r.rank is not None), key=lambda r: r.rank or 0)
+    if eligible and limit > 0:
+        assert eligible[0].outcome == "selected"
+
+
+def test_a_policy_has_pathways_or_a_decision(tmp_path: Path) -> None:
+    folder = _policy(tmp_path, "  kind: verdict\n  subject: {id: thing.id}\n  requires: [ok]\n",
+                     "pathways:\n  p: {requires: [ok]}\nhierarchy: [p]\n")
+    with pytest.raises(PolicyError) as err:
+        load_policy(folder)
+    assert any(d.code == "E014" for d in err.value.diagnostics)
