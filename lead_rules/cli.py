@@ -160,7 +160,14 @@ def cmd_align(args: argparse.Namespace) -> int:
 
     from .sql.run import align
 
-    _policy_or_exit(args.policy)  # located diagnostics before any engine starts
+    policy = _policy_or_exit(args.policy)  # located diagnostics before any engine starts
+    if policy.doc.decision is not None:
+        print(
+            f"lead-rules: {args.policy} is a '{policy.doc.decision.kind}' decision, which the SQL engines do not "
+            "compile (S120); use 'lead-rules evaluate'",
+            file=sys.stderr,
+        )
+        return 1
     _market_or_exit(args.market)
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)

@@ -221,3 +221,56 @@ def test_a_policy_has_pathways_or_a_decision(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_policy(folder)
     assert any(d.code == "E014" for d in err.value.diagnostics)
+
+
+def test_market_from_valid_arrangements(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lead_rules.policy import load_market
+
+    out = tmp_path / "market.yaml"
+    base = POLICIES / "partnership" / "samples" / "base-market.yaml"
+    assert main(["market", "--base", str(base), "--arrangements", str(ARRANGEMENTS), "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "invalid arrangement NC-2028-0002" in err and "cms_not_a_party false" in err
+    market = load_market(out)
+    by = {a.id: a for a in market.acos}
+    assert [(p.state, p.kind, sorted(p.plan_ids)) for p in by["LEAD-0001"].medicaid_partners] == [
+        ("NC", "MCO", ["NC-MCO-0042"])
+    ]
+    assert by["LEAD-0001"].medicaid_partners[0].effective is not None
+    assert by["LEAD-0002"].medicaid_partners == []  # its arrangement is invalid
+    assert market.medicaid_integration_states == frozenset({"NC"})
+    assert main(["market", "--base", str(out), "--arrangements", str(ARRANGEMENTS), "--output", str(out)]) == 2
+
+
+def test_demo_of_the_three_decisions() -> None:
+    import io
+
+    from lead_rules.demo_kinds import run as run_demo
+
+    buf = io.StringIO()
+    assert run_demo(buf) == 0
+    text = buf.getvalue()
+    for word in ("state CT: SELECTED", "id NC-2028-0002: INVALID", "medicaid_entity_amount = 1170000.00"):
+        assert word in text
+
+
+def test_alignment_evaluate_accepts_context_for_market(tmp_path: Path) -> None:
+    record = {"bene_id": "B1", "residence": {"state": "NC", "county_fips": "37063", "us": True},
+              "months": [{"month": f"2027-{m:02d}", "buyin": "C", "hmo": "0", "dual": "02", "msp": False,
+                          "medicaid": {"state": "NC", "delivery": "MCO", "plan_id": "NC-MCO-0042"}}
+                         for m in range(1, 13)]}
+    src = to_jsonl([record], tmp_path / "r.jsonl")
+    market = yaml.safe_load((POLICIES / "lead" / "markets" / "demo-2028.yaml").read_text())
+    outcomes = {}
+    for name, extra in (("open", {}), ("NC", {"medicaid_integration_states": ["NC"]}),
+                        ("VA", {"medicaid_integration_states": ["VA"]}), ("2027", {"performance_year": 2027})):
+        mpath = tmp_path / f"m-{name}.yaml"
+        mpath.write_text(yaml.safe_dump({**market, **extra}))
+        rows = run(["evaluate", "--policy", str(POLICIES / "lead"), "--context", str(mpath), "--input", str(src)],
+                   tmp_path / f"o-{name}")
+        outcomes[name] = (rows[0]["outcome"], rows[0]["pathway"],
+                          sorted({r["criterion"] for r in rows[0]["reasons"] if r["value"] != "true"}))
+    assert outcomes["open"][:2] == ("aligned", "medicaid")
+    assert outcomes["NC"][:2] == ("aligned", "medicaid")
+    assert outcomes["VA"][0] == "not_aligned" and "medicaid_state_selected" in outcomes["VA"][2]
+    assert outcomes["2027"][0] == "not_aligned" and "medicaid_pathway_in_effect" in outcomes["2027"][2]
