@@ -71,10 +71,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{path}: {errors} error(s), {warnings} warning(s)")
         else:
             n_crit = len(policy.criteria())
-            print(
-                f"{path}: ok — {policy.id} v{policy.version}, {len(policy.pathway_names)} pathways, "
-                f"{n_crit} criteria, {warnings} warning(s)"
-            )
+            decision = policy.doc.decision
+            shape = f"a {decision.kind} decision" if decision else f"{len(policy.pathway_names)} pathways"
+            print(f"{path}: ok — {policy.id} v{policy.version}, {shape}, {n_crit} criteria, {warnings} warning(s)")
     return 1 if failed else 0
 
 
@@ -145,6 +144,23 @@ def _market_arg(args: argparse.Namespace) -> str:
         print("lead-rules: an alignment policy needs --market (or --context)", file=sys.stderr)
         raise SystemExit(2)
     return path
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Check a schema file and print the JSON Schema derived from it."""
+    import json
+
+    from .errors import Diagnostics
+    from .schema import load_schema
+
+    diags = Diagnostics()
+    schema = load_schema(Path(args.schema), diags)
+    for d in diags.sorted():
+        print(d.render(), file=sys.stderr)
+    if schema is None:
+        return 1
+    print(json.dumps(schema.json_schema(), indent=2, ensure_ascii=False))
+    return 0
 
 
 def cmd_market(args: argparse.Namespace) -> int:
@@ -286,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--output", required=True, help="the market YAML to write")
     m.add_argument("--policy", default=None, help="the partnership policy (default: the bundled one)")
     m.set_defaults(func=cmd_market)
+
+    s = sub.add_parser("schema", help="check a schema file (policies/schemas/*.yaml) and print its JSON Schema")
+    s.add_argument("schema", help="schema YAML file")
+    s.set_defaults(func=cmd_schema)
 
     q = sub.add_parser("sql", help="print the SQL the policy compiles to")
     q.add_argument("--dialect", choices=["duckdb", "spark", "snowflake", "bigquery", "postgres"], default="duckdb")

@@ -329,6 +329,20 @@ def output_json(value: Any) -> Any:
 
 # --- evaluation --------------------------------------------------------------------
 
+class _Compiled:
+    """The closures of one compiler, built once per expression."""
+
+    def __init__(self, compiler: Any) -> None:
+        self.compiler = compiler
+        self.fns: dict[int, Any] = {}
+
+    def compile(self, e: ast.Expr, in_row: bool) -> Any:
+        fn = self.fns.get(id(e))
+        if fn is None:
+            fn = self.fns[id(e)] = self.compiler.compile(e, in_row)
+        return fn
+
+
 class KindEvaluator:
     """Evaluates the subjects of a policy with a ``decision:`` section."""
 
@@ -340,8 +354,8 @@ class KindEvaluator:
         self.policy = policy
         self.d = doc.decision
         self.doc = doc
-        self.fast = Compiler(doc, policy.resolution, False)
-        self.traced = Compiler(doc, policy.resolution, True)
+        self.fast = _Compiled(Compiler(doc, policy.resolution, False))
+        self.traced = _Compiled(Compiler(doc, policy.resolution, True))
 
     # subjects ----------------------------------------------------------------------
     def evaluate(
@@ -350,9 +364,7 @@ class KindEvaluator:
         """Decide one subject; a bad record or context lookup gives an ``error`` result, never an exception."""
         from .interpreter import Env
 
-        kind = self.d.kind
-        base = SubjectResult({n: None for n, _ in self.d.subject}, "error", kind=kind, line=line,
-                             policy=self.policy.id)
+        base = self.error_result(line)
         if not isinstance(record, BaseModel):
             if isinstance(record, Mapping):
                 for n, e in self.d.subject:
@@ -371,7 +383,8 @@ class KindEvaluator:
             wanted = self.fast.compile(match, False)(env)
             found = _find(context, key, wanted)
             if found is None:
-                base.errors = [{"field": fieldname, "message": f"no context document with {key} {wanted!r}"}]
+                what = self.policy.context_schema.name.lower() if self.policy.context_schema else "context document"
+                base.errors = [{"field": fieldname, "message": f"no {what} with {key} {wanted!r} in the context"}]
                 return base
             context = found
         tracer: Tracer | None = None
@@ -392,6 +405,13 @@ class KindEvaluator:
         if root is not None:
             root.value = result.outcome
         return result
+
+    def error_result(self, line: int | None) -> SubjectResult:
+        """An ``error`` result with every subject field and output present (null)."""
+        r = SubjectResult({n: None for n, _ in self.d.subject}, "error", kind=self.d.kind, line=line,
+                          policy=self.policy.id)
+        r.outputs = {n: None for n, _ in self.d.outputs}
+        return r
 
     def _value(self, e: ast.Expr, env: Any) -> Any:
         return self.fast.compile(e, False)(env)
@@ -456,6 +476,7 @@ class KindEvaluator:
         selected_label, not_label = d.outcomes
         live = [r for r in results if r.outcome != "error" and r.eligible and r.score is not None]
         live.sort(key=lambda r: (-r.score, _id_key(r)))
+        ranked = {id(r) for r in live}
         taken_groups: dict[Any, str] = {}
         chosen = 0
         position = 0
@@ -486,7 +507,7 @@ class KindEvaluator:
                                                 f"Ranked {position} of {len(live)} eligible; selected "
                                                 f"({chosen} of at most {limit}).")]
         for r in results:
-            if r.outcome == "error" or r in live:
+            if r.outcome == "error" or id(r) in ranked:
                 continue
             r.outcome = not_label
             if r.eligible and r.score is None:
@@ -536,7 +557,7 @@ def decide_all(
     out: list[SubjectResult] = []
     for line, record, error in records:
         if record is None:
-            r = SubjectResult({n: None for n, _ in ev.d.subject}, "error", kind=ev.d.kind, line=line)
+            r = ev.error_result(line)
             r.errors = [error or {"field": None, "message": f"line {line}: not a document"}]
             out.append(r)
             continue

@@ -90,6 +90,8 @@ def test_savings_contract(tmp_path: Path) -> None:
     assert rows[1]["quality_gate"] is False and rows[1]["medicaid_entity_amount"] == "0.00"
     assert rows[2]["outcome"] == "error" and rows[2]["settlement_id"] == "S-X"
     assert rows[2]["errors"][0]["field"] == "arrangement_id"
+    assert "no arrangement with id 'NOPE'" in rows[2]["errors"][0]["message"]
+    assert set(rows[2]) == set(first) and rows[2]["medicaid_entity_amount"] is None  # same fields, null
 
 
 def test_savings_needs_a_context(capsys: pytest.CaptureFixture[str]) -> None:

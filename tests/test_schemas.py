@@ -209,3 +209,26 @@ def test_schema_paths_stay_in_the_policy_or_shared_folder(tmp_path: Path) -> Non
     with pytest.raises(PolicyError) as err:
         load_policy(root / "example")
     assert any(d.code == "E504" for d in err.value.diagnostics)
+
+
+def test_schema_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from lead_rules.cli import main
+
+    assert main(["schema", str(SCHEMAS / "beneficiary.yaml")]) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert js["title"] == "Beneficiary" and js["required"] == ["bene_id"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema: {id: x, name: X, root: x}\nfields:\n  a: {type: lsit<string>}\n")
+    assert main(["schema", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:3:" in err and "unknown type 'lsit<string>'" in err
+
+
+def test_every_bundled_schema_loads_and_has_a_root() -> None:
+    from lead_rules.schema import bundled_schemas
+
+    schemas = bundled_schemas()
+    assert {"beneficiary", "market", "state_profile", "arrangement", "settlement"} <= set(schemas)
+    assert len({s.root for s in schemas.values()}) == len(schemas)

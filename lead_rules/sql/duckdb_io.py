@@ -2,7 +2,7 @@
 
 The compiled query reads the relation ``population`` (validated records in
 the nested form of ``records.md``, months as ordinals). This module builds,
-as DuckDB SQL generated from the record model (:mod:`lead_rules.records`),
+as DuckDB SQL generated from the policy's record schema (:mod:`lead_rules.schema`),
 the views that produce it straight from the files, without loading records
 into Python: ``_lr_input`` has one row per input record with ``_error`` (the
 cause when the record fails validation, else null), ``_bene_id`` (the id when
