@@ -276,3 +276,25 @@ def test_alignment_evaluate_accepts_context_for_market(tmp_path: Path) -> None:
     assert outcomes["NC"][:2] == ("aligned", "medicaid")
     assert outcomes["VA"][0] == "not_aligned" and "medicaid_state_selected" in outcomes["VA"][2]
     assert outcomes["2027"][0] == "not_aligned" and "medicaid_pathway_in_effect" in outcomes["2027"][2]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"medicaid_integration_states": ["NC"]}, {"medicaid_integration_states": []}, {"performance_year": 2027}],
+    ids=["no-list", "NC-only", "none-selected", "py2027"],
+)
+def test_calendar_interpreter_equals_duckdb(tmp_path: Path, extra: dict[str, Any]) -> None:
+    import itertools
+
+    from lead_rules.generate import generate_market, generate_records
+    from lead_rules.policy import load_market
+    from lead_rules.sql.differential import compare
+
+    policy = load_policy(POLICIES / "lead")
+    base = generate_market(2028)
+    market = load_market({**base, **extra})
+    records = list(itertools.islice(generate_records(100, 2028, base, 2028), 100))
+    assert compare(policy, market, records, workdir=tmp_path) == []
+    medicaid = sum(policy.evaluate(r, market, trace=False).pathway == "medicaid" for r in records)
+    if extra.get("performance_year") == 2027 or extra.get("medicaid_integration_states") == []:
+        assert medicaid == 0
