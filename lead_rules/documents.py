@@ -2,8 +2,9 @@
 
 Each document comes with the line it starts on and, when it cannot be read,
 an error naming the line; so every input document yields an output row. YAML
-goes through the safe loader of :mod:`lead_rules.yaml_source`; JSON numbers
-with a fraction are read as exact decimals.
+goes through the safe loader of :mod:`lead_rules.yaml_source` (and its limits),
+then its values are read again with numbers that have a fraction as exact
+decimals, as JSON numbers are (``1500000.00`` stays ``1500000.00``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
+
+import yaml
 
 from .errors import Diagnostics
 from .yaml_source import load_yaml_file
@@ -35,11 +38,13 @@ def read_documents(path: str | Path | None, stream: IO[str] | None = None) -> It
             message = "; ".join(d.message for d in diags.sorted()) or "cannot be read"
             yield 1, None, {"field": None, "message": f"{path}: {message}"}
             return
+        values = _exact_values(Path(path))
         if node.kind == "seq":
-            for item in node.items:
-                yield _object(item.span.line, item.plain())
+            items = values if isinstance(values, list) and len(values) == len(node.items) else None
+            for i, item in enumerate(node.items):
+                yield _object(item.span.line, items[i] if items is not None else item.plain())
         else:
-            yield _object(node.span.line, node.plain())
+            yield _object(node.span.line, values if isinstance(values, dict) else node.plain())
         return
     if stream is None:
         assert path is not None
@@ -47,6 +52,31 @@ def read_documents(path: str | Path | None, stream: IO[str] | None = None) -> It
             yield from _lines(fh)
         return
     yield from _lines(stream)
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """The safe loader, with numbers that have a fraction read as exact decimals (``1500000.00``)."""
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    assert isinstance(node, yaml.ScalarNode)
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        return loader.construct_yaml_float(node)
+    return value if value.is_finite() else loader.construct_yaml_float(node)
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+
+
+def _exact_values(path: Path) -> Any:
+    """The documents of a YAML file (already read once within limits) with exact decimals, or None."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)  # a SafeLoader subclass
+    except (OSError, yaml.YAMLError):
+        return None
 
 
 def _lines(fh: IO[str]) -> Iterator[Document]:

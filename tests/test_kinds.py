@@ -298,3 +298,15 @@ def test_calendar_interpreter_equals_duckdb(tmp_path: Path, extra: dict[str, Any
     medicaid = sum(policy.evaluate(r, market, trace=False).pathway == "medicaid" for r in records)
     if extra.get("performance_year") == 2027 or extra.get("medicaid_integration_states") == []:
         assert medicaid == 0
+
+
+def test_yaml_inputs_keep_exact_decimals(tmp_path: Path) -> None:
+    rows = run(["evaluate", "--policy", str(POLICIES / "savings-sharing"), "--context", str(ARRANGEMENTS),
+                "--input", str(SETTLEMENTS)], tmp_path / "o")
+    assert rows[0]["medicare_settlement"] == {"benchmark": "61000000.00", "expenditure": "57400000.00"}
+    single = tmp_path / "one.yaml"
+    single.write_text("arrangement_id: NC-2028-0001\nsavings: {avoided_hospitalizations: 100.10}\n"
+                      "quality: {hospital_readmission_rate: 0.10}\n")
+    rows = run(["evaluate", "--policy", str(POLICIES / "savings-sharing"), "--context", str(ARRANGEMENTS),
+                "--input", str(single)], tmp_path / "o2")
+    assert len(rows) == 1 and rows[0]["medicaid_entity_amount"] == "30.03"
