@@ -88,6 +88,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         with _open(args.output, "w", sys.stdout) as dst:
             return evaluate(policy, args, dst)
     market = _market_or_exit(_market_arg(args))
+    if args.input is not None and Path(args.input).suffix.lower() in (".yaml", ".yml"):
+        from .kind_cli import evaluate_alignment_documents
+
+        with _open(args.output, "w", sys.stdout) as dst:
+            return evaluate_alignment_documents(policy, market, args, dst)
     with _open(args.input, "r", sys.stdin) as src, _open(args.output, "w", sys.stdout) as dst:
         counts = run_batch(policy, market, src, dst, trace=args.trace)
     print(counts.summary(), file=sys.stderr)

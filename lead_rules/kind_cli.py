@@ -153,3 +153,23 @@ def market(args: argparse.Namespace) -> int:
     tmp.replace(out)
     print(f"{len(results) - invalid} valid arrangement(s), {invalid} invalid -> {out}", file=sys.stderr)
     return 0
+
+
+def evaluate_alignment_documents(policy: Policy, market: Any, args: argparse.Namespace, dst: IO[str]) -> int:
+    """``lead-rules evaluate`` of an alignment policy over a YAML file of records (one object or a list)."""
+    from .batch import dumps, error_row
+
+    counts = BatchCounts()
+    for line, doc, error in _documents(args.input):
+        if doc is None:
+            row = error_row(None, line, error.get("field") if error else None,
+                            error["message"] if error else f"line {line} cannot be read")
+        else:
+            decision = policy.evaluate(doc, market, trace=args.trace)
+            row = {"line": line, **decision.summary_dict()}
+            if args.trace and decision.trace is not None:
+                row["trace"] = decision.trace.to_dict()
+        dst.write(dumps(row) + "\n")
+        counts.add(row["outcome"])
+    print(counts.summary(), file=sys.stderr)
+    return 1 if args.strict and counts.errors else 0

@@ -310,3 +310,16 @@ def test_yaml_inputs_keep_exact_decimals(tmp_path: Path) -> None:
     rows = run(["evaluate", "--policy", str(POLICIES / "savings-sharing"), "--context", str(ARRANGEMENTS),
                 "--input", str(single)], tmp_path / "o2")
     assert len(rows) == 1 and rows[0]["medicaid_entity_amount"] == "30.03"
+
+
+def test_alignment_accepts_a_yaml_list_of_records(tmp_path: Path) -> None:
+    src = tmp_path / "records.yaml"
+    src.write_text(
+        "- bene_id: B1\n  residence: {state: NC, county_fips: '37063', us: true}\n"
+        "  months: [{month: '2027-06', buyin: '3', hmo: '0'}]\n"
+        "- bene_id: 7\n"
+    )
+    rows = run(["evaluate", "--policy", str(POLICIES / "lead"), "--market",
+                str(POLICIES / "lead" / "markets" / "demo-2028.yaml"), "--input", str(src)], tmp_path / "o")
+    assert [(r["line"], r["outcome"]) for r in rows] == [(1, "not_aligned"), (4, "error")]
+    assert rows[1]["errors"][0]["field"] == "bene_id"
