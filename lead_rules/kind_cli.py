@@ -51,7 +51,7 @@ def decide(policy: Policy, input_path: str | None, context_path: str | None, tra
 
 def evaluate(policy: Policy, args: argparse.Namespace, dst: IO[str]) -> int:
     """``lead-rules evaluate`` for a decision kind."""
-    results = decide(policy, args.input, args.context, args.trace)
+    results = decide(policy, args.input, args.context or args.market, args.trace)
     counts = BatchCounts()
     for r in results:
         row = r.to_row()
@@ -65,7 +65,7 @@ def evaluate(policy: Policy, args: argparse.Namespace, dst: IO[str]) -> int:
 
 def explain(policy: Policy, args: argparse.Namespace) -> int:
     """``lead-rules explain`` for a decision kind: the subject whose first subject field is ``--id``."""
-    results = decide(policy, args.input, args.context, True)
+    results = decide(policy, args.input, args.context or args.market, True)
     for r in results:
         if args.id in [str(v) for v in r.subject.values()]:
             if args.json:
