@@ -56,7 +56,7 @@ SEED = 2028
 def _shard(args: tuple[int, int, str, dict[str, Any]]) -> str:
     import pyarrow.parquet as pq
 
-    from lead_rules import generate as g
+    from lead_rules.synth import generate as g
 
     start, stop, path, market = args
     ctx = g._context(SEED, market, 2028)
@@ -78,7 +78,7 @@ def make_population(folder: Path, n: int, workers: int) -> Path:
     import duckdb
     import yaml
 
-    from lead_rules.generate import generate_market
+    from lead_rules.synth.generate import generate_market
 
     target = folder / "population.parquet"
     if target.exists():
@@ -258,7 +258,7 @@ def measure(engine: str, policy: str, population: Path, output: Path) -> dict[st
         summary = align(policy_path, market_path, population, output, engine="duckdb", progress=False, columns=columns)
         n = summary["read"]
     elif engine in ("interpreter", "interpreter-trace"):
-        from lead_rules.policy import load_market, load_policy
+        from lead_rules.engine.policy import load_market, load_policy
 
         pol, mk = load_policy(policy_path), load_market(market_path)
         trace = engine == "interpreter-trace"
@@ -352,7 +352,7 @@ def same_decisions(a: Path, b: Path) -> int:
 
 
 def policy_load_ms() -> float:
-    from lead_rules.policy import load_policy
+    from lead_rules.engine.policy import load_policy
 
     load_policy(EXAMPLE)  # warm imports
     best = min(_timed(lambda: load_policy(LEAD)) for _ in range(5))

@@ -23,9 +23,9 @@ import json
 import time
 from decimal import Decimal
 
-from lead_rules import records
-from lead_rules.generate import generate_market, generate_records
-from lead_rules.schema import bundled
+from lead_rules.language import records
+from lead_rules.language.schema import bundled
+from lead_rules.synth.generate import generate_market, generate_records
 
 
 def main() -> None:

@@ -10,10 +10,10 @@ records with an explainable trace::
     print(decision.explain())
 """
 
-from .decision import Decision, PathwayResult, Reason
-from .errors import Diagnostic, PolicyError, Span
-from .policy import Policy, check_policy, load_market, load_policy
-from .records import Beneficiary, Market
+from .engine.decision import Decision, PathwayResult, Reason
+from .engine.policy import Policy, check_policy, load_market, load_policy
+from .language.errors import Diagnostic, PolicyError, Span
+from .language.records import Beneficiary, Market
 
 __all__ = [
     "Beneficiary",

@@ -17,13 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run from anywhere, installed or not
     sys.path.insert(0, str(REPO))
 
-from lead_rules.checker import check_doc  # noqa: E402
-from lead_rules.errors import Diagnostic, Diagnostics  # noqa: E402
-from lead_rules.interpreter import Compiler, Env  # noqa: E402
-from lead_rules.loader import load_doc  # noqa: E402
-from lead_rules.policy import Policy, load_policy  # noqa: E402
-from lead_rules.records import Beneficiary, Market  # noqa: E402
-from lead_rules.trace import TraceNode, Tracer  # noqa: E402
+from lead_rules.engine.interpreter import Compiler, Env  # noqa: E402
+from lead_rules.engine.policy import Policy, load_policy  # noqa: E402
+from lead_rules.engine.trace import TraceNode, Tracer  # noqa: E402
+from lead_rules.language.checker import check_doc  # noqa: E402
+from lead_rules.language.errors import Diagnostic, Diagnostics  # noqa: E402
+from lead_rules.language.loader import load_doc  # noqa: E402
+from lead_rules.language.records import Beneficiary, Market  # noqa: E402
 
 EXAMPLE = REPO / "policies" / "example"
 EXAMPLE_MARKET = EXAMPLE / "markets" / "example-2028.yaml"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules.errors import Diagnostic
-from lead_rules.policy import check_policy
+from lead_rules.engine.policy import check_policy
+from lead_rules.language.errors import Diagnostic
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "checker"
 CASES = sorted(p for p in FIXTURES.iterdir() if p.suffix == ".yaml" or p.is_dir())

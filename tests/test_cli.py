@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules.cli import main
+from lead_rules.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "policies" / "example"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules.cli import main
-from lead_rules.generate import write_population
+from lead_rules.cli.main import main
+from lead_rules.synth.generate import write_population
 
 REPO = Path(__file__).resolve().parent.parent
 LEAD = REPO / "policies" / "lead"

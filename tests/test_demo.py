@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules.cli import main
+from lead_rules.cli.main import main
 
 
 def test_demo_summarises_every_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,8 +18,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lead_rules import generate
-from lead_rules.generate import generate_market, generate_records, write_population
+from lead_rules.synth import generate
+from lead_rules.synth.generate import generate_market, generate_records, write_population
 
 PY = 2028
 N_SHARES = 5000

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from conftest import ExprEvaluator
 
-from lead_rules.policy import Policy, load_policy
-from lead_rules.values import Month
+from lead_rules.engine.policy import Policy, load_policy
+from lead_rules.language.values import Month
 
 T, F, N = True, False, None
 D = Decimal

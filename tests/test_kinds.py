@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lead_rules.cli import main
-from lead_rules.errors import PolicyError
-from lead_rules.kinds import decide_all
-from lead_rules.policy import check_policy, load_policy
+from lead_rules.engine.kinds import decide_all
+from lead_rules.engine.policy import check_policy, load_policy
+from lead_rules.language.errors import PolicyError
 
 POLICIES = REPO / "policies"
 STATES = POLICIES / "state-selection" / "samples" / "states.yaml"
@@ -194,9 +194,9 @@ def test_ranking_respects_limit_one_per_and_three_valued_logic(
 
     params = dict(policy.doc.parameters)
     params["n"] = dataclasses.replace(params["n"], value=limit)
-    from lead_rules.checker import check_doc
-    from lead_rules.errors import Diagnostics
-    from lead_rules.policy import Policy
+    from lead_rules.engine.policy import Policy
+    from lead_rules.language.checker import check_doc
+    from lead_rules.language.errors import Diagnostics
 
     doc = dataclasses.replace(policy.doc, parameters=params)
     policy = Policy(doc, check_doc(doc, Diagnostics()), [])
@@ -226,7 +226,7 @@ def test_a_policy_has_pathways_or_a_decision(tmp_path: Path) -> None:
 
 
 def test_market_from_valid_arrangements(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lead_rules.policy import load_market
+    from lead_rules.engine.policy import load_market
 
     out = tmp_path / "market.yaml"
     base = POLICIES / "partnership" / "samples" / "base-market.yaml"
@@ -247,7 +247,7 @@ def test_market_from_valid_arrangements(tmp_path: Path, capsys: pytest.CaptureFi
 def test_demo_of_the_three_decisions() -> None:
     import io
 
-    from lead_rules.demo_kinds import run as run_demo
+    from lead_rules.cli.demo_kinds import run as run_demo
 
     buf = io.StringIO()
     assert run_demo(buf) == 0
@@ -286,9 +286,9 @@ def test_alignment_evaluate_accepts_context_for_market(tmp_path: Path) -> None:
 def test_calendar_interpreter_equals_duckdb(tmp_path: Path, extra: dict[str, Any]) -> None:
     import itertools
 
-    from lead_rules.generate import generate_market, generate_records
-    from lead_rules.policy import load_market
+    from lead_rules.engine.policy import load_market
     from lead_rules.sql.differential import compare
+    from lead_rules.synth.generate import generate_market, generate_records
 
     policy = load_policy(POLICIES / "lead")
     base = generate_market(2028)

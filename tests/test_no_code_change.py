@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lead_rules.decision import Decision
-from lead_rules.policy import load_policy
+from lead_rules.engine.decision import Decision
+from lead_rules.engine.policy import load_policy
 
 LEAD = Path(__file__).resolve().parent.parent / "policies" / "lead"
 MARKET = Path("markets") / "demo-2028.yaml"

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules import ast
-from lead_rules.ast import (
+from lead_rules.engine.policy import check_policy
+from lead_rules.language import ast
+from lead_rules.language.ast import (
     Attr,
     Binary,
     BoolOp,
@@ -32,12 +33,11 @@ from lead_rules.ast import (
     Neg,
     Not,
 )
-from lead_rules.errors import Diagnostic, Diagnostics, Span
-from lead_rules.loader import parse_expr
-from lead_rules.parser import ExpressionSyntaxError, parse_text
-from lead_rules.policy import check_policy
-from lead_rules.values import Month
-from lead_rules.yaml_source import YNode
+from lead_rules.language.errors import Diagnostic, Diagnostics, Span
+from lead_rules.language.loader import parse_expr
+from lead_rules.language.parser import ExpressionSyntaxError, parse_text
+from lead_rules.language.values import Month
+from lead_rules.language.yaml_source import YNode
 
 
 def parse(text: str) -> Expr:

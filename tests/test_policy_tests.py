@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules.policy import load_policy
-from lead_rules.policy_tests import (
+from lead_rules.engine.policy import load_policy
+from lead_rules.testing.policy_tests import (
     Coverage,
     deep_merge,
     discover_test_files,
@@ -71,7 +71,7 @@ def test_all_policy_tests_pass_with_full_true_false_coverage() -> None:
 
 def test_every_lead_criterion_is_seen_true_and_false() -> None:
     """Coverage computed independently of the runner's table, from the traces."""
-    from lead_rules import policy_tests as pt
+    from lead_rules.testing import policy_tests as pt
 
     out = io.StringIO()
     runner = pt._Runner(out)

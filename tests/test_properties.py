@@ -16,14 +16,14 @@ from conftest import EXAMPLE, EXAMPLE_MARKET, REPO, write_policy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lead_rules.checker import check_doc
-from lead_rules.errors import Diagnostics, Span
-from lead_rules.interpreter import Compiler, Env
-from lead_rules.loader import load_doc, parse_expr
-from lead_rules.parser import ExpressionSyntaxError, parse_text
-from lead_rules.policy import Policy, load_market, load_policy
-from lead_rules.records import Beneficiary, Market
-from lead_rules.yaml_source import YNode
+from lead_rules.engine.interpreter import Compiler, Env
+from lead_rules.engine.policy import Policy, load_market, load_policy
+from lead_rules.language.checker import check_doc
+from lead_rules.language.errors import Diagnostics, Span
+from lead_rules.language.loader import load_doc, parse_expr
+from lead_rules.language.parser import ExpressionSyntaxError, parse_text
+from lead_rules.language.records import Beneficiary, Market
+from lead_rules.language.yaml_source import YNode
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -99,7 +99,7 @@ def kleene(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, bool | No
 
 
 def _tracer() -> Any:
-    from lead_rules.trace import TraceNode, Tracer
+    from lead_rules.engine.trace import TraceNode, Tracer
 
     return Tracer(TraceNode("test", "root"))
 
@@ -215,7 +215,7 @@ def test_parser_on_token_soup(text: str) -> None:
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map(" ".join))
 def test_checker_never_raises_on_arbitrary_expressions(tmp_path: Path, text: str) -> None:
     path = write_policy(tmp_path / "p", definitions={"d": text}, criteria={"c": "d is null"})
-    from lead_rules.policy import check_policy
+    from lead_rules.engine.policy import check_policy
 
     policy, diags = check_policy(path)
     assert (policy is None) == any(d.severity == "error" for d in diags)
@@ -245,7 +245,7 @@ _DOCS = st.recursive(
 def test_check_policy_never_raises_on_arbitrary_yaml(tmp_path: Path, doc: Any) -> None:
     import yaml
 
-    from lead_rules.policy import check_policy
+    from lead_rules.engine.policy import check_policy
 
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
@@ -441,8 +441,8 @@ def test_lead_policy_decides_every_valid_record(lead: tuple[Policy, Market], rec
 @FAST
 @given(st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)), st.integers(-200, 200))
 def test_add_months_clamps_to_the_end_of_the_month(day: dt.date, n: int) -> None:
-    from lead_rules.builtins import BUILTINS
-    from lead_rules.values import Month
+    from lead_rules.language.builtins import BUILTINS
+    from lead_rules.language.values import Month
 
     got = BUILTINS["add_months"].impl(day, n)
     target = Month.from_ordinal(Month.of(day).ordinal + n) if 12 <= Month.of(day).ordinal + n < 10000 * 12 else None

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from conftest import EXAMPLE, EXAMPLE_MARKET, REPO
 
-from lead_rules import records
-from lead_rules.errors import Diagnostics, PolicyError
-from lead_rules.policy import check_policy, load_policy
-from lead_rules.schema import bundled, fields_of, load_schema
+from lead_rules.engine.policy import check_policy, load_policy
+from lead_rules.language import records
+from lead_rules.language.errors import Diagnostics, PolicyError
+from lead_rules.language.schema import bundled, fields_of, load_schema
+from lead_rules.language.types import BOOL, ListT, StructT, struct_of
 from lead_rules.sql.differential import compare
-from lead_rules.types import BOOL, ListT, StructT, struct_of
 
 SCHEMAS = REPO / "policies" / "schemas"
 
@@ -227,7 +227,7 @@ def test_schema_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_every_bundled_schema_loads_and_has_a_root() -> None:
-    from lead_rules.schema import bundled_schemas
+    from lead_rules.language.schema import bundled_schemas
 
     schemas = bundled_schemas()
     assert {"beneficiary", "market", "state_profile", "arrangement", "settlement"} <= set(schemas)

@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 from conftest import EXAMPLE, EXAMPLE_MARKET, REPO, write_policy
 
-from lead_rules.policy import load_market, load_policy
+from lead_rules.engine.policy import load_market, load_policy
 from lead_rules.sql.compiler import DIALECTS, compile_policy
 
 GOLDEN_SQL = Path(__file__).resolve().parent / "golden_sql"
@@ -74,7 +74,7 @@ def test_columns_per_aco(tmp_path: Path) -> None:
 
 
 def load_market_dict(data: dict[str, object]):  # type: ignore[no-untyped-def]
-    from lead_rules.records import Market
+    from lead_rules.language.records import Market
 
     return Market.model_validate(data)
 

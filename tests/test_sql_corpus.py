@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from lead_rules.policy import Policy
-from lead_rules.policy_tests import _FileParser, _Runner, discover_test_files, policy_folder_for
-from lead_rules.records import Market
+from lead_rules.engine.policy import Policy
+from lead_rules.language.records import Market
 from lead_rules.sql.differential import compare
+from lead_rules.testing.policy_tests import _FileParser, _Runner, discover_test_files, policy_folder_for
 
 SKIP: dict[str, str] = {}
 """Case name -> why the SQL engines skip it (reviewed; keep empty)."""

@@ -17,7 +17,7 @@ from conftest import EXAMPLE, REPO, write_policy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lead_rules.policy import Policy, load_policy
+from lead_rules.engine.policy import Policy, load_policy
 from lead_rules.sql.differential import compare
 
 # CI runs a fixed, derandomized sample; SQL_DIFF_EXAMPLES=200 SQL_DIFF_RANDOM=1 explores further.

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from lead_rules.generate import write_population
-from lead_rules.policy import load_market, load_policy
+from lead_rules.engine.policy import load_market, load_policy
 from lead_rules.sql.explain import decision_from_row, explain_from_output, read_output_row
 from lead_rules.sql.run import align
+from lead_rules.synth.generate import write_population
 
 LEAD = REPO / "policies" / "lead"
 

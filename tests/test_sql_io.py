@@ -10,10 +10,10 @@ import duckdb
 import pytest
 from conftest import EXAMPLE, EXAMPLE_MARKET, REPO
 
-from lead_rules.generate import write_population
-from lead_rules.policy import load_market, load_policy
+from lead_rules.engine.policy import load_market, load_policy
 from lead_rules.sql.reference import normalise_row
 from lead_rules.sql.run import COLUMN_SETS, align, decide
+from lead_rules.synth.generate import write_population
 
 LEAD = REPO / "policies" / "lead"
 
@@ -138,7 +138,7 @@ def test_parquet_bad_values_are_error_rows(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from lead_rules.generate import PARQUET_SCHEMA
+    from lead_rules.synth.generate import PARQUET_SCHEMA
 
     month = {
         "month": "2027-01",
@@ -175,7 +175,7 @@ def test_parquet_month_text_is_validated(tmp_path: Path, month: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from lead_rules.generate import PARQUET_SCHEMA
+    from lead_rules.synth.generate import PARQUET_SCHEMA
 
     good = {"month": "2027-01", "buyin": "3", "hmo": "0", "dual": None, "msp": False, "medicaid": None}
     rows = [

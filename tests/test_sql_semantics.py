@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import DEFAULT_MARKET, write_policy
 
-from lead_rules.policy import load_policy
+from lead_rules.engine.policy import load_policy
 from lead_rules.sql.differential import compare
 
 MONTHS_2027 = [

@@ -21,7 +21,7 @@ from conftest import DEFAULT_MARKET, EXAMPLE, EXAMPLE_MARKET, write_policy  # no
 from test_sql_corpus import CORPUS  # noqa: E402
 from test_sql_semantics import ACO_LEVEL, COMPREHENSIONS, DATES, RECORDS, SCALARS, TIE_MARKET  # noqa: E402
 
-from lead_rules.policy import load_market, load_policy  # noqa: E402
+from lead_rules.engine.policy import load_market, load_policy  # noqa: E402
 from lead_rules.sql.differential import compare  # noqa: E402
 from lead_rules.sql.run import align  # noqa: E402
 
@@ -71,7 +71,7 @@ def test_invalid_records_on_spark(tmp_path: Path) -> None:
 
 
 def test_align_on_spark_matches_duckdb(tmp_path: Path) -> None:
-    from lead_rules.generate import write_population
+    from lead_rules.synth.generate import write_population
 
     pop = write_population(tmp_path / "pop", 200, seed=9)
     for src in (pop["jsonl"], pop["parquet"]):

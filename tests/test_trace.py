@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from conftest import EXAMPLE, EXAMPLE_MARKET, GOLDEN, REPO
 
-from lead_rules.decision import Decision
-from lead_rules.policy import Policy, load_policy
-from lead_rules.trace import TraceNode
-from lead_rules.values import to_json
+from lead_rules.engine.decision import Decision
+from lead_rules.engine.policy import Policy, load_policy
+from lead_rules.engine.trace import TraceNode
+from lead_rules.language.values import to_json
 
 
 def claim(claim_id: str, day: str, tin: str, hcpcs: str, allowed: str) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lead_rules.errors import Diagnostics
-from lead_rules.policy import check_policy
-from lead_rules.yaml_source import YNode, load_yaml_file, load_yaml_text
+from lead_rules.engine.policy import check_policy
+from lead_rules.language.errors import Diagnostics
+from lead_rules.language.yaml_source import YNode, load_yaml_file, load_yaml_text
 
 
 def load(text: str) -> tuple[YNode, Diagnostics]:

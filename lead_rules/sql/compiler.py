@@ -29,12 +29,12 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from .. import ast
-from ..errors import NO_SPAN, Span
-from ..interpreter import Compiler, Env
-from ..policy import Policy, requirement_label
-from ..records import Market
-from ..types import BOOL, DATE, DECIMAL, INT, MONTH, NULL, STRING, ListT, Type
+from ..engine.interpreter import Compiler, Env
+from ..engine.policy import Policy, requirement_label
+from ..language import ast
+from ..language.errors import NO_SPAN, Span
+from ..language.records import Market
+from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, NULL, STRING, ListT, Type
 from .sqltypes import (
     DIV_SCALE,
     MONEY_SCALE,

@@ -18,9 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..policy import Policy, load_market
-from ..records import Market
-from ..values import Month
+from ..engine.policy import Policy, load_market
+from ..language.records import Market
+from ..language.values import Month
 from .reference import Reference, normalise_row
 
 

@@ -22,9 +22,9 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from .. import records
-from ..schema import fields_of as schema_fields_of
-from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
+from ..language import records
+from ..language.schema import fields_of as schema_fields_of
+from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
 from .sqltypes import MONEY_SCALE
 
 INPUT_VIEW = "_lr_input"

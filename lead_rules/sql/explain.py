@@ -19,12 +19,12 @@ from typing import Any
 
 import duckdb
 
-from .. import ast
-from ..decision import Decision, PathwayResult, Reason
-from ..interpreter import Env
-from ..policy import Policy, load_market, load_policy
-from ..records import Market
-from ..trace import truth
+from ..engine.decision import Decision, PathwayResult, Reason
+from ..engine.interpreter import Env
+from ..engine.policy import Policy, load_market, load_policy
+from ..engine.trace import truth
+from ..language import ast
+from ..language.records import Market
 from .compiler import criterion_column_name, rank_column_name
 
 

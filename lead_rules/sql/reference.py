@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .. import ast
-from ..decision import Decision
-from ..interpreter import Compiler, Env, Fn
-from ..policy import Policy, load_market
-from ..records import Beneficiary, Market
-from ..values import Month
+from ..engine.decision import Decision
+from ..engine.interpreter import Compiler, Env, Fn
+from ..engine.policy import Policy, load_market
+from ..language import ast
+from ..language.records import Beneficiary, Market
+from ..language.values import Month
 from .compiler import criterion_column_name, definition_column_name, rank_column_name
 
 

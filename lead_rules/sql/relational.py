@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
+from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .duckdb_io import Field, fields_of, record_fields
 from .sqltypes import MONEY_SCALE
 

@@ -25,9 +25,9 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from ..policy import Policy, load_market, load_policy
-from ..records import Market
-from ..types import StructT
+from ..engine.policy import Policy, load_market, load_policy
+from ..language.records import Market
+from ..language.types import StructT
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
 from .duckdb_io import INPUT_VIEW, jsonl_input_sql, parquet_input_sql
 from .relational import TABLES, relational_input_sql

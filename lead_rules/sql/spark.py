@@ -26,9 +26,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..policy import Policy, load_market, validation_errors
-from ..records import Beneficiary, Market
-from ..types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
+from ..engine.policy import Policy, load_market, validation_errors
+from ..language.records import Beneficiary, Market
+from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .compiler import CompiledSQL, compile_policy
 from .duckdb_io import BENEFICIARY, BENEFICIARY_FIELDS, Field, fields_of, guard_pattern
 from .sqltypes import MONEY_SCALE, POPULATION_TABLE

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlglot import exp
 
-from ..types import (
+from ..language.types import (
     BENEFICIARY,
     BOOL,
     DATE,
@@ -34,7 +34,7 @@ from ..types import (
     StructT,
     Type,
 )
-from ..values import Month
+from ..language.values import Month
 
 POPULATION_TABLE = "population"
 """The relation (table or view) of validated, normalised beneficiary records."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..language.values import to_json
 from .decision import Decision, Reason
 from .trace import TraceNode, truth
-from .values import to_json
 
 _MAX_READS = 8
 

@@ -17,10 +17,10 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from .decision import Decision
-from .policy import Policy
-from .records import Market
-from .values import Month
+from ..engine.decision import Decision
+from ..engine.policy import Policy
+from ..language.records import Market
+from ..language.values import Month
 
 
 @dataclass

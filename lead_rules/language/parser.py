@@ -53,7 +53,7 @@ def grammar_text() -> str:
     packaged = resources.files("lead_rules").joinpath("grammar").joinpath(GRAMMAR_NAME)
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
-    source_tree = Path(__file__).resolve().parent.parent / "grammar" / GRAMMAR_NAME
+    source_tree = Path(__file__).resolve().parents[2] / "grammar" / GRAMMAR_NAME
     return source_tree.read_text(encoding="utf-8")
 
 

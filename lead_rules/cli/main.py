@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import PolicyError
-from .policy import Policy, check_policy, load_market, load_policy
-from .records import Market
+from ..engine.policy import Policy, check_policy, load_market, load_policy
+from ..language.errors import PolicyError
+from ..language.records import Market
 
 
 def _policy_or_exit(path: str) -> Policy:
@@ -79,17 +79,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
-    from .batch import run_batch
+    from ..batch.jsonl import run_batch
 
     policy = _policy_or_exit(args.policy)
     if policy.doc.decision is not None:  # a verdict, ranking or computation
-        from .kind_cli import evaluate
+        from .kinds import evaluate
 
         with _open(args.output, "w", sys.stdout) as dst:
             return evaluate(policy, args, dst)
     market = _market_or_exit(_market_arg(args))
     if args.input is not None and Path(args.input).suffix.lower() in (".yaml", ".yml"):
-        from .kind_cli import evaluate_alignment_documents
+        from .kinds import evaluate_alignment_documents
 
         with _open(args.output, "w", sys.stdout) as dst:
             return evaluate_alignment_documents(policy, market, args, dst)
@@ -103,16 +103,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Explain the decision for one beneficiary of a batch."""
     import json
 
-    from .batch import parse_line
+    from ..batch.jsonl import parse_line
 
     policy = _policy_or_exit(args.policy)
     if policy.doc.decision is not None:
-        from .kind_cli import explain
+        from .kinds import explain
 
         return explain(policy, args)
     market = _market_or_exit(_market_arg(args))
     if args.from_output:
-        from .sql.explain import decision_from_row, read_output_row
+        from ..sql.explain import decision_from_row, read_output_row
 
         row = read_output_row(args.from_output, args.id)
         if row is None:
@@ -132,7 +132,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 continue
             decision = policy.evaluate(record, market, trace=True)
             if args.json:
-                from .batch import json_default
+                from ..batch.jsonl import json_default
 
                 print(json.dumps(decision.to_dict(), default=json_default, indent=2))
             else:
@@ -155,8 +155,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
     """Check a schema file and print the JSON Schema derived from it."""
     import json
 
-    from .errors import Diagnostics
-    from .schema import load_schema
+    from ..language.errors import Diagnostics
+    from ..language.schema import load_schema
 
     diags = Diagnostics()
     schema = load_schema(Path(args.schema), diags)
@@ -170,7 +170,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_market(args: argparse.Namespace) -> int:
     """Fill a market's Medicaid partnerships from the arrangements the partnership policy finds valid."""
-    from .kind_cli import market
+    from .kinds import market
 
     return market(args)
 
@@ -179,7 +179,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     """Align a whole population with DuckDB, Spark or the interpreter."""
     import json
 
-    from .sql.run import align
+    from ..sql.run import align
 
     policy = _policy_or_exit(args.policy)  # located diagnostics before any engine starts
     if policy.doc.decision is not None:
@@ -215,7 +215,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     """Print the SQL a policy compiles to."""
-    from .sql.compiler import compile_policy
+    from ..sql.compiler import compile_policy
 
     policy = _policy_or_exit(args.policy)
     market = _market_or_exit(args.market)
@@ -231,7 +231,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Run the YAML policy tests."""
-    from .policy_tests import run_policy_tests
+    from ..testing.policy_tests import run_policy_tests
 
     code: int = run_policy_tests([Path(p) for p in args.paths], args.min_coverage, sys.stdout)
     return code
@@ -239,7 +239,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Write a synthetic population and market."""
-    from .generate import write_population
+    from ..synth.generate import write_population
 
     paths = write_population(Path(args.output), args.n, args.seed, args.performance_year, tuple(args.formats))
     for name, path in paths.items():

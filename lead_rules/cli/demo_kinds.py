@@ -3,7 +3,7 @@
 Runs the bundled policies (``policies/state-selection``, ``policies/partnership``,
 ``policies/savings-sharing``) on their bundled samples and prints each
 decision with its explanation; ``make demo`` runs it after the alignment demo.
-``python -m lead_rules.demo_kinds`` does the same.
+``python -m lead_rules.cli.demo_kinds`` does the same.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from .documents import read_all, read_documents
-from .kinds import decide_all, load_contexts
-from .policy import load_policy
-from .schema import schema_dirs
+from ..engine.kinds import decide_all, load_contexts
+from ..engine.policy import load_policy
+from ..language.documents import read_all, read_documents
+from ..language.schema import schema_dirs
 
 
 def policies_dir() -> Path:

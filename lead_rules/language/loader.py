@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from . import ast
+from .decisions import DecisionDoc, load_decision
 from .errors import Diagnostics, Span, did_you_mean
-from .kinds import DecisionDoc, load_decision
 from .lower import lower_tree
 from .parser import parse_node
 from .policy_model import (
@@ -93,7 +93,7 @@ class PolicyDoc:
     content_hash: str = ""
     broken: set[str] = field(default_factory=set)  # names whose entry did not load (its error is reported)
     schemas: dict[str, Schema] = field(default_factory=dict)  # role -> schema declared in policy.schemas
-    decision: DecisionDoc | None = None  # a decision kind other than alignment (lead_rules.kinds)
+    decision: DecisionDoc | None = None  # a decision kind other than alignment (lead_rules.language.decisions)
     decision_span: Span | None = None
 
 
@@ -269,7 +269,10 @@ class _Loader:
                 )
             else:
                 self.doc.decision_span = root.key_span("decision")
-                self.doc.decision = load_decision(decision_node, root.key_span("decision"), self.diags)
+                self.doc.decision = load_decision(
+                    decision_node, root.key_span("decision"), self.diags,
+                    lambda n: parse_expr(n, self.diags), self.requirement,
+                )
         for section, model in SECTION_MODELS.items():
             snode = root.get(section)
             if snode is None or (snode.kind == "scalar" and snode.value is None):

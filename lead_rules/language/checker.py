@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from . import ast
 from .builtins import BUILTINS
+from .decisions import check_decision
 from .errors import Diagnostics, Span, did_you_mean
-from .kinds import check_decision, decision_names
 from .loader import PolicyDoc
 from .lower import AGGREGATES
 from .schema import roots_of
@@ -23,21 +23,18 @@ from .types import (
     BOOL,
     DATE,
     DECIMAL,
+    ERR,
     INT,
     MONTH,
     NULL,
     STRING,
     ListT,
-    Prim,
     StructT,
     Type,
     comparable,
     is_numeric,
     unify,
 )
-
-ERR = Prim("error")
-"""The type of an expression that already has an error (suppresses cascades)."""
 
 _LITERAL_TYPES = {
     "int": INT, "decimal": DECIMAL, "string": STRING, "bool": BOOL, "date": DATE, "month": MONTH, "null": NULL,
@@ -549,7 +546,7 @@ class Checker:
             return  # an entry that failed to load may be the user: the warnings would be guesses
         used: set[str] = set()
         stack: list[str] = []
-        for ex in decision_names(self.doc):
+        for ex in self.doc.decision.exprs() if self.doc.decision is not None else []:
             for node in ast.walk(ex):
                 if isinstance(node, ast.Name) and node.name in self.doc.named:
                     stack.append(node.name)

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .batch import BatchCounts, json_default
-from .documents import read_all, read_documents
-from .kinds import SubjectResult, decide_all, load_contexts
-from .policy import Policy
+from ..batch.jsonl import BatchCounts, json_default
+from ..engine.kinds import SubjectResult, decide_all, load_contexts
+from ..engine.policy import Policy
+from ..language.documents import read_all, read_documents
 
 
 def _context(policy: Policy, path: str | None) -> Any:
@@ -82,7 +82,7 @@ def explain(policy: Policy, args: argparse.Namespace) -> int:
 
 def _bundled_policy(name: str) -> str:
     """The folder of the bundled policy ``name`` (installed wheel or source tree)."""
-    from .schema import schema_dirs
+    from ..language.schema import schema_dirs
 
     for d in schema_dirs():
         if (d.parent / name).is_dir():
@@ -101,8 +101,8 @@ def market(args: argparse.Namespace) -> int:
     """``lead-rules market``: fill each ACO's ``medicaid_partners`` from the valid arrangements."""
     import yaml
 
-    from .cli import _policy_or_exit
-    from .policy import load_market
+    from ..engine.policy import load_market
+    from .main import _policy_or_exit
 
     policy = _policy_or_exit(args.policy or _bundled_policy("partnership"))
     try:
@@ -157,7 +157,7 @@ def market(args: argparse.Namespace) -> int:
 
 def evaluate_alignment_documents(policy: Policy, market: Any, args: argparse.Namespace, dst: IO[str]) -> int:
     """``lead-rules evaluate`` of an alignment policy over a YAML file of records (one object or a list)."""
-    from .batch import dumps, error_row
+    from ..batch.jsonl import dumps, error_row
 
     counts = BatchCounts()
     for line, doc, error in _documents(args.input):

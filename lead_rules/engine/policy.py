@@ -18,16 +18,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import ast
-from .checker import Resolution, check_doc
+from ..language import ast
+from ..language.checker import Resolution, check_doc
+from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span
+from ..language.loader import Named, PolicyDoc, load_doc
+from ..language.records import Beneficiary, Market
+from ..language.schema import Schema, bundled
+from ..language.yaml_source import load_yaml_file
 from .decision import Decision, PathwayResult, Reason
-from .errors import Diagnostic, Diagnostics, PolicyError, Span
 from .interpreter import Compiler, Env, Fn
-from .loader import Named, PolicyDoc, load_doc
-from .records import Beneficiary, Market
-from .schema import Schema, bundled
 from .trace import TraceNode, Tracer, truth
-from .yaml_source import load_yaml_file
 
 
 def requirement_label(req: ast.Expr) -> str:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Span
-from .values import to_json
+from ..language.errors import Span
+from ..language.values import to_json
 
 _ACO_VALUED = ("decision", "pathway")
 

@@ -37,13 +37,13 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .checker import check_doc
-from .documents import read_all
-from .errors import Diagnostics, did_you_mean
-from .kinds import SubjectResult, decide_all, load_contexts
-from .loader import coerce
-from .policy import Policy
-from .yaml_source import YNode, load_yaml_file
+from ..engine.kinds import SubjectResult, decide_all, load_contexts
+from ..engine.policy import Policy
+from ..language.checker import check_doc
+from ..language.documents import read_all
+from ..language.errors import Diagnostics, did_you_mean
+from ..language.loader import coerce
+from ..language.yaml_source import YNode, load_yaml_file
 
 if TYPE_CHECKING:
     from .policy_tests import _PolicyEntry, _Runner

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from decimal import Decimal, DivisionByZero, InvalidOperation
 from typing import Any, NamedTuple
 
-from . import ast
-from .builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any, list_max, list_min, list_sum
-from .checker import Resolution
-from .loader import PolicyDoc
+from ..language import ast
+from ..language.builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any, list_max, list_min, list_sum
+from ..language.checker import Resolution
+from ..language.loader import PolicyDoc
+from ..language.types import ListT, StructT
+from ..language.values import Month, to_json
 from .trace import TraceNode, Tracer
-from .types import ListT, StructT
-from .values import Month, to_json
 
 Fn = Callable[["Env"], Any]
 _MISSING = object()

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .batch import BatchCounts, decide_lines, dumps
-from .cli import _market_or_exit, _policy_or_exit
-from .generate import write_population
+from ..batch.jsonl import BatchCounts, decide_lines, dumps
+from ..synth.generate import write_population
+from .main import _market_or_exit, _policy_or_exit
 
 
 def default_policy_path() -> Path:

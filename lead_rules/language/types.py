@@ -89,6 +89,8 @@ STRING = Prim("string")
 DATE = Prim("date")
 MONTH = Prim("month")
 NULL = Prim("null")
+ERR = Prim("error")
+"""The type of an expression that already has an error (the checker's; suppresses cascades)."""
 PRIMS = {t.name: t for t in (BOOL, INT, DECIMAL, STRING, DATE, MONTH)}
 NUMERIC = (INT, DECIMAL)
 

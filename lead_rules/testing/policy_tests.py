@@ -100,15 +100,15 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from .checker import check_doc
-from .decision import Decision, Reason
-from .errors import Diagnostic, Diagnostics, Span, did_you_mean
-from .loader import coerce
-from .policy import Policy, check_policy
-from .records import Market
-from .trace import TraceNode, truth
-from .values import Month
-from .yaml_source import YNode, load_yaml_file
+from ..engine.decision import Decision, Reason
+from ..engine.policy import Policy, check_policy
+from ..engine.trace import TraceNode, truth
+from ..language.checker import check_doc
+from ..language.errors import Diagnostic, Diagnostics, Span, did_you_mean
+from ..language.loader import coerce
+from ..language.records import Market
+from ..language.values import Month
+from ..language.yaml_source import YNode, load_yaml_file
 
 __all__ = [
     "CaseResult",
