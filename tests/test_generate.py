@@ -27,7 +27,7 @@ N_SHARES = 5000
 STATE_FIPS = {"37": "NC", "36": "NY"}
 RECORD_KEYS = {"bene_id", "birth_date", "death_date", "residence", "months", "voluntary", "claims"}
 MONTH_KEYS = {"month", "buyin", "hmo", "dual", "msp", "medicaid", "integrated"}
-CLAIM_KEYS = {"claim_id", "line", "from_date", "tin", "npi", "hcpcs", "specialty", "allowed"}
+CLAIM_KEYS = {"claim_id", "line", "from_date", "tin", "npi", "hcpcs", "specialty", "allowed", "pos", "provider_type"}
 VOLUNTARY_KEYS = {"date", "tin", "npi", "channel"}
 BUYIN = {"0", "1", "2", "3", "A", "B", "C"}
 HMO = {"0", "4", "1", "2", "A", "B", "C"}
@@ -41,7 +41,12 @@ PC_HCPCS = (
     | {str(c) for c in range(99211, 99216)}
     | {"G0438", "G0439", "99495", "99496", "99490"}
     | {str(c) for c in range(99341, 99351)}
+    | {str(c) for c in range(99304, 99311)}
+    | {"G0466", "G0467", "G0468"}
 )
+NF_HCPCS = {str(c) for c in range(99304, 99311)}
+PROVIDER_TYPES = {"FQHC", "RHC", "CAH2"}
+POS = {"11", "12", "22", "02", "10", "19", "20", "31", "32"}
 OTHER_HCPCS = {"71046", "80053", "93000", "20610", "36415"}
 PC_SPECIALTIES = {"01", "08", "11", "37", "38", "50", "89", "97"}
 OTHER_SPECIALTIES = {"06", "13", "29", "30"}
@@ -145,11 +150,36 @@ def check_record(rec: dict[str, Any], py: int) -> None:
         assert re.match(r"^\d{9}$", c["tin"])
         assert npi_is_valid(c["npi"])
         assert c["hcpcs"] in PC_HCPCS | OTHER_HCPCS
-        assert c["specialty"] in PC_SPECIALTIES | OTHER_SPECIALTIES
-        assert isinstance(c["allowed"], float) and c["allowed"] > 0
+        assert c["provider_type"] is None or c["provider_type"] in PROVIDER_TYPES
+        institutional = c["provider_type"] in ("FQHC", "RHC")
+        if institutional:
+            assert c["pos"] is None, "FQHC/RHC institutional lines have no place of service"
+            assert c["specialty"] is None or c["specialty"] in PC_SPECIALTIES | OTHER_SPECIALTIES
+        else:
+            assert c["pos"] in POS
+            assert c["specialty"] in PC_SPECIALTIES | OTHER_SPECIALTIES
+            assert not c["hcpcs"].startswith("G046"), "FQHC visit codes only on FQHC lines"
+        if c["hcpcs"] in NF_HCPCS and not institutional:
+            assert c["pos"] in ("31", "32")
+        assert isinstance(c["allowed"], float) and c["allowed"] != 0
         assert round(c["allowed"], 2) == c["allowed"]
-        if c["hcpcs"] in PC_HCPCS:
-            assert 40 <= c["allowed"] <= 250
+        if c["hcpcs"] in PC_HCPCS and c["allowed"] > 0:
+            assert 36 <= c["allowed"] <= 275, "fee-schedule amounts (re-billed claims within 10%)"
+    # a negative line is an adjustment of a positive line of the same claim
+    # (same date, TIN, NPI and code), and never makes a claim's code net below zero
+    by_claim: dict[tuple[str, str], float] = {}
+    for c in rec["claims"]:
+        key = (c["claim_id"], c["hcpcs"])
+        by_claim[key] = by_claim.get(key, 0.0) + c["allowed"]
+    for c in rec["claims"]:
+        if c["allowed"] < 0:
+            originals = [
+                o for o in rec["claims"]
+                if o["claim_id"] == c["claim_id"] and o["allowed"] > 0
+                and (o["from_date"], o["tin"], o["npi"], o["hcpcs"]) == (c["from_date"], c["tin"], c["npi"], c["hcpcs"])
+            ]
+            assert originals, c
+    assert all(total > -0.005 for total in by_claim.values())
     json.dumps(rec)  # JSON-ready: no dates, decimals or other objects
 
 
@@ -373,6 +403,27 @@ def test_claims_volume_and_mix(population: list[dict[str, Any]], market: dict[st
     # Claims from participants of more than one ACO for some beneficiaries.
     multi = share(population, lambda r: len({tins[c["tin"]] for c in r["claims"] if c["tin"] in tins}) >= 2)
     assert multi > 0.1
+
+
+def test_places_of_service_provider_types_and_adjustments(population: list[dict[str, Any]]) -> None:
+    claims = [c for r in population for c in r["claims"]]
+    kinds = Counter(c["provider_type"] for c in claims)
+    assert 0.6 <= kinds[None] / len(claims) <= 0.95, "most lines are Part B professional lines"
+    assert kinds["FQHC"] and kinds["RHC"] and kinds["CAH2"]
+    assert any(c["hcpcs"].startswith("G046") for c in claims), "FQHC visit codes G0466-G0468"
+    assert any(c["provider_type"] == "RHC" and c["hcpcs"] in PC_HCPCS for c in claims), "RHC visit lines"
+    pos = Counter(c["pos"] for c in claims if c["provider_type"] not in ("FQHC", "RHC"))
+    assert pos["11"] / sum(pos.values()) > 0.6, "office visits dominate"
+    nf = Counter(c["pos"] for c in claims if c["hcpcs"] in NF_HCPCS and c["provider_type"] is None)
+    assert nf["31"] and nf["32"] > nf["31"], "nursing facility visits, some of them in a SNF (POS 31)"
+    negative = [c for c in claims if c["allowed"] < 0]
+    assert 0.005 <= len(negative) / len(claims) <= 0.06, "a few adjustment lines"
+    nets: dict[str, float] = {}
+    for c in claims:
+        nets[c["claim_id"]] = nets.get(c["claim_id"], 0.0) + c["allowed"]
+    reversed_claims = {c["claim_id"] for c in negative if abs(nets[c["claim_id"]]) < 0.005}
+    adjusted_claims = {c["claim_id"] for c in negative} - reversed_claims
+    assert reversed_claims and adjusted_claims, "both cancelled claims (net zero) and partial adjustments"
 
 
 def test_medicaid_plans(population: list[dict[str, Any]], market: dict[str, Any]) -> None:

@@ -38,16 +38,20 @@ def run(paths: list[Path], min_coverage: float | None = None) -> tuple[int, str]
 
 
 def coverage_lines(output: str) -> dict[str, tuple[int, int, float]]:
-    """policy id -> (criteria covered, criteria, percent) from the coverage tables."""
+    """policy id -> (criteria covered, criteria, percent of all items) from the coverage tables."""
     found: dict[str, tuple[int, int, float]] = {}
     policy = None
+    criteria: tuple[int, int] = (0, 0)
     for line in output.splitlines():
         m = re.match(r"Criterion coverage of policy (\S+) ", line)
         if m:
             policy = m.group(1)
-        m = re.search(r"criteria covered true and false: (\d+)/(\d+) \(([\d.]+)%\)", line)
+        m = re.search(r"criteria covered true, false and \(where possible\) unknown: (\d+)/(\d+)", line)
+        if m:
+            criteria = (int(m.group(1)), int(m.group(2)))
+        m = re.search(r"  coverage: \d+/\d+ items \(([\d.]+)%\)", line)
         if m and policy is not None:
-            found[policy] = (int(m.group(1)), int(m.group(2)), float(m.group(3)))
+            found[policy] = (*criteria, float(m.group(1)))
     return found
 
 
@@ -74,7 +78,7 @@ def test_every_lead_criterion_is_seen_true_and_false() -> None:
     from lead_rules.testing import policy_tests as pt
 
     out = io.StringIO()
-    runner = pt._Runner(out)
+    runner = pt.Runner(out)
     for path in discover_test_files([POLICIES / "lead"]):
         runner.run_file(path)
     assert all(r.passed for r in runner.results), out.getvalue()
@@ -86,6 +90,8 @@ def test_every_lead_criterion_is_seen_true_and_false() -> None:
     criteria = load_policy(POLICIES / "lead").criteria()
     for name in criteria:
         assert {"true", "false"} <= seen.get(name, set()), name
+    for name in pt.unknowable_criteria(load_policy(POLICIES / "lead")):
+        assert "unknown" in seen.get(name, set()), name
 
 
 def test_lead_tests_cover_every_seed_rule_by_name() -> None:
@@ -382,13 +388,98 @@ def test_coverage_counts_cached_criterion_nodes() -> None:
     }
     decision = policy.evaluate(record, market=market, trace=True)
     assert decision.trace is not None
-    cov = Coverage(policy.id, EXAMPLE, sorted(policy.criteria()))
-    cov.add(decision.trace)
+    cov = Coverage.of(policy, EXAMPLE)
+    cov.add(decision.trace, decision)
     # 'eligible' is evaluated for ACO-A and then re-used (cached) for ACO-B
     assert cov.counts["eligible"]["true"] == 1
     assert cov.counts["designated_here"] == {"true": 1, "false": 1, "unknown": 0}
-    assert cov.covered("designated_here") and not cov.covered("eligible")
+    # seen true and false, but it can also be unknown (a designation without a TIN)
+    assert cov.missing("designated_here") == ["unknown"] and cov.missing("eligible") == ["false", "unknown"]
     assert "plurality_here" not in cov.counts  # voluntary decided; claims was skipped
     assert 0 < cov.percent < 100
     table = cov.render()
     assert "! eligible" in table and "never false" in table
+
+
+# --------------------------------------------------------------------------
+# the richer coverage: unknown where possible, pathways, tie branches, definitions
+
+
+def test_unknowable_criteria_of_the_policies() -> None:
+    from lead_rules.testing.policy_tests import unknowable_criteria
+
+    example = unknowable_criteria(load_policy(EXAMPLE))
+    # alive: "death_date is null or death_date >= ..." - the null test guards the comparison
+    assert "alive" not in example
+    assert {"part_a_and_b", "not_in_ma", "eligible", "in_service_area", "designated_here"} <= example
+    lead = unknowable_criteria(load_policy(POLICIES / "lead"))
+    # coalesce(..., false) and counts can never be unknown
+    assert not {"designated_here", "no_designation_outside_acos", "claims_outcome_known"} & lead
+    assert {"claims_plurality_here", "alive", "full_benefit_dual", "designation_visit_requirement_met"} <= lead
+
+
+def test_unknowable_analysis_rules(tmp_path: Path) -> None:
+    from conftest import write_policy
+
+    from lead_rules.testing.policy_tests import unknowable_criteria
+
+    folder = write_policy(
+        tmp_path / "p",
+        definitions={"top": 'argmax(c.tin for c in bene.claims by c.allowed, ties = "none")'},
+        criteria={
+            "guarded_or": "bene.death_date is null or bene.death_date >= @2028-01-01",
+            "guarded_and": "bene.death_date is not null and bene.death_date >= @2028-01-01",
+            "guarded_if": "if bene.death_date is not null then bene.death_date >= @2028-01-01 else false",
+            "unguarded": "bene.death_date >= @2028-01-01",
+            "counted": "count(c for c in bene.claims where c.allowed > 0) > 0",
+            "summed": "sum(c.allowed for c in bene.claims) > 0",
+            "any_of_nullable": "any(c.allowed > 0 for c in bene.claims)",
+            "coalesced": "coalesce(top in aco.participant_tins, false)",
+            "argmax_based": "top in aco.participant_tins",
+            "divided": "count(bene.claims) / 2 > 1",
+            "null_branch": "if count(bene.claims) > 0 then true else null",
+            "non_null_fields": "len(aco.id) > 0",
+        },
+        pathways={"p": {"requires": ["guarded_or", "guarded_and", "guarded_if", "unguarded", "counted", "summed",
+                                     "any_of_nullable", "coalesced", "argmax_based", "divided", "null_branch",
+                                     "non_null_fields"]}},
+        hierarchy=["p"],
+    )
+    got = unknowable_criteria(load_policy(folder))
+    assert got == {"unguarded", "any_of_nullable", "argmax_based", "divided", "null_branch"}
+
+
+def test_coverage_requires_unknown_pathways_ties_and_definitions() -> None:
+    policy = load_policy(EXAMPLE)
+    cov = Coverage.of(policy, EXAMPLE)
+    assert cov.pathways == ["voluntary", "claims"] and cov.tie_branches == []
+    assert "plurality_tin" in cov.definitions and "in_service_area" in cov.unknowable
+    market = EXAMPLE / "markets" / "example-2028.yaml"
+    months = [{"month": f"2027-{m:02d}", "buyin": "3", "hmo": "0"} for m in range(1, 13)]
+    voluntary = {"bene_id": "V", "residence": {"county_fips": "37063"}, "months": months,
+                 "voluntary": [{"date": "2027-02-01", "tin": "222222222"}]}
+    d = policy.evaluate(voluntary, market=market, trace=True)
+    cov.add(d.trace, d)
+    assert cov.pathway_counts == {"voluntary": 1}
+    assert "plurality_tin" not in cov.definition_counts  # claims was skipped
+    table = cov.render()
+    assert "! claims" in table and "never decided" in table
+    assert "definitions never evaluated" in table and "plurality_tin" in table
+    # a criterion seen true and false but never unknown is not covered when it can be unknown
+    cov.counts["in_service_area"] = {"true": 1, "false": 1, "unknown": 0}
+    assert cov.missing("in_service_area") == ["unknown"] and not cov.covered("in_service_area")
+    cov.counts["alive"] = {"true": 1, "false": 1, "unknown": 0}
+    assert cov.covered("alive")  # cannot be unknown
+    assert 0 < cov.percent < 100
+
+
+def test_coverage_counts_tie_branches() -> None:
+    lead = load_policy(POLICIES / "lead")
+    cov = Coverage.of(lead, POLICIES / "lead")
+    assert ("medicaid", "the rank decides") in cov.tie_branches
+    assert ("voluntary", "on_tie aligns to none") in cov.tie_branches
+    assert ("voluntary", "the rank decides") not in cov.tie_branches  # no rank declared
+    code, output = run([POLICIES / "lead" / "tests" / "medicaid.test.yaml"], min_coverage=100)
+    assert code == 1  # voluntary ties and other items are not reached by this file alone
+    assert "medicaid: the rank decides" in output and "voluntary: on_tie aligns to none" in output
+    assert re.search(r"! voluntary: on_tie aligns to none\s+-\s+never taken", output)

@@ -18,6 +18,7 @@ from conftest import EXAMPLE, EXAMPLE_MARKET, REPO
 from lead_rules.engine.policy import check_policy, load_policy
 from lead_rules.language import records
 from lead_rules.language.errors import Diagnostics, PolicyError
+from lead_rules.language.json_schema import json_schema
 from lead_rules.language.schema import bundled, fields_of, load_schema
 from lead_rules.language.types import BOOL, ListT, StructT, struct_of
 from lead_rules.sql.differential import compare
@@ -80,13 +81,17 @@ def test_json_and_mapping_validation_agree() -> None:
 
 
 def test_json_schema_is_derived() -> None:
-    js = bundled("beneficiary").json_schema()
+    js = json_schema(bundled("beneficiary"))
     assert js["required"] == ["bene_id"]
     claim = js["properties"]["claims"]["items"]
     assert "pos" in claim["properties"]
-    partners = bundled("market").json_schema()["properties"]["acos"]["items"]["properties"]["medicaid_partners"]
+    partners = json_schema(bundled("market"))["properties"]["acos"]["items"]["properties"]["medicaid_partners"]
     assert partners["items"]["properties"]["kind"]["enum"] == ["MCO", "SMA"]
     assert "kind" in partners["items"]["required"]
+    assert partners["items"]["allOf"] == [
+        {"if": {"properties": {"kind": {"const": "MCO"}}, "required": ["kind"]},
+         "then": {"required": ["plan_ids"], "properties": {"plan_ids": {"minItems": 1}}}}
+    ]
 
 
 def test_lists_default_to_empty_and_reject_null() -> None:
@@ -106,6 +111,9 @@ def test_lists_default_to_empty_and_reject_null() -> None:
         ("schema: {id: x, name: X, root: x}\nfields: {a: {type: struct}}\n", "needs 'fields'"),
         ("schema: {id: x, name: X}\nfields: {a: string}\n", "'schema.root' must be an identifier"),
         ("schema: {id: x, name: X, root: x}\nfields: {a: {type: int, enum: [A]}}\n", "'enum'"),
+        ("schema: {id: x, name: X, root: x}\nfields: {a: {type: string, nonempty_when: {b: B}}}\n", "'nonempty_when'"),
+        ("schema: {id: x, name: X, root: x}\nfields: {a: {type: set<string>, nonempty_when: {b: B}}}\n",
+         "names no field"),
     ],
 )
 def test_schema_errors_name_the_place(tmp_path: Path, text: str, message: str) -> None:
@@ -232,3 +240,46 @@ def test_every_bundled_schema_loads_and_has_a_root() -> None:
     schemas = bundled_schemas()
     assert {"beneficiary", "market", "state_profile", "arrangement", "settlement"} <= set(schemas)
     assert len({s.root for s in schemas.values()}) == len(schemas)
+
+
+PLANLESS_MARKET = """\
+performance_year: 2028
+acos:
+  - id: LEAD-0001
+    participant_tins: ["561234567"]
+    medicaid_partners:
+      - {state: NC, kind: SMA}
+      - state: NC
+        kind: MCO
+"""
+
+
+def test_the_market_schema_rejects_an_mco_partnership_without_plans() -> None:
+    model = bundled("market").model
+    good = {"performance_year": 2028, "acos": [{"id": "A", "medicaid_partners": [{"state": "NC", "kind": "SMA"}]}]}
+    model.model_validate(good)
+    for partner in ({"state": "NC", "kind": "MCO"}, {"state": "NC", "kind": "MCO", "plan_ids": []}):
+        bad = {"performance_year": 2028, "acos": [{"id": "A", "medicaid_partners": [partner]}]}
+        with pytest.raises(ValueError, match="plan_ids must list at least one value when kind is MCO"):
+            model.model_validate(bad)
+        with pytest.raises(ValueError, match="plan_ids"):
+            records.Market.model_validate(bad)  # the same check, in the typed compatibility layer
+
+
+def test_a_declared_market_schema_keeps_the_plan_check_with_the_market_files_line(tmp_path: Path) -> None:
+    """A policy with its own market schema (here with one more field) validates markets with it, not with
+    records.py: the check that an MCO partnership lists its plans comes from the schema, as E401 at the line."""
+    root = _policy_with_schema(tmp_path)
+    region = "  region: {type: string, description: a test field}\n"
+    _edit(root / "schemas" / "market.yaml", "  acos:\n", region + "  acos:\n")
+    policy = load_policy(root / "example")
+    assert policy.context_schema is not None and policy.context_schema.struct != bundled("market").struct
+    market = tmp_path / "market.yaml"
+    market.write_text(PLANLESS_MARKET, encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        policy.load_context(market)
+    text = str(info.value)
+    assert "E401" in text and "acos.0.medicaid_partners.1" in text and "plan_ids" in text
+    assert f"{market}:7:" in text  # the line of the MCO partnership
+    market.write_text(PLANLESS_MARKET + "        plan_ids: [NC-MCO-0042]\nregion: south\n", encoding="utf-8")
+    assert policy.load_context(market).region == "south"

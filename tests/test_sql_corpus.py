@@ -20,7 +20,8 @@ from conftest import REPO
 from lead_rules.engine.policy import Policy
 from lead_rules.language.records import Market
 from lead_rules.sql.differential import compare
-from lead_rules.testing.policy_tests import _FileParser, _Runner, discover_test_files, policy_folder_for
+from lead_rules.testing.cases import FileParser, discover_test_files, policy_folder_for
+from lead_rules.testing.policy_tests import Runner
 
 SKIP: dict[str, str] = {}
 """Case name -> why the SQL engines skip it (reviewed; keep empty)."""
@@ -28,7 +29,7 @@ SKIP: dict[str, str] = {}
 
 def corpus() -> dict[str, tuple[Policy, Market, list[tuple[str, dict[str, Any]]]]]:
     """Cases grouped by (policy variant, market): group name -> (policy, market, [(case, record)])."""
-    runner = _Runner(io.StringIO())
+    runner = Runner(io.StringIO())
     groups: dict[tuple[int, str], tuple[Policy, Market, list[tuple[str, dict[str, Any]]]]] = {}
     names: dict[tuple[int, str], str] = {}
     for path in discover_test_files([REPO / "policies"]):
@@ -38,7 +39,7 @@ def corpus() -> dict[str, tuple[Policy, Market, list[tuple[str, dict[str, Any]]]
         assert entry is not None, f"policy {folder} does not load"
         if entry.policy.doc.decision is not None:
             continue  # verdicts, rankings, computations: interpreter only (S120)
-        for case in _FileParser(path, entry.policy).parse():
+        for case in FileParser(path, entry.policy).parse():
             if case.name in SKIP:
                 continue
             policy = runner.variant(entry, case)

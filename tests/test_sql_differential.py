@@ -45,7 +45,7 @@ DATES = [
     "1950-03-31",
 ]
 MONTHS = ["2026-12", "2027-01", "2027-02", "2027-06", "2027-12", "2028-01"]
-AMOUNTS = [0, 10, 10.5, 20.25, 100, 125.4]
+AMOUNTS = [0, 10, 10.5, 20.25, 100, 125.4, -10, -100]  # negative: adjustments netted within a claim
 
 
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -93,9 +93,11 @@ claims = partial(
         "line": maybe(st.integers(1, 3)),
         "from_date": maybe(st.sampled_from(DATES)),
         "tin": maybe(st.sampled_from(TINS)),
-        "hcpcs": maybe(st.sampled_from(["99213", "99214", "G0438", "71046"])),
-        "specialty": maybe(st.sampled_from(["08", "11", "06"])),
+        "hcpcs": maybe(st.sampled_from(["99213", "99214", "G0438", "71046", "99309", "G0467"])),
+        "specialty": maybe(st.sampled_from(["08", "11", "06", "30"])),
         "allowed": maybe(st.sampled_from(AMOUNTS)),
+        "pos": maybe(st.sampled_from(["11", "31", "32"])),
+        "provider_type": maybe(st.sampled_from(["FQHC", "RHC", "CAH2"])),
     }
 )
 records = st.lists(
@@ -140,7 +142,8 @@ acos = st.lists(
                 },
                 st.sampled_from(["MCO", "SMA"]),
                 st.sampled_from(["NC", "VA"]),
-                st.lists(st.sampled_from(["NC-MCO-0042", "P1"]), max_size=2, unique=True),
+                # an MCO partnership lists its plans (records.md; none is a market error)
+                st.lists(st.sampled_from(["NC-MCO-0042", "P1"]), min_size=1, max_size=2, unique=True),
                 maybe(st.sampled_from(["2027-07-01", "2028-01-01", "2028-06-01"])),
             ),
             max_size=2,

@@ -65,7 +65,7 @@ def test_every_input_form_gives_the_same_decisions(population: dict[str, Path], 
 def test_relational_orphans_and_bad_values_are_errors(population: dict[str, Path], tmp_path: Path) -> None:
     folder = to_relational(population["parquet"], tmp_path / "rel", "csv")
     with (folder / "claims.csv").open("a", encoding="utf-8") as fh:
-        fh.write("NOBODY,C9,1,2027-01-01,1,2,99213,08,10.00\n")
+        fh.write("NOBODY,C9,1,2027-01-01,1,2,99213,08,10.00,11,\n")
     beneficiaries = (folder / "beneficiaries.csv").read_text(encoding="utf-8").splitlines()
     beneficiaries.append("BADDATE,1950-02-30,,NC,37063,true")
     (folder / "beneficiaries.csv").write_text("\n".join(beneficiaries) + "\n", encoding="utf-8")

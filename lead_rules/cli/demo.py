@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ..batch.jsonl import BatchCounts, decide_lines, dumps
 from ..synth.generate import write_population
-from .main import _market_or_exit, _policy_or_exit
+from .loading import market_or_exit, policy_or_exit
 
 
 def default_policy_path() -> Path:
@@ -37,8 +37,8 @@ def run_demo(out_dir: Path, n: int, seed: int, policy_path: str | None) -> int:
     policy_dir = Path(policy_path) if policy_path else default_policy_path()
     console.print(f"[bold]lead-rules demo[/bold]: {n:,} synthetic beneficiaries, seed {seed}, policy {policy_dir}")
     paths = write_population(out_dir, n, seed, formats=("jsonl",))
-    policy = _policy_or_exit(str(policy_dir))
-    market = _market_or_exit(str(paths["market"]))
+    policy = policy_or_exit(str(policy_dir))
+    market = market_or_exit(str(paths["market"]))
     console.print(
         f"policy {policy.id} v{policy.version} ({policy.content_hash[:12]}), "
         f"market PY{market.performance_year} with {len(market.acos)} ACOs"

@@ -102,9 +102,9 @@ def market(args: argparse.Namespace) -> int:
     import yaml
 
     from ..engine.policy import load_market
-    from .main import _policy_or_exit
+    from .loading import policy_or_exit
 
-    policy = _policy_or_exit(args.policy or _bundled_policy("partnership"))
+    policy = policy_or_exit(args.policy or _bundled_policy("partnership"))
     try:
         base = _plain_market(Path(args.base))
     except (OSError, ValueError) as exc:

@@ -16,29 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ..engine.policy import Policy, check_policy, load_market, load_policy
-from ..language.errors import PolicyError
-from ..language.records import Market
-
-
-def _policy_or_exit(path: str) -> Policy:
-    try:
-        return load_policy(path)
-    except PolicyError as exc:
-        for d in exc.diagnostics:
-            print(d.render(), file=sys.stderr)
-        errors = sum(1 for d in exc.diagnostics if d.severity == "error")
-        print(f"{path}: {errors} error(s); nothing evaluated", file=sys.stderr)
-        raise SystemExit(1) from None
-
-
-def _market_or_exit(path: str) -> Market:
-    try:
-        return load_market(path)
-    except PolicyError as exc:
-        for d in exc.diagnostics:
-            print(d.render(), file=sys.stderr)
-        raise SystemExit(2) from None
+from ..engine.policy import check_policy
+from .loading import market_or_exit, policy_or_exit
 
 
 @contextlib.contextmanager
@@ -81,13 +60,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
     from ..batch.jsonl import run_batch
 
-    policy = _policy_or_exit(args.policy)
+    policy = policy_or_exit(args.policy)
     if policy.doc.decision is not None:  # a verdict, ranking or computation
         from .kinds import evaluate
 
         with _open(args.output, "w", sys.stdout) as dst:
             return evaluate(policy, args, dst)
-    market = _market_or_exit(_market_arg(args))
+    market = market_or_exit(_market_arg(args))
     if args.input is not None and Path(args.input).suffix.lower() in (".yaml", ".yml"):
         from .kinds import evaluate_alignment_documents
 
@@ -105,12 +84,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from ..batch.jsonl import parse_line
 
-    policy = _policy_or_exit(args.policy)
+    policy = policy_or_exit(args.policy)
     if policy.doc.decision is not None:
         from .kinds import explain
 
         return explain(policy, args)
-    market = _market_or_exit(_market_arg(args))
+    market = market_or_exit(_market_arg(args))
     if args.from_output:
         from ..sql.explain import decision_from_row, read_output_row
 
@@ -156,6 +135,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     import json
 
     from ..language.errors import Diagnostics
+    from ..language.json_schema import json_schema
     from ..language.schema import load_schema
 
     diags = Diagnostics()
@@ -164,7 +144,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(d.render(), file=sys.stderr)
     if schema is None:
         return 1
-    print(json.dumps(schema.json_schema(), indent=2, ensure_ascii=False))
+    print(json.dumps(json_schema(schema), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -181,7 +161,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
     from ..sql.run import align
 
-    policy = _policy_or_exit(args.policy)  # located diagnostics before any engine starts
+    policy = policy_or_exit(args.policy)  # located diagnostics before any engine starts
     if policy.doc.decision is not None:
         print(
             f"lead-rules: {args.policy} is a '{policy.doc.decision.kind}' decision, which the SQL engines do not "
@@ -189,7 +169,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    _market_or_exit(args.market)
+    market_or_exit(args.market)
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
@@ -217,8 +197,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """Print the SQL a policy compiles to."""
     from ..sql.compiler import compile_policy
 
-    policy = _policy_or_exit(args.policy)
-    market = _market_or_exit(args.market)
+    policy = policy_or_exit(args.policy)
+    market = market_or_exit(args.market)
     compiled = compile_policy(policy, market, args.dialect)
     for issue in compiled.issues:
         print(str(issue), file=sys.stderr)

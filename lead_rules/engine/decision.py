@@ -4,7 +4,7 @@ A :class:`Decision` carries the outcome (``aligned`` | ``not_aligned`` |
 ``error``), the ACO and deciding pathway, the reasons (the requirements that
 held for the winner, or for every pathway tried the requirements that failed
 and for which ACOs), errors, the policy identity (id, version, content hash)
-and, when asked for, the full :class:`~lead_rules.trace.TraceNode` tree.
+and, when asked for, the full :class:`~lead_rules.engine.trace.TraceNode` tree.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .explain import explain_decision
 from .trace import TraceNode
 
 
@@ -110,9 +111,7 @@ class Decision:
         }
 
     def explain(self) -> str:
-        """Plain English for an auditor (see :mod:`lead_rules.explain`)."""
-        from .explain import explain_decision
-
+        """Plain English for an auditor (see :mod:`lead_rules.engine.explain`)."""
         return explain_decision(self)
 
 

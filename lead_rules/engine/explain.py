@@ -1,23 +1,91 @@
 """Plain-English explanations of decisions, for auditors.
 
-Renders a :class:`~lead_rules.decision.Decision` (and its trace when it has
-one) as text: the outcome, then each pathway of the hierarchy in order with
-the requirements that held or failed, their descriptions, citations and the
-record fields they read, ending with the pathways not evaluated.
+Renders a :class:`~lead_rules.engine.decision.Decision` (and its trace when it
+has one) as text: the outcome, then each pathway of the hierarchy in order
+with the requirements that held or failed, their descriptions, citations and
+the record fields they read, ending with the pathways not evaluated.
+
+It reads a decision through the read-only views below and does not import
+:mod:`.decision`, which imports it for ``Decision.explain()``: the
+dependency runs one way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from ..language.values import to_json
-from .decision import Decision, Reason
 from .trace import TraceNode, truth
+
+
+class ReasonView(Protocol):
+    """What an explanation reads of a :class:`~lead_rules.engine.decision.Reason`."""
+
+    @property
+    def pathway(self) -> str: ...
+    @property
+    def criterion(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def acos(self) -> tuple[str, ...] | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def explanation(self) -> str | None: ...
+    @property
+    def at(self) -> str | None: ...
+
+
+class PathwayView(Protocol):
+    """What an explanation reads of a :class:`~lead_rules.engine.decision.PathwayResult`."""
+
+    @property
+    def pathway(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def aco_id(self) -> str | None: ...
+    @property
+    def qualifying(self) -> tuple[str, ...]: ...
+    @property
+    def reasons(self) -> Sequence[ReasonView]: ...
+
+
+class DecisionView(Protocol):
+    """What an explanation reads of a :class:`~lead_rules.engine.decision.Decision`."""
+
+    @property
+    def bene_id(self) -> str | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def aco_id(self) -> str | None: ...
+    @property
+    def pathway(self) -> str | None: ...
+    @property
+    def errors(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def policy_id(self) -> str: ...
+    @property
+    def policy_version(self) -> str: ...
+    @property
+    def policy_hash(self) -> str: ...
+    @property
+    def performance_year(self) -> int | None: ...
+    @property
+    def pathways(self) -> Sequence[PathwayView]: ...
+    @property
+    def trace(self) -> TraceNode | None: ...
 
 _MAX_READS = 8
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A value as an explanation shows it (``unknown``, quoted strings, short lists and records)."""
     v = to_json(value)
     if v is None:
         return "unknown"
@@ -26,10 +94,10 @@ def _fmt(value: Any) -> str:
     if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
         return f"({len(v)} records)"
     if isinstance(v, dict):
-        shown = ", ".join(f"{k}: {_fmt(x)}" for k, x in list(v.items())[:4])
+        shown = ", ".join(f"{k}: {format_value(x)}" for k, x in list(v.items())[:4])
         return "{" + shown + (", ..." if len(v) > 4 else "") + "}"
     if isinstance(v, list):
-        shown = ", ".join(_fmt(x) for x in v[:6])
+        shown = ", ".join(format_value(x) for x in v[:6])
         return "[" + shown + (f", ... ({len(v)} items)]" if len(v) > 6 else "]")
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -61,12 +129,13 @@ def _criterion_node(trace: TraceNode | None, name: str, pathway: str | None, aco
     return node
 
 
-def _reads(node: TraceNode | None) -> list[str]:
+def read_lines(node: TraceNode | None) -> list[str]:
+    """The record fields ``node`` read, one ``field = value`` line each (at most a few)."""
     if node is None:
         return []
     lines = []
     for field, value in node.reads()[:_MAX_READS]:
-        lines.append(f"{field} = {_fmt(value)}" if value != "..." else f"{field} (each element, see trace)")
+        lines.append(f"{field} = {format_value(value)}" if value != "..." else f"{field} (each element, see trace)")
     return lines
 
 
@@ -87,7 +156,7 @@ def _sub_criteria(trace: TraceNode | None, node: TraceNode | None) -> list[str]:
                 if item_reason:
                     line += f" ({item_reason})"
                 evaluated = child if not child.cached else trace.find_evaluated("criterion", child.label)
-                reads = _reads(evaluated)
+                reads = read_lines(evaluated)
                 if reads:
                     line += " [read " + "; ".join(reads) + "]"
             out.append(line)
@@ -98,7 +167,7 @@ def _sub_criteria(trace: TraceNode | None, node: TraceNode | None) -> list[str]:
     return out
 
 
-def _reason_lines(r: Reason, trace: TraceNode | None, number: str) -> list[str]:
+def _reason_lines(r: ReasonView, trace: TraceNode | None, number: str) -> list[str]:
     scope = "" if r.acos is None else f" for {', '.join(r.acos)}"
     head = f"{number} '{r.criterion}' {_verdict(r.value)}{scope}"
     if r.source:
@@ -115,13 +184,13 @@ def _reason_lines(r: Reason, trace: TraceNode | None, number: str) -> list[str]:
     subs = _sub_criteria(trace, node)
     if subs:
         lines.append("      built from: " + "; ".join(subs))
-    reads = _reads(node)
+    reads = read_lines(node)
     if reads:
         lines.append("      read: " + "; ".join(reads))
     return lines
 
 
-def explain_decision(d: Decision) -> str:
+def explain_decision(d: DecisionView) -> str:
     """The explanation of ``d`` in plain English."""
     out: list[str] = []
     who = f"Beneficiary {d.bene_id}" if d.bene_id else "This record"

@@ -3,205 +3,52 @@
 Names, types and dependencies are resolved once at load time; each expression
 becomes a closure ``fn(env) -> value``. Two closure sets are built from the
 same semantic functions: the fast one (no trace) and the traced one, which
-wraps every node to build the :class:`~lead_rules.trace.TraceNode` tree, marks
+wraps every node to build the :class:`~lead_rules.engine.trace.TraceNode` tree, marks
 short-circuited branches as skipped, records fields read, the rows of
 comprehensions and the candidate table of ``argmax``. Semantics (three-valued
 logic, null rules) are those of ``docs/language.md``.
+
+The closures of both sets are the hot path and stay together in one class,
+:class:`Compiler`; the environment they read and the semantic helpers they
+call are in :mod:`.runtime` (re-exported here: ``Env``, ``Fn``, ``Group``,
+``EvaluationError``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import operator
-from collections.abc import Callable
-from decimal import Decimal, DivisionByZero, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..language import ast
-from ..language.builtins import BUILTINS, distinct_sorted, kleene_all, kleene_any, list_max, list_min, list_sum
+from ..language.builtins import BUILTINS
 from ..language.checker import Resolution
 from ..language.loader import PolicyDoc
 from ..language.types import ListT, StructT
-from ..language.values import Month, to_json
-from .trace import TraceNode, Tracer
+from ..language.values import to_json
+from .runtime import (
+    FINISHERS,
+    LEVEL_ACO,
+    LEVEL_BENE,
+    LEVEL_MARKET,
+    MISSING,
+    PY_COMPARE,
+    Env,
+    EvaluationError,
+    Fn,
+    Group,
+    arith_op,
+    candidate_table,
+    compare_op,
+    null_last,
+    null_propagating_call,
+    path_reader,
+    pick_winner,
+    rank_candidates,
+    skipped_children,
+    var_reader,
+)
+from .trace import TraceNode
 
-Fn = Callable[["Env"], Any]
-_MISSING = object()
-LEVEL_MARKET, LEVEL_BENE, LEVEL_ACO = 0, 1, 2
-
-
-class Group(NamedTuple):
-    """An element of a ``group_sum`` result."""
-
-    key: Any
-    total: Any
-
-
-class Env:
-    """The evaluation state of one record: roots, variables, caches, tracer."""
-
-    __slots__ = ("aco", "bene", "caches", "market", "tracer", "vars")
-
-    def __init__(self, bene: Any, market: Any, market_cache: dict[str, Any], tracer: Tracer | None) -> None:
-        self.bene = bene
-        self.market = market
-        self.aco: Any = None
-        self.vars: dict[str, Any] = {}
-        self.caches: list[dict[str, Any]] = [market_cache, {}, {}]
-        self.tracer = tracer
-
-    def set_aco(self, aco: Any) -> None:
-        """Bind the ACO under consideration (clears ACO-level values)."""
-        self.aco = aco
-        self.caches[LEVEL_ACO] = {}
-
-
-class EvaluationError(Exception):
-    """A runtime failure inside an expression (reported as a decision error)."""
-
-
-# --- semantic helpers (shared by both modes) --------------------------------
-
-def _arith(op: str) -> Callable[[Any, Any], Any]:
-    def add(a: Any, b: Any) -> Any:
-        if a is None or b is None:
-            return None
-        if isinstance(a, dt.date):
-            try:
-                return a + dt.timedelta(days=b)
-            except OverflowError:
-                return None
-        if isinstance(a, Month):
-            return _shift_month(a, b)
-        return a + b
-
-    def sub(a: Any, b: Any) -> Any:
-        if a is None or b is None:
-            return None
-        if isinstance(a, dt.date):
-            try:
-                return a - dt.timedelta(days=b)
-            except OverflowError:
-                return None
-        if isinstance(a, Month):
-            return _shift_month(a, -b)
-        return a - b
-
-    def mul(a: Any, b: Any) -> Any:
-        if a is None or b is None:
-            return None
-        return a * b
-
-    def div(a: Any, b: Any) -> Any:
-        if a is None or b is None or b == 0:
-            return None
-        try:
-            return Decimal(a) / Decimal(b)
-        except (DivisionByZero, InvalidOperation):
-            return None
-
-    return {"+": add, "-": sub, "*": mul, "/": div}[op]
-
-
-def _shift_month(m: Month, n: int) -> Month | None:
-    """``m + n`` months; null out of range (as ``date + n``)."""
-    try:
-        return Month.from_ordinal(m.ordinal + n)
-    except ValueError:
-        return None
-
-
-def _seq(v: Any) -> Any:
-    # a list value is a tuple (literals, comprehensions) or a Python list (record
-    # fields such as bene.claims); equality must not depend on which
-    return tuple(v) if isinstance(v, list) else v
-
-
-def _compare(op: str) -> Callable[[Any, Any], Any]:
-    def eq(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else _seq(a) == _seq(b)
-
-    def ne(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else _seq(a) != _seq(b)
-
-    def lt(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else a < b
-
-    def le(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else a <= b
-
-    def gt(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else a > b
-
-    def ge(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else a >= b
-
-    def in_(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else a in b
-
-    def not_in(a: Any, b: Any) -> Any:
-        return None if a is None or b is None else a not in b
-
-    return {"==": eq, "!=": ne, "<": lt, "<=": le, ">": gt, ">=": ge, "in": in_, "not in": not_in}[op]
-
-
-def rank_candidates(
-    cands: list[tuple[Any, tuple[Any, ...]]], descending: bool
-) -> list[tuple[Any, tuple[Any, ...]]]:
-    """Candidates with a non-null first score, best first (null later scores rank last).
-
-    A candidate whose value is null still competes: when it ranks first, the
-    result is null (docs/language.md: "the E of the element with the highest S1").
-    """
-    live = [c for c in cands if c[1][0] is not None]
-
-    def key(c: tuple[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
-        parts: list[Any] = []
-        for s in c[1]:
-            parts.append((0, 0) if s is None else (1, s if descending else _Neg(s)))
-        return tuple(parts)
-
-    return sorted(live, key=key, reverse=True)
-
-
-class _Neg:
-    __slots__ = ("v",)
-
-    def __init__(self, v: Any) -> None:
-        self.v = v
-
-    def __lt__(self, other: _Neg) -> bool:
-        return bool(other.v < self.v)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Neg) and bool(self.v == other.v)
-
-    def __hash__(self) -> int:  # pragma: no cover - not hashed
-        return hash(self.v)
-
-
-def _null_last(v: Any) -> tuple[bool, Any]:
-    return (v is None, v)
-
-
-def pick_winner(ranked: list[tuple[Any, tuple[Any, ...]]], ties: Any) -> tuple[Any, list[Any]]:
-    """The winner of a ranked candidate list and the tied values at the top."""
-    if not ranked:
-        return None, []
-    best = ranked[0][1]
-    tied = {c[0] for c in ranked if c[1] == best}
-    known = sorted(v for v in tied if v is not None)
-    top = known + [None] * (None in tied)
-    if len(top) == 1:
-        return top[0], top
-    # like min/max, "lowest"/"highest" pass over a null value among the tied ones
-    if ties == "lowest":
-        return (known[0] if known else None), top
-    if ties == "highest":
-        return (known[-1] if known else None), top
-    if ties == "none":
-        return None, top
-    raise EvaluationError(f"unknown tie rule {ties!r}")
+__all__ = ["Compiler", "Env", "EvaluationError", "Fn", "Group"]
 
 
 class Compiler:
@@ -230,8 +77,8 @@ class Compiler:
         if not self.traced:
             def ref(env: Env) -> Any:
                 cache = env.caches[level]
-                v = cache.get(name, _MISSING)
-                if v is _MISSING:
+                v = cache.get(name, MISSING)
+                if v is MISSING:
                     v = body(env)
                     cache[name] = v
                 return v
@@ -245,8 +92,8 @@ class Compiler:
             node = TraceNode(kind, name, item.span, item.expr.text)
             node.source = item.source
             node.description = item.description
-            v = cache.get(name, _MISSING)
-            if v is not _MISSING:
+            v = cache.get(name, MISSING)
+            if v is not MISSING:
                 if tr.row is not None:
                     return v  # once per element of a comprehension: the first evaluation's node is enough
                 node.cached = True
@@ -292,7 +139,7 @@ class Compiler:
                 tr.close()
             node.value = v
             if short:
-                for c in _skipped_children(e, node.children):
+                for c in skipped_children(e, node.children):
                     sk = TraceNode("expr", type(c).__name__.lower(), c.span, c.text, c)
                     sk.skipped = True
                     node.children.append(sk)
@@ -369,7 +216,7 @@ class Compiler:
                 node = node.obj
             steps.reverse()
             base = self._compile(node, in_row)
-            read = _path_reader(base, tuple(steps))
+            read = path_reader(base, tuple(steps))
             if not self.traced:
                 return read
             text = e.text
@@ -415,20 +262,20 @@ class Compiler:
         return not_
 
     def c_binary(self, e: ast.Binary, in_row: bool) -> Fn:
-        op = _arith(e.op)
+        op = arith_op(e.op)
         a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
         return lambda env: op(a(env), b(env))
 
     def c_compare(self, e: ast.Compare, in_row: bool) -> Fn:
-        op = _compare(e.op)
+        op = compare_op(e.op)
         a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
         lists = isinstance(self.res.type_of(e.left), ListT) or isinstance(self.res.type_of(e.right), ListT)
         if self.traced or (lists and e.op in ("==", "!=")):
             return lambda env: op(a(env), b(env))
         # fast path: plain Python operators, the right side not evaluated when the left is null
-        pyop = _PY_COMPARE[e.op]
+        pyop = PY_COMPARE[e.op]
         const = self._constant(e.right)
-        if const is not _MISSING:
+        if const is not MISSING:
             if const is None:
                 return lambda env: None
             value = const
@@ -447,12 +294,12 @@ class Compiler:
         return compare
 
     def _constant(self, e: ast.Expr) -> Any:
-        """The value of a literal or parameter, or ``_MISSING``."""
+        """The value of a literal or parameter, or ``MISSING``."""
         if isinstance(e, ast.Literal):
             return e.value
         if isinstance(e, ast.Name) and self.res.names.get(id(e), ("", ""))[0] == "param":
             return self.doc.parameters[e.name].value
-        return _MISSING
+        return MISSING
 
     def c_isnull(self, e: ast.IsNull, in_row: bool) -> Fn:
         f = self.compile(e.operand, in_row)
@@ -484,7 +331,7 @@ class Compiler:
         impl = fn.impl
         args = tuple(self.compile(a, in_row) for a in e.args)
         if fn.null_propagating and not self.traced and len(args) in (1, 2, 3):
-            return _null_propagating_call(impl, args)
+            return null_propagating_call(impl, args)
         if fn.null_propagating:
             def call(env: Env) -> Any:
                 vals = [a(env) for a in args]
@@ -513,7 +360,7 @@ class Compiler:
         paths = self._invariant_paths(e)
         if not paths:
             return fn
-        readers = tuple(_path_reader(_var_reader(var), steps) for var, steps in paths)
+        readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
         slot = f"memo:{id(e)}"  # cannot clash with a name: names have no ':'
         limit = 200_000
 
@@ -601,7 +448,7 @@ class Compiler:
             if xs is None:
                 return []
             if isinstance(xs, frozenset):
-                xs = sorted(xs, key=_null_last)
+                xs = sorted(xs, key=null_last)
             env_vars = env.vars
             out = []
             if where is None:
@@ -616,7 +463,7 @@ class Compiler:
             env_vars.pop(var, None)
             return out
 
-        finish = _FINISHERS[func]
+        finish = FINISHERS[func]
         return lambda env: finish(values(env))
 
     def _comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
@@ -639,9 +486,9 @@ class Compiler:
             if isinstance(xs, frozenset):
                 # a set has no order: go through it ascending, so that list(...) and the
                 # trace rows do not depend on Python's hash seed
-                xs = sorted(xs, key=_null_last)
+                xs = sorted(xs, key=null_last)
             tr = env.tracer if record_rows else None
-            saved = env.vars.get(var, _MISSING)
+            saved = env.vars.get(var, MISSING)
             for i, x in enumerate(xs):
                 env.vars[var] = x
                 row: dict[str, Any] | None = None
@@ -667,7 +514,7 @@ class Compiler:
                 out.append((v, keys))
             if tr is not None:
                 tr.row = None
-            if saved is _MISSING:
+            if saved is MISSING:
                 env.vars.pop(var, None)
             else:  # pragma: no cover - variables never shadow (checker)
                 env.vars[var] = saved
@@ -683,7 +530,7 @@ class Compiler:
                 begin(env)
                 return len(rows(env))
             return count
-        finish = _FINISHERS.get(func)
+        finish = FINISHERS.get(func)
         if finish is not None:
             combine = finish
 
@@ -714,130 +561,9 @@ class Compiler:
             if record_rows:
                 assert env.tracer is not None
                 node = env.tracer.stack[-1]
-                node.candidates = _candidate_table(ranked)
+                node.candidates = candidate_table(ranked)
                 if len(top) > 1:
                     tied = ", ".join(str(to_json(t)) for t in top)
                     node.note = f"tie between {tied}; rule '{rule}' gives {to_json(winner)}"
             return winner
         return argmax
-
-
-def _candidate_table(ranked: list[tuple[Any, tuple[Any, ...]]]) -> list[dict[str, Any]]:
-    table: list[dict[str, Any]] = []
-    seen: set[Any] = set()
-    rank = 0
-    prev: tuple[Any, ...] | None = None
-    for position, (value, scores) in enumerate(ranked, start=1):
-        if value in seen:
-            continue
-        seen.add(value)
-        if scores != prev:
-            rank = position
-            prev = scores
-        table.append({"value": to_json(value), "scores": [to_json(s) for s in scores], "rank": rank})
-    return table
-
-
-def _skipped_children(e: ast.Expr, nodes: list[TraceNode]) -> list[ast.Expr]:
-    """The operands of a short-circuiting ``e`` (and/or, if) that were not evaluated.
-
-    Every evaluated operand that is not a literal leaves exactly one trace node
-    (an expression, field, parameter or named-item node), in evaluation order;
-    so the nodes tell, by position, how far evaluation went.
-    """
-    if isinstance(e, ast.BoolOp):
-        operands = [c for c in e.items if not isinstance(c, ast.Literal)]
-        return operands[len(nodes):]
-    assert isinstance(e, ast.Cond)
-    test = e.test.value if isinstance(e.test, ast.Literal) else nodes[0].value if nodes else None
-    not_taken = e.else_ if test is True else e.then_
-    return [] if isinstance(not_taken, ast.Literal) else [not_taken]
-
-
-_FINISHERS: dict[str, Callable[[list[Any]], Any]] = {
-    "sum": list_sum,
-    "min": list_min,
-    "max": list_max,
-    "any": kleene_any,
-    "all": kleene_all,
-    "list": tuple,
-    "distinct": distinct_sorted,
-}
-"""How an aggregate combines the values of the elements kept by ``where``."""
-
-_PY_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "in": lambda a, b: a in b,
-    "not in": lambda a, b: a not in b,
-}
-
-
-def _null_propagating_call(impl: Callable[..., Any], args: tuple[Fn, ...]) -> Fn:
-    """A call of ``impl`` that is null when an argument is, specialised by arity."""
-    if len(args) == 1:
-        (f,) = args
-
-        def call1(env: Env) -> Any:
-            x = f(env)
-            return None if x is None else impl(x)
-        return call1
-    if len(args) == 2:
-        f, g = args
-
-        def call2(env: Env) -> Any:
-            x = f(env)
-            if x is None:
-                return None
-            y = g(env)
-            return None if y is None else impl(x, y)
-        return call2
-    f, g, h = args
-
-    def call3(env: Env) -> Any:
-        x = f(env)
-        if x is None:
-            return None
-        y = g(env)
-        if y is None:
-            return None
-        z = h(env)
-        return None if z is None else impl(x, y, z)
-    return call3
-
-
-def _var_reader(var: str) -> Fn:
-    return lambda env: env.vars[var]
-
-
-def _path_reader(base: Fn, steps: tuple[str, ...]) -> Fn:
-    if len(steps) == 1:
-        (a,) = steps
-
-        def read1(env: Env) -> Any:
-            o = base(env)
-            return None if o is None else getattr(o, a)
-        return read1
-    if len(steps) == 2:
-        a, b = steps
-
-        def read2(env: Env) -> Any:
-            o = base(env)
-            if o is None:
-                return None
-            o = getattr(o, a)
-            return None if o is None else getattr(o, b)
-        return read2
-
-    def read_n(env: Env) -> Any:
-        o = base(env)
-        for s in steps:
-            if o is None:
-                return None
-            o = getattr(o, s)
-        return o
-    return read_n

@@ -397,7 +397,7 @@ def load_contexts(policy: Policy, docs: Sequence[Any]) -> list[Any]:
 
 def explain_subject(r: SubjectResult) -> str:
     """The explanation of one subject's decision in plain English."""
-    from .explain import _fmt, _reads
+    from .explain import format_value, read_lines
 
     who = ", ".join(f"{k} {v}" for k, v in r.subject.items() if v is not None) or "This record"
     out = []
@@ -409,10 +409,10 @@ def explain_subject(r: SubjectResult) -> str:
         return "\n".join(out)
     head = f"{who}: {r.outcome.upper()}"
     if r.kind == "ranking":
-        head += f" (rank {r.rank if r.rank is not None else '-'}, score {_fmt(r.score)})"
+        head += f" (rank {r.rank if r.rank is not None else '-'}, score {format_value(r.score)})"
     out.append(head + (f" under policy {r.policy}" if r.policy else "") + ".")
     if r.scores:
-        out.append("Score per criterion: " + "; ".join(f"{k} = {_fmt(v)}" for k, v in r.scores.items()))
+        out.append("Score per criterion: " + "; ".join(f"{k} = {format_value(v)}" for k, v in r.scores.items()))
     if r.outputs:
         out.append("Amounts and values:")
         for k, v in r.outputs.items():
@@ -426,14 +426,14 @@ def explain_subject(r: SubjectResult) -> str:
         if reason.explanation:
             out.append(f"     {reason.explanation}")
         node = r.trace.find_evaluated("criterion", reason.criterion) if r.trace is not None else None
-        reads = _reads(node)
+        reads = read_lines(node)
         if reads:
             out.append("     read: " + "; ".join(reads))
     if r.trace is not None and r.outputs:
         for name in r.outputs:
             node = r.trace.find_evaluated("definition", name)
             if node is not None:
-                reads = _reads(node)
+                reads = read_lines(node)
                 if reads:
                     out.append(f"  {name} read: " + "; ".join(reads))
     return "\n".join(out)

@@ -1,17 +1,17 @@
 """A checked policy and its evaluation: the public face of the interpreter.
 
 :func:`load_policy` runs the pipeline (load YAML -> parse -> lower -> check)
-and raises one :class:`~lead_rules.errors.PolicyError` with every diagnostic,
+and raises one :class:`~lead_rules.language.errors.PolicyError` with every diagnostic,
 or returns a :class:`Policy`. ``Policy.evaluate`` validates a record, binds
 the market, walks the hierarchy of pathways over the ACOs of the market and
-returns a :class:`~lead_rules.decision.Decision`, with its trace when asked.
+returns a :class:`~lead_rules.engine.decision.Decision`, with its trace when asked.
 A bad record or a runtime failure gives an ``error`` decision, never an
 exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,9 @@ def requirement_label(req: ast.Expr) -> str:
 
 
 @dataclass
-class _Requirement:
+class CompiledRequirement:
+    """One requirement of a pathway: its label, expression and compiled closures (fast and traced)."""
+
     label: str
     expr: ast.Expr
     fast: Fn
@@ -53,12 +55,14 @@ class _Requirement:
 
 
 @dataclass
-class _Pathway:
+class CompiledPathway:
+    """One pathway of the hierarchy, compiled: requirements, tie rank and tie rule closures."""
+
     name: str
     span: Span
     source: str | None
     description: str | None
-    requirements: list[_Requirement]
+    requirements: list[CompiledRequirement]
     rank_fast: Fn | None
     rank_traced: Fn | None
     on_tie_fast: Fn | None
@@ -127,11 +131,11 @@ class Policy:
         self.context_schema: Schema | None = doc.schemas.get("context") or (None if doc.schemas else bundled("market"))
         """The schema of the evaluation context (the market for alignment)."""
         fast, traced = Compiler(doc, res, False), Compiler(doc, res, True)
-        self._pathways: list[_Pathway] = []
+        self._pathways: list[CompiledPathway] = []
         for name, _ in doc.hierarchy:
             pw = doc.pathways[name]
             reqs = [
-                _Requirement(
+                CompiledRequirement(
                     requirement_label(r),
                     r,
                     fast.compile(r, False),
@@ -146,7 +150,7 @@ class Policy:
                 for r in pw.requires
             ]
             self._pathways.append(
-                _Pathway(
+                CompiledPathway(
                     name,
                     pw.span,
                     pw.source,
@@ -159,6 +163,11 @@ class Policy:
                 )
             )
         self._bound: dict[int, tuple[object, _BoundMarket]] = {}
+
+    @property
+    def pathways(self) -> Sequence[CompiledPathway]:
+        """The compiled pathways in hierarchy order (read-only; for explanations rebuilt from batch output)."""
+        return self._pathways
 
     @property
     def pathway_names(self) -> list[str]:
@@ -180,7 +189,13 @@ class Policy:
         self._bound[key] = (market, bound)
         return bound
 
-    def _decision(self, bene_id: str | None, outcome: str, **kw: Any) -> Decision:
+    def make_decision(self, bene_id: str | None, outcome: str, **kw: Any) -> Decision:
+        """A :class:`Decision` of this policy (its id, version and hash) from the parts ``kw`` names.
+
+        ``kw``: ``aco_id``, ``pathway``, ``reasons``, ``errors``, ``performance_year``,
+        ``pathways``, ``trace``; the interpreter and explanations rebuilt from
+        batch output build their decisions here.
+        """
         return Decision(
             bene_id=bene_id,
             outcome=outcome,
@@ -212,13 +227,13 @@ class Policy:
             try:
                 bene = self.validate_record(record)
             except ValidationError as exc:
-                return self._decision(
+                return self.make_decision(
                     bene_id, "error", errors=validation_errors(exc), performance_year=bound.market.performance_year
                 )
         try:
             return self._evaluate(bene, bound, trace)
         except Exception as exc:
-            return self._decision(
+            return self.make_decision(
                 bene.bene_id,
                 "error",
                 errors=[{"field": None, "message": f"evaluation failed: {type(exc).__name__}: {exc}"}],
@@ -273,11 +288,11 @@ class Policy:
             results.append(result)
             if result.aco_id is not None:
                 winner = (pw.name, result.aco_id)
-        outcome, aco_id, pathway, reasons = self._conclude(results, market)
+        outcome, aco_id, pathway, reasons = self.conclude(results, market)
         if root is not None:
             root.value = aco_id
             root.note = outcome
-        return self._decision(
+        return self.make_decision(
             bene.bene_id,
             outcome,
             aco_id=aco_id,
@@ -288,7 +303,7 @@ class Policy:
             trace=root,
         )
 
-    def _run_pathway(self, pw: _Pathway, env: Env, tracer: Tracer | None) -> PathwayResult:
+    def _run_pathway(self, pw: CompiledPathway, env: Env, tracer: Tracer | None) -> PathwayResult:
         node: TraceNode | None = None
         if tracer is not None:
             node = TraceNode("pathway", pw.name, pw.span)
@@ -325,7 +340,7 @@ class Policy:
         finally:
             if tracer is not None:
                 tracer.close()
-        result = self._pathway_result(pw, qualifying, failed, winner, tie_reason, len(env.market.acos))
+        result = self.pathway_result(pw, qualifying, failed, winner, tie_reason, len(env.market.acos))
         if node is not None:
             if result.aco_id is not None:
                 node.value = result.aco_id
@@ -333,9 +348,9 @@ class Policy:
                 node.note = result.status
         return result
 
-    def _pathway_result(
+    def pathway_result(
         self,
-        pw: _Pathway,
+        pw: CompiledPathway,
         qualifying: list[str],
         failed: dict[tuple[int, str], list[str]],
         chosen: str | None,
@@ -361,7 +376,7 @@ class Policy:
         return PathwayResult(pw.name, status, None, tuple(qualifying), tuple(reasons))
 
     @staticmethod
-    def _conclude(results: list[PathwayResult], market: Market) -> tuple[str, str | None, str | None, list[Reason]]:
+    def conclude(results: list[PathwayResult], market: Market) -> tuple[str, str | None, str | None, list[Reason]]:
         """Outcome, ACO, pathway and reasons from the pathway results in hierarchy order."""
         deciding = next((r for r in results if r.status == "decided"), None)
         if deciding is not None:
@@ -372,7 +387,7 @@ class Policy:
         return "not_aligned", None, None, reasons
 
     def _choose(
-        self, pw: _Pathway, env: Env, tracer: Tracer | None, qualifying: list[str]
+        self, pw: CompiledPathway, env: Env, tracer: Tracer | None, qualifying: list[str]
     ) -> tuple[str | None, Reason | None]:
         if len(qualifying) <= 1:
             return (qualifying[0] if qualifying else None), None
@@ -402,7 +417,7 @@ class Policy:
         return None, Reason(pw.name, "tie.on_tie", "tie", tuple(top), pw.source,
                             f"Tied ACOs {', '.join(top)}; the rule 'not_aligned' aligns to none of them.")
 
-    def _reason(self, pw: _Pathway, index: int, value: str, acos: tuple[str, ...] | None) -> Reason:
+    def _reason(self, pw: CompiledPathway, index: int, value: str, acos: tuple[str, ...] | None) -> Reason:
         req = pw.requirements[index]
         item = req.item
         return Reason(

@@ -6,7 +6,7 @@ criterion, a definition, an expression), its value, where it is written
 was skipped by short-circuit or hierarchy order. Comprehensions carry a row
 per element, and ``argmax``/``argmin`` the ranked candidate table. The tree is
 rendered to JSON by :meth:`TraceNode.to_dict` and to English by
-:mod:`lead_rules.explain`.
+:mod:`lead_rules.engine.explain`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The frozen expression AST: the output of lowering, the input of checking.
 
 Nodes are immutable dataclasses with one class per construct. Each node carries
-its :class:`~lead_rules.errors.Span` in the YAML file and the source ``text`` of
+its :class:`~lead_rules.language.errors.Span` in the YAML file and the source ``text`` of
 the expression it came from; both are excluded from equality and hashing, so
 two expressions that mean the same compare equal wherever they were written.
 """

@@ -3,8 +3,8 @@
 One table serves the checker (``check``: argument types -> result type or an
 error message) and the interpreter (``impl``: null-propagating Python
 function). Aggregates written as comprehensions (``count(x for x in L ...)``)
-are typed in :mod:`lead_rules.checker` and evaluated in
-:mod:`lead_rules.interpreter`; their one-argument list forms (``count(L)``)
+are typed in :mod:`lead_rules.language.checker` and evaluated in
+:mod:`lead_rules.engine.interpreter`; their one-argument list forms (``count(L)``)
 live here.
 """
 

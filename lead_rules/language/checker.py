@@ -2,7 +2,7 @@
 
 Resolves every name (root, parameter, definition, criterion, comprehension
 variable), types every expression against the record and context types of
-the policy's schemas (:mod:`lead_rules.schema`), finds reference cycles, checks the
+the policy's schemas (:mod:`lead_rules.language.schema`), finds reference cycles, checks the
 pathways and the hierarchy, warns on unused items, and works out on which
 inputs (record, ACO) each named item depends. It collects every diagnostic
 before the loader fails, and it never raises on a bad policy.

@@ -2,7 +2,7 @@
 
 Each document comes with the line it starts on and, when it cannot be read,
 an error naming the line; so every input document yields an output row. YAML
-goes through the safe loader of :mod:`lead_rules.yaml_source` (and its limits),
+goes through the safe loader of :mod:`lead_rules.language.yaml_source` (and its limits),
 then its values are read again with numbers that have a fraction as exact
 decimals, as JSON numbers are (``1500000.00`` stays ``1500000.00``).
 """

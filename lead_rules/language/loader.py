@@ -1,7 +1,7 @@
 """Policy loading: files -> one unchecked :class:`PolicyDoc` (first arrows).
 
 Reads a policy file or every ``*.yaml`` file of a policy folder (tests
-excluded), validates each against :mod:`lead_rules.policy_model`, merges the
+excluded), validates each against :mod:`lead_rules.language.policy_model`, merges the
 sections (a name defined twice is an error naming both places), reads
 parameter data files, converts parameter values to their declared types, and
 parses and lowers every expression to the AST. All problems are collected as

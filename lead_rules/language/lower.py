@@ -1,6 +1,6 @@
 """Lowering: Lark parse tree -> frozen AST (third arrow of the pipeline).
 
-Each parse-tree rule becomes one :mod:`lead_rules.ast` node with its span in
+Each parse-tree rule becomes one :mod:`lead_rules.language.ast` node with its span in
 the YAML file and its source text. Literal syntax is validated here (dates,
 months, string escapes), so later stages only see well-formed constants.
 """

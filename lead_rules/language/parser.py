@@ -2,7 +2,7 @@
 
 Builds one cached LALR parser from ``grammar/expr.lark`` (shipped inside the
 wheel as ``lead_rules/grammar/expr.lark``) and turns Lark's exceptions into
-:class:`~lead_rules.errors.Diagnostic` values that point into the YAML file.
+:class:`~lead_rules.language.errors.Diagnostic` values that point into the YAML file.
 Lark exceptions never leave this module.
 """
 

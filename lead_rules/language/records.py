@@ -1,9 +1,10 @@
 """The input contract as typed Python models: beneficiary record and market (records.md v1.1).
 
 The description of the data is the YAML schemas (``policies/schemas/beneficiary.yaml``
-and ``market.yaml``, loaded by :mod:`lead_rules.schema`): the checker, the
+and ``market.yaml``, loaded by :mod:`lead_rules.language.schema`): the checker, the
 interpreter's validator and the SQL readers derive from them. These models are
-the typed compatibility layer of the Python API (``Beneficiary``, ``Market``);
+the typed compatibility layer of the Python API (``Beneficiary``, ``Market``)
+and hold the market checks a schema cannot declare (E401);
 ``tests/test_schemas.py`` checks that they describe exactly what the bundled
 schemas declare.
 
@@ -21,7 +22,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
 
 from .values import Month
 
@@ -87,7 +88,11 @@ class Voluntary(_Record):
 
 
 class Claim(_Record):
-    """A Part B professional claim line (CCLF5)."""
+    """A claim line: Part B professional (CCLF5), or an FQHC/RHC/CAH II line (``provider_type``).
+
+    ``pos`` (place of service) and ``provider_type`` are the v1.1 fields of
+    records.md; a negative ``allowed`` is an adjustment netted within its ``claim_id``.
+    """
 
     claim_id: Code | None = None
     line: int | None = None
@@ -131,6 +136,14 @@ class MedicaidPartner(_Config):
     kind: Literal["MCO", "SMA"]
     plan_ids: frozenset[Code] = frozenset()
     effective: Effective | None = None
+
+    @model_validator(mode="after")
+    def _mco_lists_plans(self) -> MedicaidPartner:
+        # An MCO partnership is with named plans; without plan_ids it would
+        # silently match no enrollee (records.md: plan_ids, MCO only).
+        if self.kind == "MCO" and not self.plan_ids:
+            raise ValueError("an MCO partnership must list its plan_ids (it would match no enrollee)")
+        return self
 
 
 class Aco(_Config):

@@ -7,12 +7,12 @@ its fields with the type strings parameters use (``string``, ``int``,
 ``struct`` / ``list<struct>`` with nested ``fields:``), required or optional,
 defaults, descriptions, sources, documented code sets (``codes:``) and
 enforced ones (``enum:``). :func:`load_schema` turns it into a
-:class:`Schema`: the checker's :class:`~lead_rules.types.StructT` (so
+:class:`Schema`: the checker's :class:`~lead_rules.language.types.StructT` (so
 expressions are typed against exactly what is declared, and an undeclared
 field is unreadable), a validator (a pydantic model built with
 :func:`pydantic.create_model`, whose errors name the record and the field),
-the field list the SQL readers are generated from (:func:`fields_of`) and a
-JSON Schema. Nothing here evaluates rules.
+the field list the SQL readers are generated from (:func:`fields_of`) and,
+in :mod:`.json_schema`, a JSON Schema. Nothing here evaluates rules.
 """
 
 from __future__ import annotations
@@ -25,7 +25,16 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    create_model,
+    model_validator,
+)
 
 from .errors import Diagnostics, PolicyError, Span
 from .types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, Prim, StructT, Type, parse_type
@@ -33,7 +42,10 @@ from .values import Month
 from .yaml_source import YNode, load_yaml_file
 
 SCHEMA_KEYS = ("id", "name", "version", "root", "description", "source", "unknown_fields")
-FIELD_KEYS = ("type", "required", "default", "description", "source", "codes", "enum", "min_length", "name", "fields")
+FIELD_KEYS = (
+    "type", "required", "default", "description", "source", "codes", "enum", "min_length", "name", "fields",
+    "nonempty_when",
+)
 MAX_DEPTH = 8
 """How deeply structs may nest in a schema."""
 
@@ -53,6 +65,7 @@ class SchemaField:
     enum: tuple[str, ...] = ()
     min_length: int | None = None
     is_map: bool = False  # ``map<T>``: a mapping of free keys, read as a list of {key, value} entries
+    nonempty_when: tuple[str, str] | None = None  # (sibling, value): then this list must not be empty
 
 
 class Entry(NamedTuple):
@@ -92,15 +105,6 @@ class Schema:
     def fields(self) -> list[SchemaField]:
         """The top-level fields, in declaration order."""
         return fields_of(self.struct)
-
-    def json_schema(self) -> dict[str, Any]:
-        """A JSON Schema (draft 2020-12) of the documents this schema validates."""
-        out = _json_schema(self.struct, self.unknown_fields)
-        out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        out["title"] = self.name
-        if self.description:
-            out["description"] = self.description
-        return out
 
 
 _FIELDS: dict[StructT, tuple[SchemaField, ...]] = {}
@@ -205,10 +209,31 @@ def _build_model(struct: StructT, extra: str, models: dict[StructT, type[BaseMod
     config = ConfigDict(
         extra="allow" if extra == "keep" else "forbid", frozen=True, populate_by_name=True
     )
-    model: type[BaseModel] = create_model(struct.name, __config__=config, **definitions)
+    rules = [(f, by_name[f.nonempty_when[0]]) for f in fields_of(struct) if f.nonempty_when
+             for by_name in [{g.name: g for g in fields_of(struct)}]]
+    validators = {"nonempty_when": _nonempty_when(rules)} if rules else None
+    model: type[BaseModel] = create_model(
+        struct.name, __config__=config, __validators__=validators, **definitions
+    )
     model.__doc__ = f"A {struct.name} validated against its schema."
     models[struct] = model
     return model
+
+
+def _nonempty_when(rules: list[tuple[SchemaField, SchemaField]]) -> Any:
+    """The model check of ``nonempty_when`` fields: a list that must not be empty when a sibling has a value."""
+
+    def check(self: BaseModel) -> BaseModel:
+        for f, sibling in rules:
+            assert f.nonempty_when is not None
+            if getattr(self, sibling.attr) == f.nonempty_when[1] and not getattr(self, f.attr):
+                raise ValueError(
+                    f"{f.name} must list at least one value when {sibling.name} is {f.nonempty_when[1]} "
+                    "(an empty list would silently match nothing)"
+                )
+        return self
+
+    return model_validator(mode="after")(check)
 
 
 # --- loading ---------------------------------------------------------------------
@@ -244,6 +269,11 @@ class _SchemaLoader:
                 continue
             attrs.add(f.attr)
             fields.append(f)
+        names = {f.name for f in fields}
+        for f in fields:
+            if f.nonempty_when is not None and f.nonempty_when[0] not in names:
+                self.diags.error("E501", f"'nonempty_when' of '{f.name}' names no field of {name}", span)
+                ok = False
         if not ok:
             return None
         struct = StructT(name, tuple((f.name, f.type) for f in fields), tuple((f.name, f.attr) for f in fields))
@@ -329,6 +359,14 @@ class _SchemaLoader:
         if min_length is not None and (not isinstance(min_length, int) or typ != STRING):
             self.diags.error("E501", "'min_length' is an int of a string field", node.key_span("min_length"))
             return None
+        when = spec.get("nonempty_when")
+        if when is not None and not (
+            isinstance(typ, ListT) and isinstance(when, dict) and len(when) == 1
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in when.items())
+        ):
+            self.diags.error("E501", "'nonempty_when' of a list or set names one sibling field and its value: "
+                             "{kind: MCO}", node.key_span("nonempty_when"))
+            return None
         default: Any = None
         if isinstance(typ, ListT):
             default = None if "default" in spec and spec["default"] is None else ()
@@ -356,6 +394,7 @@ class _SchemaLoader:
             enum=tuple(enum),
             min_length=min_length,
             is_map=is_map,
+            nonempty_when=next(iter(when.items())) if when else None,
         )
 
 
@@ -438,61 +477,6 @@ def bundled_schemas() -> dict[str, Schema]:
 def bundled(schema_id: str) -> Schema:
     """The bundled schema ``schema_id`` (``beneficiary``, ``market``, ...)."""
     return bundled_schemas()[schema_id]
-
-
-# --- JSON Schema -------------------------------------------------------------------
-
-_JSON_PRIMS: dict[Type, dict[str, Any]] = {
-    STRING: {"type": "string"},
-    INT: {"type": "integer"},
-    DECIMAL: {"type": ["number", "string"]},
-    BOOL: {"type": "boolean"},
-    DATE: {"type": "string", "format": "date"},
-    MONTH: {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"},
-}
-
-
-def _json_type(t: Type, unknown: str) -> dict[str, Any]:
-    if isinstance(t, StructT):
-        return _json_schema(t, unknown)
-    if isinstance(t, ListT):
-        out: dict[str, Any] = {"type": "array", "items": _json_type(t.elem, unknown)}
-        if t.is_set:
-            out["uniqueItems"] = True
-        return out
-    return dict(_JSON_PRIMS[t])
-
-
-def _json_schema(struct: StructT, unknown: str) -> dict[str, Any]:
-    props: dict[str, Any] = {}
-    for f in fields_of(struct):
-        p = _json_type(f.type, unknown)
-        if f.is_map and isinstance(f.type, ListT) and isinstance(f.type.elem, StructT):
-            value_type = f.type.elem.field("value")
-            assert value_type is not None
-            p = {"type": "object", "additionalProperties": _json_type(value_type, unknown)}
-        if f.enum:
-            p["enum"] = list(f.enum)
-        if f.min_length is not None:
-            p["minLength"] = f.min_length
-        if f.codes:
-            p["examples"] = [c for c, _ in f.codes]
-        doc = "; ".join(x for x in (f.description, f.codes and ", ".join(f"{c} {m}" for c, m in f.codes)) if x)
-        if doc:
-            p["description"] = doc
-        if f.source:
-            p["x-source"] = f.source
-        if nullable(f):
-            p = {"anyOf": [p, {"type": "null"}]}
-        if f.default not in (None, ()):
-            p["default"] = f.default
-        props[f.name] = p
-    return {
-        "type": "object",
-        "properties": props,
-        "required": [f.name for f in fields_of(struct) if f.required],
-        "additionalProperties": unknown == "keep",
-    }
 
 
 # --- schemas declared by a policy --------------------------------------------------

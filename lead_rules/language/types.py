@@ -1,8 +1,8 @@
 """The type system of the language and the record/context schema.
 
 Types are small frozen values. The struct types of what a policy reads come
-from its schemas (:mod:`lead_rules.schema`); the constants below, derived from
-:mod:`lead_rules.records`, equal those of the bundled beneficiary and market
+from its schemas (:mod:`lead_rules.language.schema`); the constants below, derived from
+:mod:`lead_rules.language.records`, equal those of the bundled beneficiary and market
 schemas (tested). Every type may also hold ``null`` (unknown); ``null`` itself has type
 :data:`NULL`, which fits anywhere.
 """

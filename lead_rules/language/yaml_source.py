@@ -3,7 +3,7 @@
 Policy, parameter, market and test files are read only through PyYAML's safe
 loader. We compose the node graph (which keeps start/end marks) and turn it
 into :class:`YNode` values that carry both the plain Python value and the
-:class:`~lead_rules.errors.Span` of every mapping key, item and scalar, so
+:class:`~lead_rules.language.errors.Span` of every mapping key, item and scalar, so
 later stages can point diagnostics at file:line:column. Expression strings
 also get an offset map, so a position inside an expression maps to its place
 in the file whatever the YAML scalar style.

@@ -2,7 +2,7 @@
 
 The compiled query reads the relation ``population`` (validated records in
 the nested form of ``records.md``, months as ordinals). This module builds,
-as DuckDB SQL generated from the policy's record schema (:mod:`lead_rules.schema`),
+as DuckDB SQL generated from the policy's record schema (:mod:`lead_rules.language.schema`),
 the views that produce it straight from the files, without loading records
 into Python: ``_lr_input`` has one row per input record with ``_error`` (the
 cause when the record fails validation, else null), ``_bene_id`` (the id when
@@ -44,7 +44,7 @@ class Field:
 
 
 def fields_of(struct: StructT) -> list[Field]:
-    """The fields of a record struct, as its schema declares them (:mod:`lead_rules.schema`)."""
+    """The fields of a record struct, as its schema declares them (:mod:`lead_rules.language.schema`)."""
     return [
         Field(s.name, s.type, s.required, None if isinstance(s.type, ListT) else s.default)
         for s in schema_fields_of(struct)

@@ -2,11 +2,11 @@
 
 A batch output row holds the decision and, per criterion (per ACO where it
 depends on the ACO), its value, plus the tie ranks: enough to rebuild the
-:class:`~lead_rules.decision.Decision` of that beneficiary without the
+:class:`~lead_rules.engine.decision.Decision` of that beneficiary without the
 record. :func:`decision_from_row` walks the pathways as
-:meth:`lead_rules.policy.Policy._evaluate` does, over those values instead of
+:meth:`lead_rules.engine.policy.Policy.evaluate` does, over those values instead of
 expressions, and checks that it reaches the decision the engine wrote;
-:func:`explain_from_output` renders it with :mod:`lead_rules.explain`, the
+:func:`explain_from_output` renders it with :mod:`lead_rules.engine.explain`, the
 same text as the interpreter's explanation without a trace.
 """
 
@@ -21,7 +21,7 @@ import duckdb
 
 from ..engine.decision import Decision, PathwayResult, Reason
 from ..engine.interpreter import Env
-from ..engine.policy import Policy, load_market, load_policy
+from ..engine.policy import CompiledPathway, Policy, load_market, load_policy
 from ..engine.trace import truth
 from ..language import ast
 from ..language.records import Market
@@ -60,7 +60,7 @@ def _requirement(expr: ast.Expr, row: Mapping[str, Any], aco_id: str, policy: Po
 def decision_from_row(policy: Policy, market: Market, row: Mapping[str, Any]) -> Decision:
     """The decision (reasons, pathway results) rebuilt from one batch output row."""
     if row.get("outcome") == "error":
-        return policy._decision(
+        return policy.make_decision(
             row.get("bene_id"),
             "error",
             errors=[{"field": None, "message": str(row.get("cause"))}],
@@ -68,7 +68,7 @@ def decision_from_row(policy: Policy, market: Market, row: Mapping[str, Any]) ->
         )
     results: list[PathwayResult] = []
     winner: tuple[str, str] | None = None
-    for pw in policy._pathways:
+    for pw in policy.pathways:
         if winner is not None:
             results.append(PathwayResult(pw.name, "skipped", None, (), ()))
             continue
@@ -83,16 +83,16 @@ def decision_from_row(policy: Policy, market: Market, row: Mapping[str, Any]) ->
                     if v is not True:
                         failed.setdefault((i, truth(v)), []).append(aco.id)
         chosen, tie_reason = _choose(policy, market, pw, row, qualifying)
-        results.append(policy._pathway_result(pw, qualifying, failed, chosen, tie_reason, len(market.acos)))
+        results.append(policy.pathway_result(pw, qualifying, failed, chosen, tie_reason, len(market.acos)))
         if chosen is not None:
             winner = (pw.name, chosen)
-    outcome, aco_id, pathway, final = policy._conclude(results, market)
+    outcome, aco_id, pathway, final = policy.conclude(results, market)
     if (outcome, aco_id, pathway) != (row.get("outcome"), row.get("aco_id"), row.get("pathway")):
         raise ValueError(
             f"the criterion columns of {row.get('bene_id')} give {outcome}/{aco_id}/{pathway}, but the row says "
             f"{row.get('outcome')}/{row.get('aco_id')}/{row.get('pathway')}"
         )
-    return policy._decision(
+    return policy.make_decision(
         row.get("bene_id"),
         outcome,
         aco_id=aco_id,
@@ -104,9 +104,9 @@ def decision_from_row(policy: Policy, market: Market, row: Mapping[str, Any]) ->
 
 
 def _choose(
-    policy: Policy, market: Market, pw: Any, row: Mapping[str, Any], qualifying: list[str]
+    policy: Policy, market: Market, pw: CompiledPathway, row: Mapping[str, Any], qualifying: list[str]
 ) -> tuple[str | None, Reason | None]:
-    """:meth:`Policy._choose` over the rank columns of the row."""
+    """The tie rule of :meth:`Policy.evaluate` over the rank columns of the row."""
     if len(qualifying) <= 1:
         return (qualifying[0] if qualifying else None), None
     top = sorted(qualifying)

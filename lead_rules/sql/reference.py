@@ -1,7 +1,7 @@
 """The interpreter's decisions in the batch-output shape of the SQL engine.
 
 :func:`reference_rows` decides records with the reference interpreter
-(:meth:`lead_rules.policy.Policy.evaluate`) and evaluates every criterion (per
+(:meth:`lead_rules.engine.policy.Policy.evaluate`) and evaluates every criterion (per
 ACO where it depends on the ACO) and every tie rank with the interpreter's own
 closures, giving rows with exactly the columns of the compiled query. It is
 what the differential tests and ``--engine interpreter`` compare against, and

@@ -30,39 +30,18 @@ from ..language.records import Market
 from ..language.types import StructT
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
 from .duckdb_io import INPUT_VIEW, jsonl_input_sql, parquet_input_sql
-from .relational import TABLES, relational_input_sql
+from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets of align()
+from .output import (
+    connect,
+    copy_options,
+    esc,
+    input_kind,
+    output_names,
+    summarise,
+    write_rows,
+)
+from .relational import relational_input_sql
 from .sqltypes import POPULATION_TABLE, array_type, struct_type
-
-OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json", ".ndjson": "json"}
-DECISION_COLUMNS = ("bene_id", "outcome", "aco_id", "pathway", "reasons", "cause")
-COLUMN_SETS = ("full", "reasons", "decisions")
-"""What an output row holds: ``full`` (the default) -- the decision, ``reasons`` and
-every criterion and rank column, so any beneficiary's trace can be rebuilt
-(``explain --from-output``); ``reasons`` -- the decision and ``reasons``;
-``decisions`` -- ``bene_id``, ``outcome``, ``aco_id``, ``pathway`` and ``cause``."""
-
-
-def output_names(compiled: CompiledSQL, columns: str = "full") -> list[str]:
-    """The output column names for the column set ``columns`` (see :data:`COLUMN_SETS`)."""
-    if columns not in COLUMN_SETS:
-        raise ValueError(f"unknown column set {columns!r}: expected one of {', '.join(COLUMN_SETS)}")
-    names = [n for n in DECISION_COLUMNS if n != "reasons" or columns != "decisions"]
-    return names + ([c.column for c in compiled.columns] if columns == "full" else [])
-
-
-def input_kind(path: str | Path) -> str:
-    """``jsonl``, ``parquet`` or ``relational`` (a folder of tables)."""
-    p = Path(path)
-    if p.is_dir():
-        return "relational"
-    suffix = p.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return "jsonl"
-    if suffix == ".parquet":
-        return "parquet"
-    raise ValueError(
-        f"unknown input format for {p}: expected .jsonl, .parquet or a folder of tables ({', '.join(TABLES)})"
-    )
 
 
 def register_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None = None) -> str:
@@ -74,7 +53,7 @@ def register_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Str
     if kind == "jsonl":
         sql = jsonl_input_sql(path, record)
     elif kind == "parquet":
-        cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{_esc(str(path))}')").fetchall()
+        cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{esc(str(path))}')").fetchall()
         sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols}, record)
     else:
         sql = relational_input_sql(con, Path(path), record)
@@ -87,10 +66,6 @@ def _record_struct(compiled: CompiledSQL) -> StructT | None:
     """The record struct of the compiled policy's schema."""
     schema = compiled.policy.record_schema
     return schema.struct if schema is not None else None
-
-
-def _esc(s: str) -> str:
-    return s.replace("'", "''")
 
 
 def reasons_enum_type(compiled: CompiledSQL) -> exp.DataType | None:
@@ -148,17 +123,6 @@ def output_query(compiled: CompiledSQL, columns: str = "full") -> exp.Select:
     return exp.select(*cols).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("d"))))
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection configured for batch alignment."""
-    con = duckdb.connect()
-    if threads:
-        con.sql(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.sql(f"SET memory_limit = '{_esc(memory_limit)}'")
-    con.sql("SET preserve_insertion_order = true")
-    return con
-
-
 def decide(
     policy: Policy,
     market: Market | Mapping[str, Any] | str | Path,
@@ -183,19 +147,8 @@ def _refuse(compiled: CompiledSQL) -> None:
         raise ValueError(f"the policy cannot be compiled to {compiled.dialect}:\n{lines}")
 
 
-def _copy_options(output: Path) -> tuple[str, str]:
-    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"unknown output format {output.suffix!r}: expected .parquet, .csv or .jsonl")
-    if fmt == "parquet":
-        return fmt, "(FORMAT parquet, COMPRESSION zstd)"
-    if fmt == "csv":
-        return fmt, "(FORMAT csv, HEADER true)"
-    return fmt, "(FORMAT json)"
-
-
 def _reader(output: Path, fmt: str) -> str:
-    path = _esc(str(output))
+    path = esc(str(output))
     if fmt == "parquet":
         return f"read_parquet('{path}')"
     if fmt == "csv":
@@ -263,7 +216,7 @@ def run_duckdb(
     _refuse(compiled)
     con = con or connect()
     output = Path(output_path)
-    fmt, options = _copy_options(output)
+    fmt, options = copy_options(output)
     kind = register_input(con, input_path, _record_struct(compiled))
     query = output_query(compiled, columns)
     if fmt == "csv":  # CSV has no lists: reasons as JSON text
@@ -272,31 +225,11 @@ def run_duckdb(
                 proj.set("this", exp.func("to_json", proj.this.copy()))
     output.parent.mkdir(parents=True, exist_ok=True)
     with _Progress(con, f"aligning ({kind}, duckdb)", progress):
-        con.sql(f"COPY ({query.sql('duckdb')}) TO '{_esc(str(output))}' {options}")
+        con.sql(f"COPY ({query.sql('duckdb')}) TO '{esc(str(output))}' {options}")
     counts = con.sql(
         f"SELECT outcome, pathway, count(*) FROM {_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
     ).fetchall()
-    return _summary(counts, kind)
-
-
-def _summary(counts: list[tuple[Any, ...]], kind: str) -> dict[str, Any]:
-    by_outcome: dict[str, int] = {}
-    by_pathway: dict[str, int] = {}
-    for outcome, pathway, n in counts:
-        by_outcome[str(outcome)] = by_outcome.get(str(outcome), 0) + int(n)
-        if pathway is not None:
-            by_pathway[str(pathway)] = by_pathway.get(str(pathway), 0) + int(n)
-    read = sum(by_outcome.values())
-    errors = by_outcome.get("error", 0)
-    return {
-        "input": kind,
-        "read": read,
-        "decided": read - errors,
-        "errors": errors,
-        "aligned": by_outcome.get("aligned", 0),
-        "not_aligned": by_outcome.get("not_aligned", 0),
-        "by_pathway": by_pathway,
-    }
+    return summarise(counts, kind)
 
 
 # --- the interpreter engine ---------------------------------------------------------
@@ -352,7 +285,7 @@ def run_interpreter(
     compiled = compile_policy(policy, market, "duckdb")
     names = output_names(compiled, columns)
     output = Path(output_path)
-    copy = _copy_options(output)  # an unknown output format fails before the run
+    copy = copy_options(output)  # an unknown output format fails before the run
     batches: list[pa.RecordBatch] = []
     schema = _arrow_schema(compiled, names)
     chunk: list[dict[str, Any]] = []
@@ -385,24 +318,6 @@ def run_interpreter(
     if progress:
         print(file=sys.stderr)
     return write_rows(pa.Table.from_batches(batches, schema=schema), output, copy, input_kind(input_path))
-
-
-def write_rows(table: Any, output: Path, copy: tuple[str, str], kind: str) -> dict[str, Any]:
-    """Write an Arrow table of output rows (the interpreter's or Spark's) with DuckDB; return the summary.
-
-    ``copy`` is the ``(format, COPY options)`` pair of :func:`_copy_options`;
-    CSV holds ``reasons`` as JSON text, as :func:`run_duckdb` writes it.
-    """
-    fmt, options = copy
-    output.parent.mkdir(parents=True, exist_ok=True)
-    con = connect()
-    con.register("_lr_rows", table)
-    select = ", ".join(
-        ('to_json("reasons") AS "reasons"' if fmt == "csv" and n == "reasons" else f'"{n}"') for n in table.column_names
-    )
-    con.sql(f"COPY (SELECT {select} FROM _lr_rows) TO '{_esc(str(output))}' {options}")
-    counts = con.sql("SELECT outcome, pathway, count(*) FROM _lr_rows GROUP BY ALL ORDER BY ALL").fetchall()
-    return _summary(counts, kind)
 
 
 def _arrow_schema(compiled: CompiledSQL, names: list[str]) -> Any:

@@ -31,6 +31,7 @@ from ..language.records import Beneficiary, Market
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .compiler import CompiledSQL, compile_policy
 from .duckdb_io import BENEFICIARY, BENEFICIARY_FIELDS, Field, fields_of, guard_pattern
+from .output import copy_options, input_kind, output_names, write_rows
 from .sqltypes import MONEY_SCALE, POPULATION_TABLE
 
 _SESSION: Any = None
@@ -264,8 +265,6 @@ def _spark_output(spark: Any, compiled: CompiledSQL, path: str | Path, columns: 
         )
     from pyspark.sql import functions as F
 
-    from .run import output_names
-
     population, errors = register_spark_input(spark, path)
     population.createOrReplaceTempView(POPULATION_TABLE)
     query = compiled.query.copy()
@@ -305,12 +304,10 @@ def run_spark(
     columns: str = "full",
 ) -> dict[str, Any]:
     """Decide ``input_path`` with ``compiled`` (Spark dialect) on Spark; write ``output_path`` like DuckDB does."""
-    from .run import _copy_options, input_kind, write_rows
-
     if compiled.errors:
         raise ValueError("the policy cannot be compiled to spark:\n" + "\n".join(map(str, compiled.errors)))
     output = Path(output_path)
-    copy = _copy_options(output)  # an unknown output format fails before Spark starts
+    copy = copy_options(output)  # an unknown output format fails before Spark starts
     started = time.monotonic()
     spark = spark_session()
     table = _spark_output(spark, compiled, input_path, columns).toArrow()

@@ -1,6 +1,6 @@
 """Policy tests of the decision kinds (verdict, ranking, computation), with criterion coverage.
 
-:mod:`lead_rules.policy_tests` hands a test file here when the policy it
+:mod:`lead_rules.testing.policy_tests` hands a test file here when the policy it
 tests has a ``decision:`` section; results and coverage go to the same
 runner, so ``lead-rules test policies/ --min-coverage 100`` covers every
 policy. Format:
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..engine.kinds import SubjectResult, decide_all, load_contexts
 from ..engine.policy import Policy
@@ -44,15 +44,32 @@ from ..language.documents import read_all
 from ..language.errors import Diagnostics, did_you_mean
 from ..language.loader import coerce
 from ..language.yaml_source import YNode, load_yaml_file
+from .cases import deep_merge
+from .coverage import CaseResult, Coverage
 
-if TYPE_CHECKING:
-    from .policy_tests import _PolicyEntry, _Runner
+
+class KindEntry(Protocol):
+    """What this module uses of the runner's entry for one policy (:mod:`.policy_tests`)."""
+
+    policy: Policy
+    coverage: Coverage
+    variants: dict[tuple[tuple[str, str], ...], Policy]
+
+
+class KindRunner(Protocol):
+    """What this module uses of the policy-test runner (:class:`.policy_tests.Runner`)."""
+
+    results: list[CaseResult]
+    broken_files: int
+
+    def print(self, text: str = "") -> None: ...
+
 
 CASE_KEYS = ("name", "rule", "record", "records", "parameters", "context", "expect")
 EXPECT_KEYS = ("outcome", "reasons", "only_reasons", "outputs", "errors", "subjects", "rank", "score")
 
 
-def _variant(entry: _PolicyEntry, params: dict[str, Any]) -> Policy | str:
+def _variant(entry: KindEntry, params: dict[str, Any]) -> Policy | str:
     if not params:
         return entry.policy
     key = tuple(sorted((n, repr(v)) for n, v in params.items()))
@@ -114,12 +131,10 @@ def _check_subject(r: SubjectResult, expect: dict[str, Any], who: str) -> list[s
 
 
 def _merge_base(base: Any, doc: Any) -> Any:
-    from .policy_tests import deep_merge
-
     return deep_merge(base, doc) if base is not None else doc
 
 
-def run_kind_file(runner: _Runner, path: Path, entry: _PolicyEntry) -> None:
+def run_kind_file(runner: KindRunner, path: Path, entry: KindEntry) -> None:
     """Run the cases of one test file of a decision-kind policy; report to ``runner``."""
     diags = Diagnostics()
     root = load_yaml_file(path, diags)
@@ -165,9 +180,7 @@ def _context(path: Path, policy: Policy, spec: Any) -> Any:
         return f"the context cannot be read: {exc}"
 
 
-def _run_case(path: Path, entry: _PolicyEntry, node: YNode, base: Any, context_default: Any) -> Any:
-    from .policy_tests import CaseResult
-
+def _run_case(path: Path, entry: KindEntry, node: YNode, base: Any, context_default: Any) -> Any:
     case = node.plain() if node.kind == "map" else {}
     name = str(case.get("name") or f"case at line {node.span.line}")
     rule = case.get("rule")

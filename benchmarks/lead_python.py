@@ -1,0 +1,301 @@
+"""The LEAD alignment policy (``policies/lead``) written by hand in plain Python: the benchmark baseline.
+
+It decides a records.md record given as a JSON dict (``json.loads`` of one
+line: dates and months as ISO strings, ``allowed`` a float) and returns
+``(outcome, aco_id, pathway)``, the three columns the benchmark compares with
+the interpreter and the DuckDB engine. It implements the rules of
+``policies/lead/*.yaml`` as a careful engineer would without a rules engine:
+constants (windows, cut-off, alignment years, weights, code lists, the
+market's TIN index) are computed once; one pass over the months and one over
+the claims per record; three-valued logic (``None`` = unknown) only where the
+policy has it; money as integer cents, so sums and ties are exact (records
+carry at most two decimals).
+
+The parameter values are read from ``parameters.yaml`` and the code files.
+Only the default choices of the rule-selecting string parameters (tie rules,
+``missing_month_rule``, ``shared_tin_rule``, ``partnership_in_force_rule``)
+and of the boolean switches are implemented; :func:`make_decider` refuses
+others instead of deciding differently. No validation: the records are
+assumed to be well-formed (the benchmark population is).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+Decision = tuple[str, str | None, str | None]
+
+
+def load_parameters(policy: Path) -> dict[str, Any]:
+    """The parameter values of a policy folder (``value`` or the ``values`` of its ``file``)."""
+    import yaml
+
+    raw = yaml.safe_load((policy / "parameters.yaml").read_text(encoding="utf-8"))["parameters"]
+    out: dict[str, Any] = {}
+    for name, spec in raw.items():
+        if "file" in spec:
+            data = yaml.safe_load((policy / spec["file"]).read_text(encoding="utf-8"))
+            out[name] = frozenset(str(v) for v in data["values"])
+        elif str(spec.get("type", "")).startswith("set"):
+            out[name] = frozenset(str(v) for v in spec["value"])
+        else:
+            out[name] = spec["value"]
+    return out
+
+
+def _add_months(d: dt.date, n: int) -> dt.date:
+    k = d.year * 12 + d.month - 1 + n
+    return dt.date(k // 12, k % 12 + 1, d.day)
+
+
+def _month_label(year: int, month0: int) -> str:
+    k = year * 12 + month0
+    return f"{k // 12:04d}-{k % 12 + 1:02d}"
+
+
+def _and(*vals: bool | None) -> bool | None:
+    """Kleene AND."""
+    if False in vals:
+        return False
+    return None if None in vals else True
+
+
+def _all(vals: Iterable[bool | None]) -> bool | None:
+    unknown = False
+    for v in vals:
+        if v is False:
+            return False
+        if v is None:
+            unknown = True
+    return None if unknown else True
+
+
+def _to_date(v: Any) -> dt.date | None:
+    if v is None or isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v))
+
+
+def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Decision]:
+    """A function deciding one record (JSON dict) against ``market`` (the parsed market YAML)."""
+    p = load_parameters(policy)
+    expected = {
+        "missing_month_rule": "unknown",
+        "voluntary_tie_rule": "none",
+        "voluntary_requires_recent_visit": False,
+        "voluntary_on_tie": "not_aligned",
+        "designation_elsewhere_blocks": True,
+        "shared_tin_rule": "drop",
+        "claims_tie_secondary": "most_recent_visit",
+        "claims_tie_rule": "none",
+        "integrated_missing_means_none": True,
+        "partnership_in_force_rule": "performance_year_start",
+        "medicaid_on_tie": "not_aligned",
+        "no_death_date_means_alive": True,
+    }
+    for name, value in expected.items():
+        if p[name] != value:
+            raise NotImplementedError(f"the hand-written baseline implements {name}={value!r}, not {p[name]!r}")
+
+    py = int(market["performance_year"])
+    py_start = dt.date(py, 1, 1)
+    we_k = -int(p["eligibility_window_end_lag_months"])  # month offset of the window end from January PY
+    window_end = _month_label(py, we_k)
+    window_start = _month_label(py, we_k + 1 - int(p["eligibility_window_months"]))
+    medicaid_start = _month_label(py, we_k + 1 - int(p["medicaid_window_months"]))
+    min_months, min_medicaid = int(p["eligibility_min_months_with_data"]), int(p["medicaid_min_months_with_data"])
+    buyin_ok, hmo_ok = p["part_a_and_b_buyin_codes"], p["original_medicare_hmo_codes"]
+    msp_allowed = int(p["msp_months_allowed"])
+    py_start_s = py_start.isoformat()
+    cutoff = (_add_months(py_start, -int(p["voluntary_cutoff_months_before_py"])) - dt.timedelta(days=1)).isoformat()
+    channels = p["voluntary_channels"]
+    lag, ay_len = int(p["alignment_period_end_lag_months"]), int(p["alignment_year_months"])
+    ap_end = (_add_months(py_start, -lag) - dt.timedelta(days=1)).isoformat()
+    ay2_start = _add_months(py_start, -(lag + ay_len))
+    ay1_end = (ay2_start - dt.timedelta(days=1)).isoformat()
+    ay1_start = _add_months(ay2_start, -ay_len).isoformat()
+    w1, w2 = int(p["ay1_weight"]), int(p["ay2_weight"])
+    pc_codes, pc_specs = p["primary_care_hcpcs"], p["primary_care_specialties"]
+    share = Fraction(str(p["pc_specialist_min_share"]))
+    full_dual, unknown_dual, no_medicaid = p["full_dual_codes"], p["unknown_dual_codes"], p["non_medicaid_dual_codes"]
+    integrated_types = p["integrated_care_types"]
+
+    acos = []
+    aco_ids_by_tin: dict[str, list[str]] = {}
+    for a in market.get("acos") or ():
+        tins = frozenset(str(t) for t in a.get("participant_tins") or ())
+        partners = []
+        for q in a.get("medicaid_partners") or ():
+            eff = q.get("effective") or {}
+            start, end = _to_date(eff.get("from")), _to_date(eff.get("to"))
+            in_force = (start is None or start <= py_start) and (end is None or end >= py_start)
+            partners.append((q["kind"], q["state"], frozenset(q.get("plan_ids") or ()), in_force))
+        acos.append((str(a["id"]), tins, frozenset(str(c) for c in a.get("service_area_counties") or ()), partners))
+        for t in tins:
+            aco_ids_by_tin.setdefault(t, []).append(str(a["id"]))
+    n_acos_of_tin = {t: len(ids) for t, ids in aco_ids_by_tin.items()}
+    candidate_of_tin = {t: min(ids) for t, ids in aco_ids_by_tin.items()}
+    all_tins = frozenset(aco_ids_by_tin)
+
+    def enrolled(partners: list[tuple[str, str, frozenset[str], bool]], months: list[Mapping[str, Any]]) -> bool | None:
+        """enrolled_with_medicaid_partner without the window-completeness term."""
+        if not partners:
+            return False
+        unknown = False
+        for m in months:
+            med = m.get("medicaid")
+            dual = m.get("dual")
+            if med is None and dual is not None and dual in no_medicaid:
+                return False
+            if med is None:
+                delivery = plan = state = None
+            else:
+                delivery, plan, state = med.get("delivery"), med.get("plan_id"), med.get("state")
+            month_value: bool | None = False
+            for kind, p_state, plans, in_force in partners:
+                if kind == "MCO":
+                    route = _and(
+                        None if delivery is None else delivery == "MCO", None if plan is None else plan in plans
+                    )
+                else:  # SMA
+                    route = None if delivery is None else delivery == "FFS"
+                v = _and(route, None if state is None else state == p_state, in_force)
+                if v is True:
+                    month_value = True
+                    break
+                if v is None:
+                    month_value = None
+            if month_value is False:
+                return False
+            if month_value is None:
+                unknown = True
+        return None if unknown else True
+
+    def decide(rec: Mapping[str, Any]) -> Decision:
+        # --- standard requirements (ACO-independent), over the eligibility window
+        months = rec.get("months") or ()
+        win = [m for m in months if window_start <= m["month"] <= window_end]
+        complete = True if len({m["month"] for m in win}) >= min_months else None
+        part_ab = _and(_all(None if m.get("buyin") is None else m["buyin"] in buyin_ok for m in win), complete)
+        original = _and(_all(None if m.get("hmo") is None else m["hmo"] in hmo_ok for m in win), complete)
+        msps = [m.get("msp") for m in win]
+        primary = _and(sum(1 for x in msps if x is True) <= msp_allowed, None if None in msps else True, complete)
+        res = rec.get("residence")
+        us = None if res is None else res.get("us", True)
+        death = rec.get("death_date")
+        alive = True if death is None else death >= py_start_s
+        eligible = _and(part_ab, original, primary, None if us is None else us is True, alive)
+        county = None if res is None else res.get("county_fips")
+
+        # --- voluntary: the TIN of the most recent valid designation (a tie between TINs: none)
+        designated = None
+        best = ""
+        tins: set[str] = set()
+        for v in rec.get("voluntary") or ():
+            d, tin = v.get("date"), v.get("tin")
+            if d is None or tin is None or v.get("channel") not in channels or d > cutoff:
+                continue
+            if d > best:
+                best, tins = d, {tin}
+            elif d == best:
+                tins.add(tin)
+        if len(tins) == 1:
+            (designated,) = tins
+        no_outside = designated is None or designated in all_tins
+
+        if eligible is True and county is not None and designated is not None:
+            hits = [a[0] for a in acos if designated in a[1] and county in a[2]]
+            if len(hits) == 1:
+                return "aligned", hits[0], "voluntary"
+        # --- claims: weighted primary-care plurality (integer cents x weight)
+        totals: dict[str, int | None] = {}
+        latest: dict[str, str] = {}
+        incomplete = False
+        pcc: list[tuple[str | None, int | None, str, bool]] = []  # (candidate, weighted cents, date, pc specialist)
+        pc_spec_sum = all_sum = 0
+        for c in rec.get("claims") or ():
+            code = c.get("hcpcs")
+            if code is None:
+                incomplete = True
+                continue
+            if code not in pc_codes:
+                continue
+            d = c.get("from_date")
+            if d is None:
+                incomplete = True
+                continue
+            if not ay1_start <= d <= ap_end:
+                continue
+            tin, allowed, spec = c.get("tin"), c.get("allowed"), c.get("specialty")
+            if tin is None or allowed is None or spec is None:
+                incomplete = True
+            if tin is not None and n_acos_of_tin.get(tin, 0) > 1:
+                continue  # shared TIN: dropped
+            value = None if allowed is None else round(allowed * 100) * (w1 if d <= ay1_end else w2)
+            is_pc = None if spec is None else spec in pc_specs
+            if value is not None:
+                all_sum += value
+                if is_pc:
+                    pc_spec_sum += value
+            if is_pc is None:
+                continue  # in neither the specialist nor the other list
+            cand = None if tin is None else candidate_of_tin.get(tin, tin)
+            pcc.append((cand, value, d, is_pc))
+        use_pc = pc_spec_sum > 0 and pc_spec_sum >= all_sum * share
+        for cand, value, d, is_pc in pcc:
+            if is_pc is not use_pc or cand is None:
+                continue
+            if cand in totals:
+                cur = totals[cand]
+                totals[cand] = cur if value is None else (value if cur is None else cur + value)
+                if d > latest[cand]:
+                    latest[cand] = d
+            else:
+                totals[cand], latest[cand] = value, d
+        if not incomplete and no_outside is True and eligible is True and county is not None:
+            ranked = sorted(((t, latest[k], k) for k, t in totals.items() if t is not None and t > 0), reverse=True)
+            if ranked and (len(ranked) == 1 or ranked[0][:2] != ranked[1][:2]):
+                winner = ranked[0][2]
+                for a in acos:
+                    if a[0] == winner:
+                        if county in a[2]:
+                            return "aligned", winner, "claims"
+                        break
+        # --- Medicaid enrollment-based, over the Medicaid window
+        if eligible is not True or county is None or not no_outside:
+            return "not_aligned", None, None
+        mwin = (
+            win if medicaid_start == window_start else [m for m in months if medicaid_start <= m["month"] <= window_end]
+        )
+        mcomplete = True if len({m["month"] for m in mwin}) >= min_medicaid else None
+        if mcomplete is not True:
+            return "not_aligned", None, None
+        duals = _all(
+            None if m.get("dual") is None or m["dual"] in unknown_dual else m["dual"] in full_dual for m in mwin
+        )
+        if duals is not True:
+            return "not_aligned", None, None
+        integ = _all(
+            True
+            if m.get("integrated") is None
+            else (None if m["integrated"].get("type") is None else m["integrated"]["type"] not in integrated_types)
+            for m in mwin
+        )
+        if integ is not True:
+            return "not_aligned", None, None
+        qualifying = [a[0] for a in acos if county in a[2] and enrolled(a[3], mwin) is True]
+        if len(qualifying) == 1:
+            return "aligned", qualifying[0], "medicaid"
+        if len(qualifying) > 1:  # tie rank: the ACO's weighted primary-care charges; still tied: not aligned
+            ranks = {a: totals.get(a) or 0 for a in qualifying}
+            top = max(ranks.values())
+            tied = [a for a in qualifying if ranks[a] == top]
+            if len(tied) == 1:
+                return "aligned", tied[0], "medicaid"
+        return "not_aligned", None, None
+
+    return decide

@@ -1,0 +1,23 @@
+"""Deprecated: this module moved to :mod:`lead_rules.language.policy_model`; the alias goes in the next release.
+
+Every name of the new module is reachable here (public ones by ``import *``,
+the rest through ``__getattr__``), with a :class:`DeprecationWarning` on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
+
+from .language.policy_model import *  # noqa: F403
+
+warnings.warn(
+    "lead_rules.policy_model moved to lead_rules.language.policy_model; the old path goes in the next release",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(importlib.import_module("lead_rules.language.policy_model"), name)

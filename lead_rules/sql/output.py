@@ -1,0 +1,118 @@
+"""Output rows of the SQL engines: column sets, file formats, and the one DuckDB writer.
+
+Shared by the DuckDB runner (:mod:`.run`) and the Spark runner (:mod:`.spark`),
+so that neither imports the other for them: which columns a ``--columns`` set
+holds, how the input kind is told from its path, the DuckDB ``COPY`` options
+per output suffix, the connection, and :func:`write_rows`, which writes an
+Arrow table of output rows and counts it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .compiler import CompiledSQL
+from .relational import TABLES
+
+OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json", ".ndjson": "json"}
+
+
+DECISION_COLUMNS = ("bene_id", "outcome", "aco_id", "pathway", "reasons", "cause")
+COLUMN_SETS = ("full", "reasons", "decisions")
+"""What an output row holds: ``full`` (the default) -- the decision, ``reasons`` and
+every criterion and rank column, so any beneficiary's trace can be rebuilt
+(``explain --from-output``); ``reasons`` -- the decision and ``reasons``;
+``decisions`` -- ``bene_id``, ``outcome``, ``aco_id``, ``pathway`` and ``cause``."""
+
+
+def output_names(compiled: CompiledSQL, columns: str = "full") -> list[str]:
+    """The output column names for the column set ``columns`` (see :data:`COLUMN_SETS`)."""
+    if columns not in COLUMN_SETS:
+        raise ValueError(f"unknown column set {columns!r}: expected one of {', '.join(COLUMN_SETS)}")
+    names = [n for n in DECISION_COLUMNS if n != "reasons" or columns != "decisions"]
+    return names + ([c.column for c in compiled.columns] if columns == "full" else [])
+
+
+def input_kind(path: str | Path) -> str:
+    """``jsonl``, ``parquet`` or ``relational`` (a folder of tables)."""
+    p = Path(path)
+    if p.is_dir():
+        return "relational"
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix == ".parquet":
+        return "parquet"
+    raise ValueError(
+        f"unknown input format for {p}: expected .jsonl, .parquet or a folder of tables ({', '.join(TABLES)})"
+    )
+
+
+def esc(s: str) -> str:
+    """``s`` inside a single-quoted SQL string literal."""
+    return s.replace("'", "''")
+
+
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection configured for batch alignment."""
+    con = duckdb.connect()
+    if threads:
+        con.sql(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.sql(f"SET memory_limit = '{esc(memory_limit)}'")
+    con.sql("SET preserve_insertion_order = true")
+    return con
+
+
+def copy_options(output: Path) -> tuple[str, str]:
+    """``(format, COPY options)`` for the output file ``output``; an unknown suffix is an error."""
+    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unknown output format {output.suffix!r}: expected .parquet, .csv or .jsonl")
+    if fmt == "parquet":
+        return fmt, "(FORMAT parquet, COMPRESSION zstd)"
+    if fmt == "csv":
+        return fmt, "(FORMAT csv, HEADER true)"
+    return fmt, "(FORMAT json)"
+
+
+def write_rows(table: Any, output: Path, copy: tuple[str, str], kind: str) -> dict[str, Any]:
+    """Write an Arrow table of output rows (the interpreter's or Spark's) with DuckDB; return the summary.
+
+    ``copy`` is the ``(format, COPY options)`` pair of :func:`copy_options`;
+    CSV holds ``reasons`` as JSON text, as :func:`run_duckdb` writes it.
+    """
+    fmt, options = copy
+    output.parent.mkdir(parents=True, exist_ok=True)
+    con = connect()
+    con.register("_lr_rows", table)
+    select = ", ".join(
+        ('to_json("reasons") AS "reasons"' if fmt == "csv" and n == "reasons" else f'"{n}"') for n in table.column_names
+    )
+    con.sql(f"COPY (SELECT {select} FROM _lr_rows) TO '{esc(str(output))}' {options}")
+    counts = con.sql("SELECT outcome, pathway, count(*) FROM _lr_rows GROUP BY ALL ORDER BY ALL").fetchall()
+    return summarise(counts, kind)
+
+
+def summarise(counts: list[tuple[Any, ...]], kind: str) -> dict[str, Any]:
+    """The run summary from ``(outcome, pathway, count)`` rows."""
+    by_outcome: dict[str, int] = {}
+    by_pathway: dict[str, int] = {}
+    for outcome, pathway, n in counts:
+        by_outcome[str(outcome)] = by_outcome.get(str(outcome), 0) + int(n)
+        if pathway is not None:
+            by_pathway[str(pathway)] = by_pathway.get(str(pathway), 0) + int(n)
+    read = sum(by_outcome.values())
+    errors = by_outcome.get("error", 0)
+    return {
+        "input": kind,
+        "read": read,
+        "decided": read - errors,
+        "errors": errors,
+        "aligned": by_outcome.get("aligned", 0),
+        "not_aligned": by_outcome.get("not_aligned", 0),
+        "by_pathway": by_pathway,
+    }
