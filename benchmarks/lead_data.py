@@ -19,7 +19,16 @@ layout) and reshapes each one, deterministically by ``(seed, record index)``:
   deliberate ties among them) get no primary-care line, so their ties stay
   ties. 1% of records get a reversal line (negative allowed charge) of one
   primary-care line. Lines stay sorted by date; a record with more than 30
-  lines keeps its first 30.
+  lines keeps its first 30. Added lines keep the place of service and
+  provider type of their kind (records.md v1.1: an FQHC/RHC TIN's lines have
+  ``provider_type`` and no ``pos``, often no specialty; a professional lab or
+  imaging line gets ``pos`` 11, 22 or 81); a copied primary-care line keeps
+  its source's (an FQHC visit code G0466-G0470 counts as primary care).
+
+The generator's own claim lines (reversed, re-billed and adjusted claims,
+nursing-facility visits in and out of a SNF, FQHC/RHC/CAH II lines) are kept
+as they are. A folder made by an older version of this module (another
+:data:`SHAPE_VERSION`) is made again.
 
 Voluntary designations, residence and death dates are the generator's. The
 output is ``population.jsonl`` (records.md), ``population.parquet`` (the same
@@ -42,6 +51,10 @@ from pathlib import Path
 from typing import Any
 
 MAX_LINES = 30
+#: Version of the shape written to ``shape.json``: a folder of another version is made again.
+SHAPE_VERSION = 2
+#: Places of service of the added professional non-primary-care lines (office, outpatient hospital, lab).
+NON_PC_POS = ("11", "11", "22", "81")
 #: Non-primary-care HCPCS with a typical allowed-charge range (labs, imaging, procedures, injections).
 NON_PC: tuple[tuple[str, float, float], ...] = (
     ("36415", 2.5, 3.5),
@@ -69,7 +82,7 @@ SCHEMA = {
     "integrated STRUCT(type VARCHAR, plan_id VARCHAR))[]",
     "voluntary": "STRUCT(date DATE, tin VARCHAR, npi VARCHAR, channel VARCHAR)[]",
     "claims": "STRUCT(claim_id VARCHAR, line INTEGER, from_date DATE, tin VARCHAR, npi VARCHAR, "
-    "hcpcs VARCHAR, specialty VARCHAR, allowed DECIMAL(12,2))[]",
+    "hcpcs VARCHAR, specialty VARCHAR, allowed DECIMAL(12,2), pos VARCHAR, provider_type VARCHAR)[]",
 }
 
 
@@ -79,10 +92,14 @@ def duckdb_columns() -> str:
 
 
 def _primary_care_codes(policy: Path) -> set[str]:
+    """The primary-care codes and the FQHC/RHC codes (both count as primary care)."""
     import yaml
 
-    data = yaml.safe_load((policy / "codes" / "primary-care-hcpcs.yaml").read_text(encoding="utf-8"))
-    return {str(v) for v in data["values"]}
+    out: set[str] = set()
+    for name in ("primary-care-hcpcs.yaml", "fqhc-rhc-hcpcs.yaml"):
+        data = yaml.safe_load((policy / "codes" / name).read_text(encoding="utf-8"))
+        out.update(str(v) for v in data["values"])
+    return out
 
 
 def _days(start: dt.date, end: dt.date) -> tuple[int, int]:
@@ -100,8 +117,12 @@ def reshape(rec: dict[str, Any], index: int, seed: int, py: int, pc_codes: set[s
     claims: list[dict[str, Any]] = list(rec.get("claims") or [])
     if claims:
         target = rng.randint(18, MAX_LINES)
-        staff = sorted({(c["tin"], c["npi"], c["specialty"]) for c in claims})
-        pc_lines = [c for c in claims if c["hcpcs"] in pc_codes and c["allowed"] is not None]
+        # (tin, npi, specialty, provider_type); FQHC/RHC lines may have no specialty
+        staff = sorted(
+            {(c["tin"], c["npi"], c["specialty"], c.get("provider_type")) for c in claims},
+            key=lambda t: tuple("" if v is None else str(v) for v in t),
+        )
+        pc_lines = [c for c in claims if c["hcpcs"] in pc_codes and c["allowed"] is not None and c["allowed"] > 0]
         allow_pc = len(claims) > 8 and pc_lines
         lo_all, hi_all = _days(dt.date(py - 4, 1, 1), dt.date(py - 1, 12, 31))
         lo_ay, hi_ay = _days(dt.date(py - 3, 7, 1), dt.date(py - 1, 6, 30))
@@ -112,11 +133,13 @@ def reshape(rec: dict[str, Any], index: int, seed: int, py: int, pc_codes: set[s
                 day = dt.date.fromordinal(rng.randint(lo_ay, hi_ay))
                 allowed = round(float(src["allowed"]) * (0.9 + 0.2 * rng.random()), 2)
                 tin, npi, spec, hcpcs = src["tin"], src["npi"], src["specialty"], src["hcpcs"]
+                pos, kind = src.get("pos"), src.get("provider_type")
             else:
-                tin, npi, spec = staff[rng.randrange(len(staff))]
+                tin, npi, spec, kind = staff[rng.randrange(len(staff))]
                 hcpcs, lo, hi = NON_PC[rng.randrange(len(NON_PC))]
                 day = dt.date.fromordinal(rng.randint(lo_all, hi_all))
                 allowed = round(lo + (hi - lo) * rng.random(), 2)
+                pos = None if kind in ("FQHC", "RHC") else NON_PC_POS[rng.randrange(len(NON_PC_POS))]
             extra.append(
                 {
                     "claim_id": f"{rec['bene_id']}-X{k:02d}",
@@ -127,6 +150,8 @@ def reshape(rec: dict[str, Any], index: int, seed: int, py: int, pc_codes: set[s
                     "hcpcs": hcpcs,
                     "specialty": spec,
                     "allowed": allowed,
+                    "pos": pos,
+                    "provider_type": kind,
                 }
             )
         if pc_lines and rng.random() < 0.01:
@@ -140,7 +165,8 @@ def reshape(rec: dict[str, Any], index: int, seed: int, py: int, pc_codes: set[s
 def make(folder: Path, n: int, seed: int, policy: Path, lead_rules: str = "lead-rules") -> dict[str, Path]:
     """Write ``market.yaml``, ``population.jsonl`` and ``population.parquet`` of ``n`` records to ``folder``.
 
-    Reuses the files when they exist. ``lead_rules`` is the CLI to call.
+    Reuses the files when they exist and ``shape.json`` names this :data:`SHAPE_VERSION`, ``n`` and
+    ``seed``. ``lead_rules`` is the CLI to call.
     """
     import yaml
 
@@ -149,9 +175,13 @@ def make(folder: Path, n: int, seed: int, policy: Path, lead_rules: str = "lead-
         k: folder / f
         for k, f in (("market", "market.yaml"), ("jsonl", "population.jsonl"), ("parquet", "population.parquet"))
     }
-    if all(p.exists() for p in paths.values()):
+    stamp = folder / "shape.json"
+    version = json.dumps({"shape_version": SHAPE_VERSION, "n": n, "seed": seed})
+    if all(p.exists() for p in paths.values()) and stamp.exists() and stamp.read_text(encoding="utf-8") == version:
         return paths
+    stamp.unlink(missing_ok=True)
     base = folder / "_generated"
+    shutil.rmtree(base, ignore_errors=True)
     subprocess.run(
         [lead_rules, "generate", "--n", str(n), "--seed", str(seed), "--output", str(base), "--formats", "jsonl"],
         check=True,
@@ -175,6 +205,7 @@ def make(folder: Path, n: int, seed: int, policy: Path, lead_rules: str = "lead-
         f"COPY (SELECT * FROM read_json('{paths['jsonl']}', format='newline_delimited', "
         f"columns={duckdb_columns()})) TO '{paths['parquet']}' (FORMAT parquet, ROW_GROUP_SIZE 50000)"
     )
+    stamp.write_text(version, encoding="utf-8")
     return paths
 
 

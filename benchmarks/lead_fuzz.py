@@ -1,17 +1,21 @@
 """Differential check of the LEAD baselines on awkward data: are they really the same rules?
 
 The benchmark population rarely reaches some rules (shared TINs, ties between ACOs, Medicaid tie
-rank, missing fields). This script makes them common: it takes ``--n`` generated records
-(``lead_data.py``), mutates each one deterministically by seed (null month and claim fields,
+rank, missing fields, reversed claims). This script makes them common: it takes ``--n`` generated
+records (``lead_data.py``), mutates each one deterministically by seed (null month and claim fields,
 duplicated months, voluntary designations on the same date, missing residence fields, negative
-allowed charges, death dates around the PY start, lines at shared TINs) and writes a market that
-adds a TIN shared by two ACOs, a second SMA partnership in the same state (Medicaid ties, decided by
-the tie rank) and a partnership not in force. Then it decides every record with the interpreter
-(``Policy.evaluate``), the hand-written Python, zen-engine's JDM graph and the hand-written DuckDB
-query, and prints the records whose decisions (outcome, aco_id, pathway) differ from the
-interpreter's. Exit status 1 when any differs.
+allowed charges, reversed and over-adjusted claims, lines without ``claim_id``, nursing-facility
+visits in and out of a SNF, FQHC/RHC/CAH II lines without a specialty, a reversed most recent
+visit, missing fields at unaffiliated TINs and at ACOs that do not serve the county, dates on the
+alignment-year boundaries, death dates around the PY start, lines at shared TINs) and writes a
+market that adds a TIN shared by two ACOs, a second SMA partnership in the same state (Medicaid
+ties, decided by the tie rank) and a partnership not in force. Then it decides every record with the
+interpreter (``Policy.evaluate``), the hand-written Python, zen-engine's JDM graph, the hand-written
+DuckDB query and ``lead-rules align --engine duckdb``, and prints the records whose decisions
+(outcome, aco_id, pathway) differ from the interpreter's. Exit status 1 when any differs.
+``--plain`` checks the records and market of ``lead_data.py`` as they are (the benchmark's shape).
 
-Usage: ``python benchmarks/lead_fuzz.py --n 3000 --seed 7``
+Usage: ``python benchmarks/lead_fuzz.py --n 3000 --seed 7`` (``--plain --n 5000 --seed 2028``)
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import argparse
 import copy
 import json
 import random
+import shutil
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -28,6 +34,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 POLICY = HERE.parent / "policies" / "lead"
+Decision = tuple[str | None, str | None, str | None]
 
 
 def awkward_market(market: dict[str, Any]) -> dict[str, Any]:
@@ -51,13 +58,18 @@ def awkward_market(market: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
+#: Mutation kinds and their weights (an index into the ``if`` chain of :func:`mutate`).
+KINDS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23)
+
+
 def mutate(rec: dict[str, Any], rng: random.Random, market: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``rec`` with a few awkward changes (still a valid records.md record)."""
     r = copy.deepcopy(rec)
     months, claims, vol = r.get("months") or [], r.get("claims") or [], r.get("voluntary") or []
     all_tins = [t for a in market["acos"] for t in a["participant_tins"]]
-    for _ in range(rng.choice((0, 0, 1, 2, 3))):
-        what = rng.randrange(14)
+    own_tins = sorted({c["tin"] for c in claims if c.get("tin") is not None})
+    for _ in range(rng.choice((0, 0, 1, 2, 3, 4))):
+        what = rng.choice(KINDS)
         if what == 0 and months:
             rng.choice(months)[rng.choice(("buyin", "hmo", "dual", "msp", "medicaid", "integrated"))] = None
         elif what == 1 and months:
@@ -69,10 +81,11 @@ def mutate(rec: dict[str, Any], rng: random.Random, market: dict[str, Any]) -> d
         elif what == 2 and months:
             months.append(dict(rng.choice(months)))  # a duplicated month
         elif what == 3 and claims:
-            rng.choice(claims)[rng.choice(("hcpcs", "from_date", "tin", "allowed", "specialty"))] = None
+            fields = ("hcpcs", "from_date", "tin", "allowed", "specialty", "claim_id", "pos", "provider_type")
+            rng.choice(claims)[rng.choice(fields)] = None
         elif what == 4 and claims:
             c = dict(rng.choice(claims))
-            c["allowed"] = -abs(c["allowed"] or 1.0)
+            c["allowed"] = -abs(c["allowed"] or 1.0)  # an adjustment (over-adjusts a one-line claim)
             claims.append(c)
         elif what == 5 and claims:
             c = dict(rng.choice(claims))
@@ -92,7 +105,8 @@ def mutate(rec: dict[str, Any], rng: random.Random, market: dict[str, Any]) -> d
         elif what == 11 and claims:
             # a tie: a copy of a primary-care line at another candidate, same date and amount
             c = dict(rng.choice(claims))
-            c["tin"] = rng.choice(all_tins)
+            c["tin"] = rng.choice(all_tins + own_tins)
+            c["claim_id"] = f"{c.get('claim_id')}-T"
             claims.append(c)
         elif what == 12 and months:
             r["months"] = [m for m in months if m["month"] != rng.choice(months)["month"]]  # a month missing
@@ -100,8 +114,72 @@ def mutate(rec: dict[str, Any], rng: random.Random, market: dict[str, Any]) -> d
         elif what == 13 and months:
             for m in months:  # a full dual in Medicaid FFS throughout: the SMA partners compete
                 m.update(dual="02", medicaid={"state": "NC", "delivery": "FFS", "plan_id": None}, integrated=None)
+        elif what == 14 and claims:
+            # a claim reversed: every line of one claim_id cancelled (net 0), sometimes over-adjusted (net < 0)
+            cid = rng.choice(claims).get("claim_id")
+            same = [c for c in claims if c.get("claim_id") == cid and cid is not None]
+            factor = rng.choice((1.0, 1.0, 1.5, 0.5))
+            claims.extend(
+                dict(c, line=(c.get("line") or 0) + 50, allowed=-round(abs(c["allowed"] or 0) * factor, 2))
+                for c in same
+            )
+        elif what == 15 and claims:
+            # a nursing-facility visit, in a SNF (POS 31), a nursing facility (32) or with no POS
+            c = rng.choice(claims)
+            c["hcpcs"] = rng.choice(("99304", "99307", "99310", "99315"))
+            c["pos"] = rng.choice(("31", "31", "32", None))
+        elif what == 16 and claims:
+            # an FQHC/RHC line: a G-code or a provider type, often without a specialty
+            c = rng.choice(claims)
+            if rng.random() < 0.5:
+                c["hcpcs"] = rng.choice(("G0466", "G0467", "G0468", "G0511", "G2025"))
+            c["provider_type"] = rng.choice(("FQHC", "RHC", "CAH2", None))
+            c["pos"] = None
+            if rng.random() < 0.6:
+                c["specialty"] = None
+        elif what == 17 and claims:
+            c = rng.choice(claims)  # a line without claim_id (an adjustment without one, sometimes)
+            c["claim_id"] = None
+            if rng.random() < 0.4:
+                claims.append(dict(c, allowed=-round(abs(c["allowed"] or 1.0) / 2, 2)))
+        elif what == 18 and claims:
+            # a field missing at an unaffiliated TIN or at an ACO that does not serve the county
+            c = dict(rng.choice(claims))
+            c["tin"] = rng.choice([*own_tins, "999999999", *all_tins])
+            c[rng.choice(("allowed", "specialty", "from_date", "hcpcs"))] = None
+            claims.append(c)
+        elif what == 19 and claims:
+            # the most recent service of a candidate reversed: ties are broken by standing services only
+            c = dict(max(claims, key=lambda x: x.get("from_date") or ""))
+            claims.append(dict(c, claim_id=f"{c.get('claim_id')}-R", allowed=abs(c["allowed"] or 1.0)))
+            claims.append(dict(c, claim_id=f"{c.get('claim_id')}-R", line=99, allowed=-abs(c["allowed"] or 1.0)))
+        elif what == 20 and claims:
+            c = rng.choice(claims)  # a specialty change: primary-care, another, or none
+            c["specialty"] = rng.choice(("08", "11", "50", "06", "26", "99", None))
+        elif what == 21 and claims:
+            c = rng.choice(claims)  # an adjustment of zero, or a zero-charge line
+            claims.append(dict(c, line=77, allowed=0.0))
+        elif what == 22 and r.get("residence"):
+            acos = market["acos"]
+            r["residence"]["county_fips"] = rng.choice(acos[rng.randrange(len(acos))]["service_area_counties"])
+        elif what == 23 and claims:
+            c = rng.choice(claims)  # the date moved to an alignment-year boundary, or out of the years
+            c["from_date"] = rng.choice(
+                ("2025-07-01", "2025-06-30", "2026-06-30", "2026-07-01", "2027-06-30", "2027-07-01")
+            )
     r["voluntary"], r["claims"] = vol, claims
     return r
+
+
+def align_duckdb(policy: Path, market: Path, source: Path, output: Path) -> dict[str, Decision]:
+    """``lead-rules align --engine duckdb`` of ``source``: bene_id -> (outcome, aco_id, pathway)."""
+    import duckdb
+
+    cmd = [str(Path(sys.executable).parent / "lead-rules"), "align", "--engine", "duckdb", "--policy", str(policy)]
+    cmd += ["--market", str(market), "--input", str(source), "--output", str(output), "--quiet"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    rows = duckdb.connect().sql(f"SELECT bene_id, outcome, aco_id, pathway FROM read_parquet('{output}')").fetchall()
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
 def main() -> int:
@@ -110,6 +188,9 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--data", type=Path, default=Path("/tmp/lead-rules-bench-lead"))
+    ap.add_argument(
+        "--plain", action="store_true", help="the records and market of lead_data.py as they are (no mutation)"
+    )
     args = ap.parse_args()
     import duckdb
     import yaml
@@ -127,19 +208,26 @@ def main() -> int:
         POLICY,
         str(Path(sys.executable).parent / "lead-rules"),
     )
-    market = awkward_market(yaml.safe_load(paths["market"].read_text(encoding="utf-8")))
-    rng = random.Random(f"fuzz:{args.seed}")
-    with paths["jsonl"].open(encoding="utf-8") as fh:
-        records = [mutate(json.loads(line), rng, market) for line in fh]
-    out = args.data / f"fuzz-n{args.n}-seed{args.seed}"
+    market = yaml.safe_load(paths["market"].read_text(encoding="utf-8"))
+    out = args.data / f"{'plain' if args.plain else 'fuzz'}-n{args.n}-seed{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "market.yaml").write_text(yaml.safe_dump(market, sort_keys=False), encoding="utf-8")
-    with (out / "population.jsonl").open("w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec) + "\n")
+    if args.plain:
+        with paths["jsonl"].open(encoding="utf-8") as fh:
+            records = [json.loads(line) for line in fh]
+        shutil.copyfile(paths["market"], out / "market.yaml")
+        shutil.copyfile(paths["jsonl"], out / "population.jsonl")
+    else:
+        market = awkward_market(market)
+        rng = random.Random(f"fuzz:{args.seed}")
+        with paths["jsonl"].open(encoding="utf-8") as fh:
+            records = [mutate(json.loads(line), rng, market) for line in fh]
+        (out / "market.yaml").write_text(yaml.safe_dump(market, sort_keys=False), encoding="utf-8")
+        with (out / "population.jsonl").open("w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec) + "\n")
     policy = lead_rules.load_policy(POLICY)
     mk = lead_rules.load_market(out / "market.yaml")
-    engine = {}
+    engine: dict[str, Decision] = {}
     for rec in records:
         d = policy.evaluate(rec, mk, trace=False)
         engine[rec["bene_id"]] = (d.outcome, d.aco_id, d.pathway)
@@ -148,22 +236,28 @@ def main() -> int:
     con = duckdb.connect()
     con.sql(query(POLICY, market, out / "population.jsonl", out / "sql.parquet"))
     sql = {row[0]: tuple(row[1:]) for row in con.sql(f"SELECT * FROM read_parquet('{out / 'sql.parquet'}')").fetchall()}
-    differ = 0
+    aligned = align_duckdb(POLICY, out / "market.yaml", out / "population.jsonl", out / "align.parquet")
+    differ: Counter[str] = Counter()
     for rec in records:
         z = zd.evaluate({"bene": rec})["result"]
         got = {
             "python": decide(rec),
             "zen": (z.get("outcome"), z.get("aco_id"), z.get("pathway")),
             "sql": sql[rec["bene_id"]],
+            "align-duckdb": aligned.get(rec["bene_id"]),
         }
         for name, dec in got.items():
             if dec != engine[rec["bene_id"]]:
-                differ += 1
-                if differ <= 20:
+                differ[name] += 1
+                if sum(differ.values()) <= 20:
                     print(f"{rec['bene_id']}: interpreter {engine[rec['bene_id']]}, {name} {dec}")
     counts = Counter(v[2] for v in engine.values())
     errors = sum(1 for v in engine.values() if v[0] == "error")
-    print(f"{len(records)} mutated records ({dict(counts)}, {errors} errors): {differ} differing decisions")
+    kind = "plain" if args.plain else "mutated"
+    print(
+        f"{len(records)} {kind} records ({dict(counts)}, {errors} errors): "
+        f"{sum(differ.values())} differing decisions {dict(differ)}"
+    )
     return 1 if differ else 0
 
 

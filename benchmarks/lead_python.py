@@ -6,17 +6,27 @@ line: dates and months as ISO strings, ``allowed`` a float) and returns
 the interpreter and the DuckDB engine. It implements the rules of
 ``policies/lead/*.yaml`` as a careful engineer would without a rules engine:
 constants (windows, cut-off, alignment years, weights, code lists, the
-market's TIN index) are computed once; one pass over the months and one over
-the claims per record; three-valued logic (``None`` = unknown) only where the
-policy has it; money as integer cents, so sums and ties are exact (records
-carry at most two decimals).
+market's TIN index, the TINs of the ACOs serving each county) are computed
+once; one pass over the months and one over the claims per record (then one
+over its few primary-care lines, to net each claim); three-valued logic
+(``None`` = unknown) only where the policy has it; money as integer cents, so
+sums and ties are exact (records carry at most two decimals).
+
+Claims are read as the policy reads them: each claim's primary-care lines are
+netted (a claim netting to zero or less is dropped, a line without
+``claim_id`` stands alone, and only positive lines of standing claims break
+ties); nursing-facility visits in a SNF do not count; FQHC/RHC services count
+as primary-care specialists' and need no specialty; a claims outcome that
+missing data leave unknown, and that could be an ACO's, blocks the Medicaid
+pathway.
 
 The parameter values are read from ``parameters.yaml`` and the code files.
 Only the default choices of the rule-selecting string parameters (tie rules,
-``missing_month_rule``, ``shared_tin_rule``, ``partnership_in_force_rule``)
-and of the boolean switches are implemented; :func:`make_decider` refuses
-others instead of deciding differently. No validation: the records are
-assumed to be well-formed (the benchmark population is).
+``missing_month_rule``, ``shared_tin_rule``, ``partnership_in_force_rule``,
+``candidate_aggregation``, ``step2_specialty_rule``) and of the boolean
+switches are implemented; :func:`make_decider` refuses others instead of
+deciding differently. No validation: the records are assumed to be
+well-formed (the benchmark population is).
 """
 
 from __future__ import annotations
@@ -96,6 +106,11 @@ def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[s
         "partnership_in_force_rule": "performance_year_start",
         "medicaid_on_tie": "not_aligned",
         "no_death_date_means_alive": True,
+        "missing_pos_counts": True,
+        "step2_specialty_rule": "any",
+        "candidate_aggregation": "aco_vs_each_tin",
+        "unknown_claims_block_lower_pathways": True,
+        "residence_must_match_medicaid_state": False,
     }
     for name, value in expected.items():
         if p[name] != value:
@@ -120,6 +135,9 @@ def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[s
     ay1_start = _add_months(ay2_start, -ay_len).isoformat()
     w1, w2 = int(p["ay1_weight"]), int(p["ay2_weight"])
     pc_codes, pc_specs = p["primary_care_hcpcs"], p["primary_care_specialties"]
+    fq_codes, fq_types = p["fqhc_rhc_hcpcs"], p["fqhc_rhc_provider_types"]
+    any_pc_codes = pc_codes | fq_codes  # the codes of lines that might count
+    pos_codes, pos_places = p["pos_excluded_hcpcs"] - fq_codes, p["pos_excluded_places"]
     share = Fraction(str(p["pc_specialist_min_share"]))
     full_dual, unknown_dual, no_medicaid = p["full_dual_codes"], p["unknown_dual_codes"], p["non_medicaid_dual_codes"]
     integrated_types = p["integrated_care_types"]
@@ -140,6 +158,12 @@ def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[s
     n_acos_of_tin = {t: len(ids) for t, ids in aco_ids_by_tin.items()}
     candidate_of_tin = {t: min(ids) for t, ids in aco_ids_by_tin.items()}
     all_tins = frozenset(aco_ids_by_tin)
+    # claims_outcome_known: the participant TINs of the ACOs serving a county (county unknown: every ACO's)
+    tins_serving: dict[str, frozenset[str]] = {}
+    for _, tins, counties, _ in acos:
+        for county in counties:
+            tins_serving[county] = tins_serving.get(county, frozenset()) | tins
+    no_tins: frozenset[str] = frozenset()
 
     def enrolled(partners: list[tuple[str, str, frozenset[str], bool]], months: list[Mapping[str, Any]]) -> bool | None:
         """enrolled_with_medicaid_partner without the window-completeness term."""
@@ -211,51 +235,76 @@ def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[s
             hits = [a[0] for a in acos if designated in a[1] and county in a[2]]
             if len(hits) == 1:
                 return "aligned", hits[0], "voluntary"
-        # --- claims: weighted primary-care plurality (integer cents x weight)
-        totals: dict[str, int | None] = {}
-        latest: dict[str, str] = {}
-        incomplete = False
-        pcc: list[tuple[str | None, int | None, str, bool]] = []  # (candidate, weighted cents, date, pc specialist)
-        pc_spec_sum = all_sum = 0
+        # --- claims: weighted primary-care plurality (integer cents x weight) of the claims that stand
+        aco_tins = all_tins if county is None else tins_serving.get(county, no_tins)
+        incomplete = False  # a line that might count misses a field the plurality needs
+        aco_line = False  # a line that might count could be an ACO's (TIN missing or serving the county)
+        lines: list[tuple[str | None, int | None, str, str | None, bool | None]] = []  # kept primary-care lines
+        net: dict[str, int | None] = {}  # claim_id -> net cents of its primary-care lines
         for c in rec.get("claims") or ():
             code = c.get("hcpcs")
             if code is None:
                 incomplete = True
+            elif code not in any_pc_codes:
                 continue
-            if code not in pc_codes:
+            d, tin = c.get("from_date"), c.get("tin")
+            if d is not None and not ay1_start <= d <= ap_end:
                 continue
-            d = c.get("from_date")
-            if d is None:
+            if not aco_line and (tin is None or tin in aco_tins):
+                aco_line = True
+            if code is None or d is None:
                 incomplete = True
-                continue
-            if not ay1_start <= d <= ap_end:
-                continue
-            tin, allowed, spec = c.get("tin"), c.get("allowed"), c.get("specialty")
-            if tin is None or allowed is None or spec is None:
+                continue  # in no alignment year, or no primary-care code
+            allowed, spec, cid = c.get("allowed"), c.get("specialty"), c.get("claim_id")
+            fq = code in fq_codes or c.get("provider_type") in fq_types
+            if tin is None or allowed is None or (spec is None and not fq) or (cid is None and allowed < 0):
                 incomplete = True
+            if code in pos_codes and c.get("pos") in pos_places:
+                continue  # a nursing-facility visit in a SNF
             if tin is not None and n_acos_of_tin.get(tin, 0) > 1:
                 continue  # shared TIN: dropped
-            value = None if allowed is None else round(allowed * 100) * (w1 if d <= ay1_end else w2)
-            is_pc = None if spec is None else spec in pc_specs
+            cents = None if allowed is None else round(allowed * 100)
+            if cid is not None:
+                if cid in net:
+                    if cents is not None:
+                        cur = net[cid]
+                        net[cid] = cents if cur is None else cur + cents
+                else:
+                    net[cid] = cents
+            is_pc = True if fq else (None if spec is None else spec in pc_specs)
+            cand = None if tin is None else candidate_of_tin.get(tin, tin)
+            lines.append((cid, cents, d, cand, is_pc))
+        pcc: list[tuple[str, int | None, str, bool]] = []  # (candidate, weighted cents, date, pc specialist)
+        pc_spec_sum = all_sum = 0
+        for cid, cents, d, cand, is_pc in lines:
+            if cid is None:
+                if cents is None or cents <= 0:
+                    continue
+            else:
+                total = net[cid]
+                if total is None or total <= 0:
+                    continue  # a reversed claim
+            value = None if cents is None else cents * (w1 if d <= ay1_end else w2)
             if value is not None:
                 all_sum += value
                 if is_pc:
                     pc_spec_sum += value
-            if is_pc is None:
-                continue  # in neither the specialist nor the other list
-            cand = None if tin is None else candidate_of_tin.get(tin, tin)
-            pcc.append((cand, value, d, is_pc))
+            if is_pc is not None and cand is not None:
+                pcc.append((cand, value, d, is_pc))
         use_pc = pc_spec_sum > 0 and pc_spec_sum >= all_sum * share
+        totals: dict[str, int | None] = {}
+        latest: dict[str, str] = {}  # the most recent service that stands (positive line)
         for cand, value, d, is_pc in pcc:
-            if is_pc is not use_pc or cand is None:
+            if is_pc is not use_pc:
                 continue
             if cand in totals:
                 cur = totals[cand]
-                totals[cand] = cur if value is None else (value if cur is None else cur + value)
-                if d > latest[cand]:
-                    latest[cand] = d
+                if value is not None:
+                    totals[cand] = value if cur is None else cur + value
             else:
-                totals[cand], latest[cand] = value, d
+                totals[cand] = value
+            if value is not None and value > 0 and d > latest.get(cand, ""):
+                latest[cand] = d
         if not incomplete and no_outside is True and eligible is True and county is not None:
             ranked = sorted(((t, latest[k], k) for k, t in totals.items() if t is not None and t > 0), reverse=True)
             if ranked and (len(ranked) == 1 or ranked[0][:2] != ranked[1][:2]):
@@ -265,6 +314,8 @@ def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[s
                         if county in a[2]:
                             return "aligned", winner, "claims"
                         break
+        if incomplete and aco_line:
+            return "not_aligned", None, None  # claims_outcome_known: Medicaid must not overtake claims
         # --- Medicaid enrollment-based, over the Medicaid window
         if eligible is not True or county is None or not no_outside:
             return "not_aligned", None, None

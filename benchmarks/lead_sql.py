@@ -7,8 +7,11 @@ writes ``bene_id, outcome, aco_id, pathway``. The rules are those of
 ``benchmarks/lead_python.py`` (same parameters, same default rule choices,
 read from the policy folder), written as list lambdas over each record's
 ``months``, ``voluntary`` and ``claims``; the market is inlined as a typed
-list of structs and a TIN map. Money stays DECIMAL(12,2), so sums and ties are
-exact. No validation and no error rows: the query trusts its input, as a
+list of structs, a TIN map and a county -> serving TINs map. Each claim is
+netted over its primary-care lines (``standing``: the claim_ids whose lines
+net to more than zero), then the FQHC/RHC, place-of-service and specialist
+rules apply as in the Python baseline. Money stays DECIMAL(12,2), so sums and
+ties are exact. No validation and no error rows: the query trusts its input, as a
 hand-written analyst query does.
 
 Three-valued logic is kept only where it changes a decision: a pathway aligns
@@ -59,6 +62,11 @@ def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -
         "partnership_in_force_rule": "performance_year_start",
         "medicaid_on_tie": "not_aligned",
         "no_death_date_means_alive": True,
+        "missing_pos_counts": True,
+        "step2_specialty_rule": "any",
+        "candidate_aggregation": "aco_vs_each_tin",
+        "unknown_claims_block_lower_pathways": True,
+        "residence_must_match_medicaid_state": False,
     }.items():
         if p[name] != value:
             raise NotImplementedError(f"the hand-written query implements {name}={value!r}, not {p[name]!r}")
@@ -101,7 +109,18 @@ def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -
     if not ids_by_tin:
         tin_map = "MAP([]::VARCHAR[], []::VARCHAR[])"
     all_tins = _list(ids_by_tin)
+    # claims_outcome_known: the participant TINs of the ACOs serving a county
+    serving: dict[str, set[str]] = {}
+    for a in market.get("acos") or ():
+        for county in a.get("service_area_counties") or ():
+            serving.setdefault(str(county), set()).update(str(t) for t in a.get("participant_tins") or ())
+    county_tins = "MAP {" + ", ".join(f"{_s(k)}: {_list(v)}" for k, v in sorted(serving.items())) + "}"
+    if not serving:
+        county_tins = "MAP([]::VARCHAR[], []::VARCHAR[][])"
     pc, pcs = _list(p["primary_care_hcpcs"]), _list(p["primary_care_specialties"])
+    fq, fqt = _list(p["fqhc_rhc_hcpcs"]), _list(p["fqhc_rhc_provider_types"])
+    any_pc = _list(p["primary_care_hcpcs"] | p["fqhc_rhc_hcpcs"])
+    posx, posp = _list(p["pos_excluded_hcpcs"]), _list(p["pos_excluded_places"])
     buyin, hmo = _list(p["part_a_and_b_buyin_codes"]), _list(p["original_medicare_hmo_codes"])
     full_dual, integ = _list(p["full_dual_codes"]), _list(p["integrated_care_types"])
     channels = _list(p["voluntary_channels"])
@@ -112,6 +131,12 @@ def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -
         read = f"read_json({_s(str(source))}, format='newline_delimited', columns={duckdb_columns()})"
     w = f"(CASE WHEN c.from_date <= DATE '{ay1_end}' THEN {w1} ELSE {w2} END)"
     key = f"coalesce({tin_map}[c.tin], c.tin)"
+    # a primary-care specialist's service, FQHC/RHC services included (NULL: no specialty)
+    is_pc = (
+        f"(list_contains({pcs}, c.specialty) OR coalesce(list_contains({fqt}, c.provider_type), false) "
+        f"OR list_contains({fq}, c.hcpcs))"
+    )
+    in_ay = f"c.from_date BETWEEN DATE '{ay1_start}' AND DATE '{ap_end}'"
     return f"""
 COPY (
 WITH src AS (
@@ -131,33 +156,51 @@ WITH src AS (
       AND county IS NOT NULL AS eligible,
     list_filter(voluntary, lambda v: v.date IS NOT NULL AND v.tin IS NOT NULL
                 AND list_contains({channels}, v.channel) AND v.date <= DATE '{cutoff}') AS valid,
-    list_filter(claims, lambda c: list_contains({pc}, c.hcpcs) AND c.from_date BETWEEN DATE '{ay1_start}'
-                AND DATE '{ap_end}' AND NOT coalesce(list_contains({shared}, c.tin), false)) AS pcc,
-    len(list_filter(claims, lambda c: c.hcpcs IS NULL OR (list_contains({pc}, c.hcpcs) AND (c.from_date IS NULL
-        OR (c.from_date BETWEEN DATE '{ay1_start}' AND DATE '{ap_end}'
-            AND (c.tin IS NULL OR c.allowed IS NULL OR c.specialty IS NULL)))))) > 0 AS incomplete
+    list_filter(claims, lambda c: {in_ay}
+                AND (list_contains({fq}, c.hcpcs) OR (list_contains({pc}, c.hcpcs)
+                     AND NOT (list_contains({posx}, c.hcpcs) AND coalesce(list_contains({posp}, c.pos), false))))
+                AND NOT coalesce(list_contains({shared}, c.tin), false)) AS pcl,
+    len(list_filter(claims, lambda c: c.hcpcs IS NULL OR (list_contains({any_pc}, c.hcpcs) AND (c.from_date IS NULL
+        OR ({in_ay} AND (c.tin IS NULL OR c.allowed IS NULL OR (c.claim_id IS NULL AND c.allowed < 0)
+            OR (c.specialty IS NULL AND NOT coalesce(list_contains({fqt}, c.provider_type), false)
+                AND NOT list_contains({fq}, c.hcpcs)))))))) > 0 AS incomplete,
+    len(list_filter(claims, lambda c: (c.hcpcs IS NULL OR list_contains({any_pc}, c.hcpcs))
+        AND (c.from_date IS NULL OR {in_ay})
+        AND (c.tin IS NULL OR list_contains(CASE WHEN county IS NULL THEN {all_tins}
+                                                 ELSE coalesce({county_tins}[county], []::VARCHAR[]) END, c.tin)))) > 0
+      AS aco_line
   FROM src
+), net AS (
+  SELECT *,
+    list_filter(list_distinct(list_transform(pcl, lambda c: c.claim_id)),
+      lambda k: list_sum(list_transform(list_filter(pcl, lambda c: c.claim_id = k), lambda c: c.allowed)) > 0)
+      AS standing
+  FROM elig
+), stand AS (
+  SELECT * EXCLUDE (pcl, standing),
+    list_filter(pcl, lambda c: CASE WHEN c.claim_id IS NULL THEN c.allowed > 0
+                                    ELSE list_contains(standing, c.claim_id) END) AS pcc
+  FROM net
 ), vol AS (
   SELECT * EXCLUDE (valid, voluntary),
     list_distinct(list_transform(
       list_filter(valid, lambda v: v.date = list_max(list_transform(valid, lambda x: x.date))),
       lambda v: v.tin)) AS dtins,
-    coalesce(list_sum(list_transform(list_filter(pcc, lambda c: list_contains({pcs}, c.specialty)),
-                                     lambda c: c.allowed * {w})), 0) AS pc_sum,
+    coalesce(list_sum(list_transform(list_filter(pcc, lambda c: {is_pc}), lambda c: c.allowed * {w})), 0) AS pc_sum,
     coalesce(list_sum(list_transform(pcc, lambda c: c.allowed * {w})), 0) AS all_sum
-  FROM elig
+  FROM stand
 ), cnt AS (
   SELECT * EXCLUDE (dtins, pcc, pc_sum, all_sum),
     CASE WHEN len(dtins) = 1 THEN dtins[1] END AS designated,
     list_filter(pcc, lambda c: CASE WHEN pc_sum > 0 AND pc_sum >= all_sum * {share}
-                                    THEN list_contains({pcs}, c.specialty)
-                                    ELSE NOT list_contains({pcs}, c.specialty) END) AS counted
+                                    THEN {is_pc} ELSE NOT {is_pc} END) AS counted
   FROM vol
 ), tot AS (
   SELECT * EXCLUDE (counted),
     list_transform(list_distinct(list_transform(counted, lambda c: {key})), lambda k: {{
       'total': list_sum(list_transform(list_filter(counted, lambda c: {key} = k), lambda c: c.allowed * {w})),
-      'latest': list_max(list_transform(list_filter(counted, lambda c: {key} = k), lambda c: c.from_date)),
+      'latest': list_max(list_transform(list_filter(counted, lambda c: {key} = k AND c.allowed > 0),
+                                        lambda c: c.from_date)),
       'key': k}}) AS totals
   FROM cnt
 ), pick AS (
@@ -166,17 +209,17 @@ WITH src AS (
     list_filter({acos_sql},
                 lambda a: list_contains(a.tins, designated) AND list_contains(a.counties, county)) AS vol_acos,
     list_reverse_sort(list_filter(totals, lambda g: g.total > 0)) AS ranked,
-    incomplete
+    incomplete, incomplete AND aco_line AS claims_unknown
   FROM tot
 ), dec AS (
-  SELECT bene_id, eligible, no_outside, vol_acos, mwin, totals, county,
+  SELECT bene_id, eligible, no_outside, vol_acos, mwin, totals, county, claims_unknown,
     CASE WHEN NOT incomplete AND len(ranked) > 0
               AND (len(ranked) = 1 OR ranked[1].total <> ranked[2].total OR ranked[1].latest <> ranked[2].latest)
          THEN ranked[1].key END AS plurality
   FROM pick
 ), med AS (
   SELECT *,
-    CASE WHEN eligible AND no_outside
+    CASE WHEN eligible AND no_outside AND NOT claims_unknown
          AND len(list_distinct(list_transform(mwin, lambda m: m.month))) >= {int(p["medicaid_min_months_with_data"])}
          AND len(list_filter(mwin, lambda m: NOT coalesce(list_contains({full_dual}, m.dual), false))) = 0
          AND len(list_filter(mwin, lambda m: m.integrated IS NOT NULL

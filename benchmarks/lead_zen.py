@@ -15,7 +15,13 @@ the policy's YAML, all without effect on the decisions:
   all a pathway needs (it aligns when every requirement is true);
 * ZEN has no ``distinct`` or ``group by``: the per-candidate totals are computed once per counted line
   (a line's candidate total is the sum over the lines of the same candidate), and a plurality is
-  unique when all the best lines name the same candidate;
+  unique when all the best lines name the same candidate; likewise a claim is netted by summing, for
+  each primary-care line, the lines of its ``claim_id`` (only when some line is not positive: otherwise
+  every claim stands);
+* ``max`` of an empty list is an error in ZEN, so a candidate's most recent standing service is the
+  maximum over its lines of "date if the line is positive, else 0";
+* the claims outcome is unknown for the Medicaid pathway (``claims_outcome_known``) through the
+  ``countyTins`` map of the market node: the participant TINs of the ACOs serving each county;
 * the policy's parameters are constants in the expressions (the defaults of
   ``policies/lead/parameters.yaml`` and the code lists, performance year 2028); ZEN numbers are
   decimals, so money is exact.
@@ -67,6 +73,9 @@ def build_graph() -> dict[str, Any]:
     ay1_start = _add_months(ay2_start, -ay_len)
     s = sorted
     pc, pcs = _zen(s(p["primary_care_hcpcs"])), _zen(s(p["primary_care_specialties"]))
+    fq, fqt = _zen(s(p["fqhc_rhc_hcpcs"])), _zen(s(p["fqhc_rhc_provider_types"]))
+    any_pc = _zen(s(p["primary_care_hcpcs"] | p["fqhc_rhc_hcpcs"]))
+    posx, posp = _zen(s(p["pos_excluded_hcpcs"])), _zen(s(p["pos_excluded_places"]))
     d = "date"
 
     nodes: list[tuple[str, list[tuple[str, str]]]] = [
@@ -77,6 +86,7 @@ def build_graph() -> dict[str, Any]:
                 ("tinAco", "__TIN_ACO__"),
                 ("sharedTins", "__SHARED_TINS__"),
                 ("allTins", "__ALL_TINS__"),
+                ("countyTins", "__COUNTY_TINS__"),
             ],
         ),
         (
@@ -123,27 +133,36 @@ def build_graph() -> dict[str, Any]:
             "claims",
             [
                 (
-                    "pcc",
-                    f"filter(bene.claims, #.hcpcs in {pc} and #.from_date != null "
+                    "pcl",
+                    f"filter(bene.claims, #.from_date != null "
                     f"and {d}(#.from_date) >= {d}('{ay1_start}') and {d}(#.from_date) <= {d}('{ap_end}') "
+                    f"and (#.hcpcs in {fq} or (#.hcpcs in {pc} and not (#.hcpcs in {posx} and #.pos in {posp}))) "
                     f"and not (#.tin in sharedTins))",
+                ),
+                (
+                    "pcc",
+                    "none($.pcl, #.allowed == null or #.allowed <= 0) ? $.pcl "
+                    ": filter($.pcl as c, c.claim_id == null ? (c.allowed != null and c.allowed > 0) "
+                    ": sum(map(filter($.pcl, #.claim_id == c.claim_id and #.allowed != null), #.allowed)) > 0)",
                 ),
                 (
                     "lines",
                     f"map($.pcc, {{key: tinAco[#.tin] ?? #.tin, "
                     f"w: #.allowed == null ? null : #.allowed * ({d}(#.from_date) <= {d}('{ay1_end}') "
                     f"? {int(p['ay1_weight'])} : {int(p['ay2_weight'])}), "
-                    f"d: {d}(#.from_date), spec: #.specialty, pc: #.specialty in {pcs}}})",
+                    f"d: {d}(#.from_date), positive: #.allowed != null and #.allowed > 0, "
+                    f"known: #.specialty != null or #.hcpcs in {fq} or #.provider_type in {fqt}, "
+                    f"pc: #.specialty in {pcs} or #.hcpcs in {fq} or #.provider_type in {fqt}}})",
                 ),
                 ("pcSum", "sum(map(filter($.lines, #.pc and #.w != null), #.w))"),
                 ("allSum", "sum(map(filter($.lines, #.w != null), #.w))"),
                 ("usePc", f"$.pcSum > 0 and $.pcSum >= $.allSum * {p['pc_specialist_min_share']}"),
-                ("counted", "filter($.lines, #.spec != null and #.key != null and ($.usePc ? #.pc : not #.pc))"),
+                ("counted", "filter($.lines, #.known and #.key != null and ($.usePc ? #.pc : not #.pc))"),
                 (
                     "cands",
                     "map($.counted as c, {key: c.key, "
                     "total: sum(map(filter($.counted, #.key == c.key and #.w != null), #.w)), "
-                    "latest: max(map(filter($.counted, #.key == c.key), #.d))})",
+                    "latest: max(map(filter($.counted, #.key == c.key), #.positive ? #.d : 0))})",
                 ),
                 ("pos", "filter($.cands, #.total > 0)"),
                 ("bestTotal", "len($.pos) > 0 ? max(map($.pos, #.total)) : null"),
@@ -155,9 +174,21 @@ def build_graph() -> dict[str, Any]:
                 ),
                 (
                     "incomplete",
-                    f"some(bene.claims, #.hcpcs == null or (#.hcpcs in {pc} and (#.from_date == null "
+                    f"some(bene.claims, #.hcpcs == null or (#.hcpcs in {any_pc} and (#.from_date == null "
                     f"or ({d}(#.from_date) >= {d}('{ay1_start}') and {d}(#.from_date) <= {d}('{ap_end}') "
-                    f"and (#.tin == null or #.allowed == null or #.specialty == null)))))",
+                    f"and (#.tin == null or #.allowed == null or (#.claim_id == null and #.allowed < 0) "
+                    f"or (#.specialty == null and not (#.provider_type in {fqt}) and not (#.hcpcs in {fq})))))))",
+                ),
+                (
+                    "acoTins",
+                    "eligibility.county == null ? allTins : countyTins[eligibility.county] ?? []",
+                ),
+                (
+                    "unknown",
+                    f"$.incomplete and some(bene.claims, (#.hcpcs == null or #.hcpcs in {any_pc}) "
+                    f"and (#.from_date == null "
+                    f"or ({d}(#.from_date) >= {d}('{ay1_start}') and {d}(#.from_date) <= {d}('{ap_end}'))) "
+                    f"and (#.tin == null or #.tin in $.acoTins))",
                 ),
                 (
                     "claimsAcos",
@@ -172,7 +203,7 @@ def build_graph() -> dict[str, Any]:
                 ("mwin", f"filter(bene.months, #.month in {_zen(medicaid_window)})"),
                 (
                     "ok",
-                    f"eligibility.eligible and voluntary.noOutside "
+                    f"eligibility.eligible and voluntary.noOutside and not claims.unknown "
                     f"and count({_zen(medicaid_window)} as lbl, some($.mwin, #.month == lbl)) >= "
                     f"{int(p['medicaid_min_months_with_data'])} "
                     f"and all($.mwin, #.dual in {_zen(s(p['full_dual_codes']))}) "
@@ -259,6 +290,7 @@ def market_literals(market: Mapping[str, Any]) -> dict[str, str]:
     py_start = dt.date(int(market["performance_year"]), 1, 1)
     acos: list[dict[str, Any]] = []
     ids_by_tin: dict[str, list[str]] = {}
+    county_tins: dict[str, set[str]] = {}
     for a in market.get("acos") or ():
         partners = []
         for q in a.get("medicaid_partners") or ():
@@ -281,11 +313,14 @@ def market_literals(market: Mapping[str, Any]) -> dict[str, str]:
         )
         for t in tins:
             ids_by_tin.setdefault(t, []).append(str(a["id"]))
+        for county in a.get("service_area_counties") or ():
+            county_tins.setdefault(str(county), set()).update(tins)
     return {
         "__ACOS__": _zen(acos),
         "__TIN_ACO__": _zen({t: min(ids) for t, ids in ids_by_tin.items()}),
         "__SHARED_TINS__": _zen(sorted(t for t, ids in ids_by_tin.items() if len(ids) > 1)),
         "__ALL_TINS__": _zen(sorted(ids_by_tin)),
+        "__COUNTY_TINS__": _zen({k: sorted(v) for k, v in county_tins.items()}),
     }
 
 
