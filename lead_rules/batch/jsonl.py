@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
+from pydantic import ValidationError
+
 from ..engine.decision import Decision
 from ..engine.policy import Policy
 from ..engine.trace_codec import TraceEncoder
@@ -102,12 +104,15 @@ def decide_lines(
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        record, err = parse_line(line, number)
-        if record is None:
-            assert err is not None
-            yield err, None
-            continue
-        decision = policy.evaluate(record, market, trace=trace)
+        try:  # the fast path: JSON parsed and validated in one step by the record schema's validator
+            decision = policy.evaluate(policy.validate_record(line), market, trace=trace)
+        except ValidationError:  # the exact path names the line, the record and the field
+            record, err = parse_line(line, number)
+            if record is None:
+                assert err is not None
+                yield err, None
+                continue
+            decision = policy.evaluate(record, market, trace=trace)
         row = {"line": number, **decision.summary_dict()}
         if trace and decision.trace is not None:
             if encoder is None:

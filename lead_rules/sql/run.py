@@ -27,6 +27,7 @@ from sqlglot import exp
 
 from ..engine.policy import Policy, load_market, load_policy
 from ..language.records import Market
+from ..language.types import StructT
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
 from .duckdb_io import INPUT_VIEW, jsonl_input_sql, parquet_input_sql
 from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets of align()
@@ -44,19 +45,28 @@ from .relational import relational_input_sql
 from .sqltypes import POPULATION_TABLE, array_type, struct_type
 
 
-def register_input(con: duckdb.DuckDBPyConnection, path: str | Path) -> str:
-    """Create the views ``_lr_input`` (every record, with ``_error``) and ``population`` over ``path``."""
+def register_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None = None) -> str:
+    """Create the views ``_lr_input`` (every record, with ``_error``) and ``population`` over ``path``.
+
+    ``record`` is the record struct of the policy's schema (default: the bundled beneficiary record).
+    """
     kind = input_kind(path)
     if kind == "jsonl":
-        sql = jsonl_input_sql(path)
+        sql = jsonl_input_sql(path, record)
     elif kind == "parquet":
         cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{esc(str(path))}')").fetchall()
-        sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols})
+        sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols}, record)
     else:
-        sql = relational_input_sql(con, Path(path))
+        sql = relational_input_sql(con, Path(path), record)
     con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {sql}")
     con.sql(f"CREATE OR REPLACE TEMP VIEW {POPULATION_TABLE} AS SELECT * FROM {INPUT_VIEW}")
     return kind
+
+
+def _record_struct(compiled: CompiledSQL) -> StructT | None:
+    """The record struct of the compiled policy's schema."""
+    schema = compiled.policy.record_schema
+    return schema.struct if schema is not None else None
 
 
 def reasons_enum_type(compiled: CompiledSQL) -> exp.DataType | None:
@@ -126,7 +136,7 @@ def decide(
     compiled = compile_policy(policy, mk, "duckdb", definitions=definitions)
     _refuse(compiled)
     con = con or connect()
-    register_input(con, input_path)
+    register_input(con, input_path, _record_struct(compiled))
     rel = con.sql(output_query(compiled).sql("duckdb"))
     names = rel.columns
     return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
@@ -199,7 +209,7 @@ def run_duckdb(
     con = con or connect()
     output = Path(output_path)
     fmt, options = copy_options(output)
-    kind = register_input(con, input_path)
+    kind = register_input(con, input_path, _record_struct(compiled))
     query = output_query(compiled, columns)
     if fmt == "csv":  # CSV has no lists: reasons as JSON text
         for proj in query.expressions:
