@@ -43,6 +43,7 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/lead-rules demo --n $(N)
+	$(BIN)/python -m lead_rules.cli.demo_kinds
 
 lint: install-dev
 	$(BIN)/ruff check lead_rules tests $(wildcard benchmarks)

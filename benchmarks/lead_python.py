@@ -117,6 +117,13 @@ def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[s
             raise NotImplementedError(f"the hand-written baseline implements {name}={value!r}, not {p[name]!r}")
 
     py = int(market["performance_year"])
+    # the program calendar (medicaid_pathway_in_effect, medicaid_state_selected) is not written by hand here:
+    # refuse the markets where it could change a decision
+    if py < int(p["medicaid_first_performance_year"]) or market.get("medicaid_integration_states") is not None:
+        raise NotImplementedError(
+            "the hand-written baseline implements the Medicaid pathway from medicaid_first_performance_year on, "
+            "in every partner state (no medicaid_integration_states)"
+        )
     py_start = dt.date(py, 1, 1)
     we_k = -int(p["eligibility_window_end_lag_months"])  # month offset of the window end from January PY
     window_end = _month_label(py, we_k)

@@ -71,6 +71,8 @@ def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -
         if p[name] != value:
             raise NotImplementedError(f"the hand-written query implements {name}={value!r}, not {p[name]!r}")
     py = int(market["performance_year"])
+    if py < int(p["medicaid_first_performance_year"]) or market.get("medicaid_integration_states") is not None:
+        raise NotImplementedError("the hand-written query has no program calendar (medicaid_integration_states)")
     py_start = dt.date(py, 1, 1)
     we_k = -int(p["eligibility_window_end_lag_months"])
     we = _month_label(py, we_k)

@@ -330,6 +330,8 @@ def load(market: Mapping[str, Any], graph: Path = GRAPH) -> Any:
 
     if int(market["performance_year"]) != 2028:
         raise NotImplementedError("the graph's windows are those of performance year 2028")
+    if market.get("medicaid_integration_states") is not None:
+        raise NotImplementedError("the graph has no program calendar (medicaid_integration_states)")
     content = json.loads(graph.read_text(encoding="utf-8"))
     literals = market_literals(market)
     for node in content["nodes"]:

@@ -37,6 +37,8 @@ def corpus() -> dict[str, tuple[Policy, Market, list[tuple[str, dict[str, Any]]]
         assert folder is not None, path
         entry = runner.policy_entry(folder)
         assert entry is not None, f"policy {folder} does not load"
+        if entry.policy.doc.decision is not None:
+            continue  # verdicts, rankings, computations: interpreter only (S120)
         for case in FileParser(path, entry.policy).parse():
             if case.name in SKIP:
                 continue

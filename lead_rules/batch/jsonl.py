@@ -109,6 +109,8 @@ def decide_lines(
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        # the strict reader first (duplicate keys, NaN, depth: as every engine), then the
+        # repeated-id check; the schema's one-step JSON validator would accept what these refuse
         record, err = parse_line(line, number)
         if record is None:
             assert err is not None

@@ -62,6 +62,17 @@ def _is_binary(f: IO[str]) -> bool:
     return head.startswith(b"PAR1") or b"\0" in head
 
 
+@contextlib.contextmanager
+def _output(path: str | None, inputs: list[str | None]) -> Iterator[IO[str]]:
+    """Standard output, or ``path`` written atomically (never over one of ``inputs``)."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    _refuse_output(path, inputs)
+    with atomic_output(path) as partial, _open(str(partial), "w", sys.stdout) as dst:
+        yield dst
+
+
 def _refuse_output(output: str, inputs: list[str | None]) -> None:
     if Path(output).is_dir():  # before the atomic writer: it would only fail when moving the finished file
         print(f"lead-rules: cannot open {output}: it is a folder, not a file", file=sys.stderr)
@@ -106,10 +117,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{path}: {errors} error(s), {warnings} warning(s)")
         else:
             n_crit = len(policy.criteria())
-            print(
-                f"{path}: ok — {policy.id} v{policy.version}, {len(policy.pathway_names)} pathways, "
-                f"{n_crit} criteria, {warnings} warning(s)"
-            )
+            decision = policy.doc.decision
+            shape = f"a {decision.kind} decision" if decision else f"{len(policy.pathway_names)} pathways"
+            print(f"{path}: ok — {policy.id} v{policy.version}, {shape}, {n_crit} criteria, {warnings} warning(s)")
     if args.format == "json":
         print(json.dumps({"ok": not failed, "policies": reports}, indent=2))
     return 1 if failed else 0
@@ -120,10 +130,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..batch.jsonl import BatchCounts, run_batch
 
     policy = policy_or_exit(args.policy)
-    market = market_or_exit(args.market, policy)
-    inputs = [args.input, args.market, args.policy]
+    inputs = [args.input, args.market, args.policy, getattr(args, "context", None)]
+    if policy.doc.decision is not None:  # a verdict, ranking or computation
+        from .kinds import evaluate
+
+        with _output(args.output, inputs) as dst:
+            return evaluate(policy, args, dst)
+    market = market_or_exit(_market_arg(args), policy)
     if args.log:
         _refuse_output(args.log, inputs)
+    if args.input is not None and Path(args.input).suffix.lower() in (".yaml", ".yml"):
+        from .kinds import evaluate_alignment_documents
+
+        with _output(args.output, inputs) as dst:
+            return evaluate_alignment_documents(policy, market, args, dst)
 
     def decide(src: IO[str], dst: IO[str]) -> BatchCounts:
         if args.log:  # the decision log (lead_rules/tools/decision_log.py)
@@ -134,17 +154,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             )
         return run_batch(policy, market, src, dst, trace=args.trace, encoder=_trace_encoder(args))
 
-    if args.output is None or args.output == "-":
-        with _open(args.input, "r", sys.stdin) as src:
-            counts = decide(src, sys.stdout)
-    else:
-        _refuse_output(args.output, inputs)
-        with (
-            _open(args.input, "r", sys.stdin) as src,
-            atomic_output(args.output) as partial,
-            _open(str(partial), "w", sys.stdout) as dst,
-        ):
-            counts = decide(src, dst)
+    with _open(args.input, "r", sys.stdin) as src, _output(args.output, inputs) as dst:
+        counts = decide(src, dst)
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
 
@@ -165,7 +176,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ..batch.jsonl import parse_line
 
     policy = policy_or_exit(args.policy)
-    market = market_or_exit(args.market, policy)
+    if policy.doc.decision is not None:
+        from .kinds import explain
+
+        return explain(policy, args)
+    market = market_or_exit(_market_arg(args), policy)
     if args.from_output:
         from ..sql.explain import decision_from_row, read_output_row
 
@@ -208,14 +223,55 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 2
 
 
+def _market_arg(args: argparse.Namespace) -> str:
+    """The market of an alignment policy: ``--market``, or its general name ``--context``."""
+    path: str | None = args.market or getattr(args, "context", None)
+    if path is None:
+        print("lead-rules: an alignment policy needs --market (or --context)", file=sys.stderr)
+        raise SystemExit(2)
+    return path
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Check a schema file and print the JSON Schema derived from it."""
+    import json
+
+    from ..language.errors import Diagnostics
+    from ..language.json_schema import json_schema
+    from ..language.schema import load_schema
+
+    diags = Diagnostics()
+    schema = load_schema(Path(args.schema), diags)
+    for d in diags.sorted():
+        print(d.render(), file=sys.stderr)
+    if schema is None:
+        return 1
+    print(json.dumps(json_schema(schema), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_market(args: argparse.Namespace) -> int:
+    """Fill a market's Medicaid partnerships from the arrangements the partnership policy finds valid."""
+    from .kinds import market
+
+    return market(args)
+
+
 def cmd_align(args: argparse.Namespace) -> int:
     """Align a whole population with DuckDB, Spark or the interpreter."""
     import json
 
     from ..sql.run import align
 
-    # located diagnostics before any engine starts
-    market_or_exit(args.market, policy_or_exit(args.policy))
+    policy = policy_or_exit(args.policy)  # located diagnostics before any engine starts
+    if policy.doc.decision is not None:
+        print(
+            f"lead-rules: {args.policy} is a '{policy.doc.decision.kind}' decision, which the SQL engines do not "
+            "compile (S120); use 'lead-rules evaluate'",
+            file=sys.stderr,
+        )
+        return 1
+    market_or_exit(args.market, policy)
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
@@ -309,8 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="decide records (JSON Lines) with the interpreter")
     e.add_argument("--policy", required=True, help="policy file or folder")
-    e.add_argument("--market", required=True, help="market YAML or JSON file")
-    e.add_argument("--input", help="records.jsonl (default: standard input)")
+    e.add_argument("--market", help="market YAML or JSON file (alignment policies)")
+    e.add_argument("--context", help="the evaluation context: a market, or a file of context documents")
+    e.add_argument("--input", help="records: .jsonl, or .yaml (one object or a list) (default: standard input)")
     e.add_argument("--output", help="decisions.jsonl (default: standard output)")
     e.add_argument("--trace", action="store_true", help="include the full decision trace in each line")
     e.add_argument("--strict", action="store_true", help="exit 1 when any line is an error")
@@ -334,8 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("explain", help="explain the decision for one beneficiary")
     x.add_argument("--policy", required=True, help="policy file or folder")
-    x.add_argument("--market", required=True, help="market YAML or JSON file")
-    x.add_argument("--input", help="records.jsonl (default: standard input)")
+    x.add_argument("--market", help="market YAML or JSON file (alignment policies)")
+    x.add_argument("--context", help="the evaluation context (a market, or context documents)")
+    x.add_argument("--input", help="records.jsonl or .yaml (default: standard input)")
     x.add_argument("--from-output", help="explain from a batch output (criterion columns) instead of re-running")
     x.add_argument("--id", required=True, help="the bene_id to explain")
     x.add_argument("--json", action="store_true", help="print the decision with its trace as JSON")
@@ -369,6 +427,17 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--summary-json", action="store_true", help="print the summary as JSON on standard output")
     a.add_argument("--log", help="decisions.log.jsonl: one decision log line per decision (see docs/tools.md)")
     a.set_defaults(func=cmd_align)
+
+    m = sub.add_parser("market", help="fill a market's medicaid_partners from the valid partnership arrangements")
+    m.add_argument("--base", required=True, help="the market YAML to start from")
+    m.add_argument("--arrangements", required=True, help="arrangements: .jsonl or .yaml (one or a list)")
+    m.add_argument("--output", required=True, help="the market YAML to write")
+    m.add_argument("--policy", default=None, help="the partnership policy (default: the bundled one)")
+    m.set_defaults(func=cmd_market)
+
+    s = sub.add_parser("schema", help="check a schema file (policies/schemas/*.yaml) and print its JSON Schema")
+    s.add_argument("schema", help="schema YAML file")
+    s.set_defaults(func=cmd_schema)
 
     q = sub.add_parser("sql", help="print the SQL the policy compiles to")
     q.add_argument(

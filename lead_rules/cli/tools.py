@@ -310,13 +310,18 @@ def register(sub: Any) -> None:
     d.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="change a parameter of the new policy (repeatable)"
     )
-    d.add_argument("--engine", choices=["duckdb", "interpreter"], default="duckdb")
+    d.add_argument(
+        "--engine",
+        choices=["duckdb", "interpreter"],
+        default="duckdb",
+        help="engine that decides both versions (default duckdb; the interpreter where a policy does not compile)",
+    )
     d.add_argument("--output", help="D.json (machine-readable) or D.html; the summary goes to standard output")
     d.set_defaults(func=cmd_diff)
 
     w = sub.add_parser("why-not", help="the smallest verified record changes that would align a beneficiary to an ACO")
-    w.add_argument("--policy", required=True)
-    w.add_argument("--market", required=True)
+    w.add_argument("--policy", required=True, help="policy file or folder")
+    w.add_argument("--market", required=True, help="market YAML or JSON file")
     w.add_argument("--input", required=True, help="records (.jsonl or .parquet)")
     w.add_argument("--id", required=True, help="the bene_id")
     w.add_argument("--aco", required=True, help="the ACO the beneficiary should be aligned to")
@@ -333,8 +338,8 @@ def register(sub: Any) -> None:
 
     v = sub.add_parser("verify-log", help="re-decide a decision log (or a sample) and report any difference")
     v.add_argument("--log", required=True, help="decisions.log.jsonl written by evaluate --log or align --log")
-    v.add_argument("--policy", required=True)
-    v.add_argument("--market", required=True)
+    v.add_argument("--policy", required=True, help="policy file or folder")
+    v.add_argument("--market", required=True, help="market YAML or JSON file")
     v.add_argument("--input", required=True, help="the records that were decided (.jsonl or .parquet)")
     v.add_argument("--sample", type=int, help="re-decide only this many logged decisions, chosen at random")
     v.add_argument("--seed", type=int, default=0, help="seed of the sample")
@@ -346,7 +351,7 @@ def register(sub: Any) -> None:
     f.set_defaults(func=cmd_fmt)
 
     x = sub.add_parser("eval-expr", help="print an expression's value and trace against one record")
-    x.add_argument("--policy", required=True)
+    x.add_argument("--policy", required=True, help="policy file or folder")
     x.add_argument("--record", required=True, help="record.json (one object), or records .jsonl/.parquet with --id")
     x.add_argument("--id", help="the bene_id, in a file of several records")
     x.add_argument("--market", help="market file (default: the policy's markets/*.yaml when there is one)")

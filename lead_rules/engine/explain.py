@@ -84,7 +84,8 @@ class DecisionView(Protocol):
 _MAX_READS = 8
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A value as an explanation shows it (``unknown``, quoted strings, short lists and records)."""
     v = to_json(value)
     if v is None:
         return "unknown"
@@ -93,10 +94,10 @@ def _fmt(value: Any) -> str:
     if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
         return f"({len(v)} records)"
     if isinstance(v, dict):
-        shown = ", ".join(f"{k}: {_fmt(x)}" for k, x in list(v.items())[:4])
+        shown = ", ".join(f"{k}: {format_value(x)}" for k, x in list(v.items())[:4])
         return "{" + shown + (", ..." if len(v) > 4 else "") + "}"
     if isinstance(v, list):
-        shown = ", ".join(_fmt(x) for x in v[:6])
+        shown = ", ".join(format_value(x) for x in v[:6])
         return "[" + shown + (f", ... ({len(v)} items)]" if len(v) > 6 else "]")
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -128,12 +129,13 @@ def _criterion_node(trace: TraceNode | None, name: str, pathway: str | None, aco
     return node
 
 
-def _reads(node: TraceNode | None) -> list[str]:
+def read_lines(node: TraceNode | None) -> list[str]:
+    """The record fields ``node`` read, one ``field = value`` line each (at most a few)."""
     if node is None:
         return []
     lines = []
     for field, value in node.reads()[:_MAX_READS]:
-        lines.append(f"{field} = {_fmt(value)}" if value != "..." else f"{field} (each element, see trace)")
+        lines.append(f"{field} = {format_value(value)}" if value != "..." else f"{field} (each element, see trace)")
     return lines
 
 
@@ -154,7 +156,7 @@ def _sub_criteria(trace: TraceNode | None, node: TraceNode | None) -> list[str]:
                 if item_reason:
                     line += f" ({item_reason})"
                 evaluated = child if not child.cached else trace.find_evaluated("criterion", child.label)
-                reads = _reads(evaluated)
+                reads = read_lines(evaluated)
                 if reads:
                     line += " [read " + "; ".join(reads) + "]"
             out.append(line)
@@ -182,7 +184,7 @@ def _reason_lines(r: ReasonView, trace: TraceNode | None, number: str) -> list[s
     subs = _sub_criteria(trace, node)
     if subs:
         lines.append("      built from: " + "; ".join(subs))
-    reads = _reads(node)
+    reads = read_lines(node)
     if reads:
         lines.append("      read: " + "; ".join(reads))
     return lines
@@ -311,7 +313,9 @@ def failing_element(node: TraceNode | None) -> str | None:
                 else f"in item {index + 1}"
             )
             shown = [(k, v) for k, v in row.get("reads", {}).items() if not isinstance(v, (list, tuple, dict))]
-            reads = ", ".join(f"{k.split('.', 1)[-1]} = {'missing' if v is None else _fmt(v)}" for k, v in shown[:3])
+            reads = ", ".join(
+                f"{k.split('.', 1)[-1]} = {'missing' if v is None else format_value(v)}" for k, v in shown[:3]
+            )
             unknown = " (unknown)" if row.get("value") is None else ""
             return f"{label}{unknown}" + (f" ({reads})" if reads else "")
         stack.extend(reversed(n.children))

@@ -11,18 +11,19 @@ exception.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..language import ast
 from ..language.checker import Resolution, check_doc
 from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span
 from ..language.loader import Named, PolicyDoc, load_doc
 from ..language.records import Beneficiary, Market, unknown_key_hint
+from ..language.schema import Schema, bundled
 from ..language.yaml_source import YNode, load_yaml_file
 from .decision import Decision, PathwayResult, Reason
 from .explain import AuditContext
@@ -88,7 +89,23 @@ def load_market(source: Market | Mapping[str, Any] | str | Path, policy: Policy 
         PolicyError: a market file that is unreadable or invalid, with the
             file:line:column of each problem.
     """
-    if isinstance(source, Market):
+    market: Market = load_document(source, Market, lambda m, node, diags: _check_market(m, node, diags, policy))
+    return market
+
+
+def load_document(
+    source: Any, model: type[BaseModel], check: Callable[[Any, YNode, Diagnostics], None] | None = None
+) -> Any:
+    """A document of ``model`` (a market, a context) from a model, a mapping or a YAML/JSON file path.
+
+    ``check`` runs on a document read from a file, with its nodes (the market's
+    duplicate ACO ids and performance year).
+
+    Raises:
+        PolicyError: a market file that is unreadable or invalid, with the
+            file:line:column of each problem.
+    """
+    if isinstance(source, model):
         return source
     if isinstance(source, (str, Path)):
         diags = Diagnostics()
@@ -96,7 +113,7 @@ def load_market(source: Market | Mapping[str, Any] | str | Path, policy: Policy 
         if node is None or diags.has_errors:  # a duplicate key (E003) is an error, not "the last wins"
             raise PolicyError(diags.sorted())
         try:
-            market = Market.model_validate(node.plain())
+            doc = model.model_validate(node.plain())
         except ValidationError as exc:
             for err in exc.errors():
                 span, _ = node.at(tuple(err["loc"]))
@@ -108,11 +125,12 @@ def load_market(source: Market | Mapping[str, Any] | str | Path, policy: Policy 
                 code = "E404" if err["type"] == "aco_id" else "E401"  # an ACO id outside the id pattern
                 diags.error(code, f"invalid market: {where}: {message}", span, hint)
             raise PolicyError(diags.sorted()) from None
-        _check_market(market, node, diags, policy)
-        if diags.has_errors:
-            raise PolicyError(diags.sorted())
-        return market
-    return Market.model_validate(dict(source))
+        if check is not None:
+            check(doc, node, diags)
+            if diags.has_errors:
+                raise PolicyError(diags.sorted())
+        return doc
+    return model.model_validate(dict(source))
 
 
 def _check_market(market: Market, node: YNode, diags: Diagnostics, policy: Policy | None) -> None:
@@ -153,6 +171,11 @@ class Policy:
         self.version = doc.meta.version
         self.title = doc.meta.title
         self.content_hash = doc.content_hash
+        default_record = None if doc.schemas else bundled("beneficiary")
+        self.record_schema: Schema | None = doc.schemas.get("record") or default_record
+        """The schema records are validated against (None: the policy reads no records)."""
+        self.context_schema: Schema | None = doc.schemas.get("context") or (None if doc.schemas else bundled("market"))
+        """The schema of the evaluation context (the market for alignment)."""
         fast, traced = Compiler(doc, res, False), Compiler(doc, res, True)
         self._pathways: list[CompiledPathway] = []
         for name, _ in doc.hierarchy:
@@ -206,7 +229,7 @@ class Policy:
         found = self._bound.get(key)
         if found is not None and found[0] is market:
             return found[1]
-        bound = _BoundMarket(load_market(market))
+        bound = _BoundMarket(self.load_context(market))
         if len(self._bound) > 16:
             self._bound.clear()
         self._bound[key] = (market, bound)
@@ -248,13 +271,13 @@ class Policy:
     ) -> Decision:
         """Decide one beneficiary against ``market``; never raises on bad data."""
         bound = self._bind(market)
-        if isinstance(record, Beneficiary):
+        if isinstance(record, (Beneficiary, BaseModel)):
             bene = record
         else:
             raw_id = record.get("bene_id") if isinstance(record, Mapping) else None
             bene_id = raw_id if isinstance(raw_id, str) else None
             try:
-                bene = Beneficiary.model_validate(record)
+                bene = self.validate_record(record)
             except ValidationError as exc:
                 return self.make_decision(
                     bene_id, "error", errors=validation_errors(exc), performance_year=bound.market.performance_year
@@ -269,7 +292,31 @@ class Policy:
                 performance_year=bound.market.performance_year,
             )
 
-    def _evaluate(self, bene: Beneficiary, bound: _BoundMarket, trace: bool) -> Decision:
+    def load_context(self, source: Any) -> Any:
+        """The evaluation context (the market for alignment) validated against the context schema.
+
+        Raises:
+            PolicyError: a context file that is unreadable or invalid, with the place of each problem.
+        """
+        schema = self.context_schema
+        if schema is None or schema.struct == bundled("market").struct:
+            return load_market(source)
+        if isinstance(source, BaseModel):
+            return source
+        return load_document(source, schema.model)
+
+    def validate_record(self, record: Any) -> Any:
+        """``record`` (a mapping, or one JSON document as text) validated against the record schema.
+
+        Raises:
+            pydantic.ValidationError: naming each invalid field.
+        """
+        model = self.record_schema.model if self.record_schema is not None else Beneficiary
+        if isinstance(record, (str, bytes)):
+            return model.model_validate_json(record)
+        return model.model_validate(record)
+
+    def _evaluate(self, bene: Any, bound: _BoundMarket, trace: bool) -> Decision:
         market = bound.market
         root: TraceNode | None = None
         tracer: Tracer | None = None

@@ -1,8 +1,8 @@
 """The checker: names, types, cycles and unused items (fourth arrow).
 
 Resolves every name (root, parameter, definition, criterion, comprehension
-variable), types every expression against the record and context types
-derived from :mod:`lead_rules.language.records`, finds reference cycles, checks the
+variable), types every expression against the record and context types of
+the policy's schemas (:mod:`lead_rules.language.schema`), finds reference cycles, checks the
 pathways and the hierarchy, warns on unused items, and works out on which
 inputs (record, ACO) each named item depends. It collects every diagnostic
 before the loader fails, and it never raises on a bad policy.
@@ -15,29 +15,27 @@ from dataclasses import dataclass, field
 from . import ast
 from .builtins import BUILTINS
 from .cost import check_costs
+from .decisions import check_decision
 from .errors import Diagnostics, Span, did_you_mean
 from .loader import PolicyDoc
 from .lower import AGGREGATES
+from .schema import roots_of
 from .types import (
     BOOL,
     DATE,
     DECIMAL,
+    ERR,
     INT,
     MONTH,
     NULL,
-    ROOTS,
     STRING,
     ListT,
-    Prim,
     StructT,
     Type,
     comparable,
     is_numeric,
     unify,
 )
-
-ERR = Prim("error")
-"""The type of an expression that already has an error (suppresses cascades)."""
 
 _LITERAL_TYPES = {
     "int": INT, "decimal": DECIMAL, "string": STRING, "bool": BOOL, "date": DATE, "month": MONTH, "null": NULL,
@@ -84,6 +82,7 @@ class Checker:
         self.used_params: set[str] = set()
         self.last_deps: frozenset[str] = frozenset()
         self.depth_reported = False
+        self.roots, self.root_roles = roots_of(doc.schemas)
 
     # --- entry point -------------------------------------------------
     def run(self) -> Resolution:
@@ -109,6 +108,8 @@ class Checker:
                         "'on_tie' chooses between ACOs, so it cannot depend on the ACO under consideration",
                         pathway.on_tie.span,
                     )
+        if self.doc.decision is not None:
+            check_decision(self, self.doc.decision)
         self.check_hierarchy()
         self.check_unused()
         if not self.diags.has_errors:
@@ -228,7 +229,7 @@ class Checker:
         return t
 
     def _visible(self, scope: dict[str, Type]) -> list[str]:
-        return sorted(set(scope) | set(ROOTS) | set(self.doc.parameters) | set(self.doc.named))
+        return sorted(set(scope) | set(self.roots) | set(self.doc.parameters) | set(self.doc.named))
 
     def _check(self, e: ast.Expr, scope: dict[str, Type]) -> Type:
         if isinstance(e, ast.Literal):
@@ -302,11 +303,12 @@ class Checker:
         if n in scope:
             self.res.names[id(e)] = ("var", n)
             return scope[n]
-        if n in ROOTS:
-            self.res.names[id(e)] = ("root", n)
+        if n in self.roots:
+            role = self.root_roles[n]  # the interpreter binds roots by role: bene, market, aco
+            self.res.names[id(e)] = ("root", role)
             if self.current_deps:
-                self.current_deps[-1].add(n)
-            return ROOTS[n]
+                self.current_deps[-1].add(role)
+            return self.roots[n]
         if n in self.doc.parameters:
             self.res.names[id(e)] = ("param", n)
             self.used_params.add(n)
@@ -406,7 +408,7 @@ class Checker:
         src = self.check(e.source, scope)
         hidden = (
             "an enclosing comprehension variable" if e.var in scope
-            else "the root" if e.var in ROOTS
+            else "the root" if e.var in self.roots
             else "the parameter" if e.var in self.doc.parameters
             else f"the {self.doc.named[e.var].kind}" if e.var in self.doc.named
             else None
@@ -547,6 +549,10 @@ class Checker:
             return  # an entry that failed to load may be the user: the warnings would be guesses
         used: set[str] = set()
         stack: list[str] = []
+        for ex in self.doc.decision.exprs() if self.doc.decision is not None else []:
+            for node in ast.walk(ex):
+                if isinstance(node, ast.Name) and node.name in self.doc.named:
+                    stack.append(node.name)
         for pw in self.doc.pathways.values():
             exprs = list(pw.requires) + [x for x in (pw.tie_rank, pw.on_tie) if x is not None]
             for ex in exprs:

@@ -3,16 +3,16 @@
 Runs after type checking (a stage of :mod:`lead_rules.checker`) over every
 definition and criterion and reports, at the expression's place:
 
-- E501 value growth: the *degree* of a number (how many factors it multiplies;
+- E601 value growth: the *degree* of a number (how many factors it multiplies;
   ``a * b`` is 2, a definition chain ``d_i = d_{i-1} * d_{i-1}`` doubles it each
   step) above :data:`~lead_rules.language.limits.VALUE_DEGREE_BUDGET`;
-- E502 comprehensions over the record's lists (whose length the data decides)
+- E602 comprehensions over the record's lists (whose length the data decides)
   nested deeper than :data:`~lead_rules.language.limits.COMPREHENSION_NESTING_BUDGET`
   (n elements k deep cost n**k; lists of the market and parameters are fixed by
   the policy author and do not count);
-- E504 an integer product whose bound (literals and parameters by value, counts
+- E604 an integer product whose bound (literals and parameters by value, counts
   by the step budget, years by 9999, ...) exceeds 64 bits;
-- E503 an expression whose SQL would grow beyond
+- E603 an expression whose SQL would grow beyond
   :data:`~lead_rules.language.limits.SQL_WEIGHT_BUDGET` (constructs that repeat an argument,
   such as ``add_months``, multiply its size at every level of nesting).
 
@@ -161,7 +161,7 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dic
         degree = costs.named_degree(name)
         if degree > VALUE_DEGREE_BUDGET:
             diags.error(
-                "E501",
+                "E601",
                 f"'{name}' multiplies {degree if degree < VALUE_DEGREE_BUDGET * 4 else 'too many'} factors "
                 f"(budget {VALUE_DEGREE_BUDGET}): its value can outgrow 64 bits",
                 expr.span,
@@ -170,7 +170,7 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dic
         depth = costs.nesting(expr)
         if depth > COMPREHENSION_NESTING_BUDGET:
             diags.error(
-                "E502",
+                "E602",
                 f"comprehensions over the record's lists nested {depth} deep (budget "
                 f"{COMPREHENSION_NESTING_BUDGET}): the cost grows as the list length to that power",
                 expr.span,
@@ -184,7 +184,7 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dic
                 and costs.magnitude(node, params) > INT_MAX
             ):
                 diags.error(
-                    "E504",
+                    "E604",
                     "this integer product can exceed the 64-bit range",
                     node.span,
                     "bound the factors (a count is at most the list length) or compute with decimals",
@@ -193,7 +193,7 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dic
         weight = sql_weight(expr)
         if weight > SQL_WEIGHT_BUDGET:
             diags.error(
-                "E503",
+                "E603",
                 f"the SQL of '{name}' would grow beyond the budget ({SQL_WEIGHT_BUDGET:,} nodes estimated)",
                 expr.span,
                 "nested date arithmetic repeats its argument at each level; name the inner value as a definition",

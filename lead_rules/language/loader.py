@@ -21,6 +21,7 @@ from typing import Any
 
 from . import ast
 from .confine import allowed_roots, confine, policy_root
+from .decisions import DecisionDoc, load_decision
 from .errors import Diagnostics, Span, did_you_mean
 from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, NAME_PATTERN, valid_name
 from .lower import lower_tree
@@ -33,6 +34,7 @@ from .policy_model import (
     PolicyMetaSpec,
     validate_section,
 )
+from .schema import Schema, declared_schemas
 from .types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, Type, parse_type
 from .values import Month
 from .yaml_source import YNode, load_yaml_file
@@ -94,9 +96,12 @@ class PolicyDoc:
     content_hash: str = ""
     broken: set[str] = field(default_factory=set)  # names whose entry did not load (its error is reported)
     failed_files: list[str] = field(default_factory=list)  # files that are not valid YAML (one E001 each)
+    schemas: dict[str, Schema] = field(default_factory=dict)  # role -> schema declared in policy.schemas
+    decision: DecisionDoc | None = None  # a decision kind other than alignment (lead_rules.language.decisions)
+    decision_span: Span | None = None
 
 
-FILE_SECTIONS = ("policy", "parameters", "definitions", "criteria", "pathways", "hierarchy")
+FILE_SECTIONS = ("policy", "parameters", "definitions", "criteria", "pathways", "hierarchy", "decision")
 SECTION_MODELS: dict[str, type[ParameterSpec | NamedSpec | PathwaySpec]] = {
     "parameters": ParameterSpec,
     "definitions": NamedSpec,
@@ -231,6 +236,7 @@ class _Loader:
         self.defined: dict[str, Span] = {}
         self.hasher = hashlib.sha256()
         self.roots: list[Path] = []
+        self.schema_decl: tuple[dict[str, str], YNode | None, Path] | None = None
 
     def claim(self, name: str, span: Span, what: str) -> bool:
         if not valid_name(name):
@@ -273,6 +279,8 @@ class _Loader:
             else:
                 self.doc.meta = meta
                 self.doc.meta_span = root.key_span("policy")
+                if meta is not None and meta.schemas is not None:
+                    self.schema_decl = (meta.schemas, meta_node.get("schemas"), path)
         hierarchy_node = root.get("hierarchy")
         if hierarchy_node is not None:
             if self.doc.hierarchy_span is not None:
@@ -282,6 +290,18 @@ class _Loader:
             else:
                 self.doc.hierarchy_span = root.key_span("hierarchy")
                 self.doc.hierarchy = self.hierarchy(hierarchy_node)
+        decision_node = root.get("decision")
+        if decision_node is not None:
+            if self.doc.decision_span is not None:
+                self.diags.error(
+                    "E011", f"'decision:' is already given at {self.doc.decision_span}", root.key_span("decision")
+                )
+            else:
+                self.doc.decision_span = root.key_span("decision")
+                self.doc.decision = load_decision(
+                    decision_node, root.key_span("decision"), self.diags,
+                    lambda n: parse_expr(n, self.diags), self.requirement,
+                )
         for section, model in SECTION_MODELS.items():
             snode = root.get(section)
             if snode is None or (snode.kind == "scalar" and snode.value is None):
@@ -473,7 +493,18 @@ def load_doc(path: Path, diags: Diagnostics) -> PolicyDoc:
         loader.add_file(f)
     if loader.doc.meta is None and files and not diags.has_errors:
         diags.error("E014", "the policy has no 'policy:' section (id, title, version)", Span(str(files[0]), 1, 1, 1, 2))
-    if loader.doc.hierarchy_span is None and files and not diags.has_errors:
-        diags.error("E014", "the policy has no 'hierarchy:' of pathways", Span(str(files[0]), 1, 1, 1, 2))
+    if loader.doc.hierarchy_span is None and loader.doc.decision_span is None and files and not diags.has_errors:
+        diags.error(
+            "E014", "the policy has no 'hierarchy:' of pathways", Span(str(files[0]), 1, 1, 1, 2),
+            "or a 'decision:' section of another kind (verdict, ranking, computation)",
+        )
+    if loader.doc.hierarchy_span is not None and loader.doc.decision_span is not None:
+        diags.error("E014", "a policy has either a 'hierarchy:' of pathways or a 'decision:'", loader.doc.decision_span)
+    if loader.schema_decl is not None:
+        spec, node, file = loader.schema_decl
+        loader.doc.schemas = declared_schemas(spec, node, file, path if path.is_dir() else path.parent, diags)
+        for schema in loader.doc.schemas.values():
+            with contextlib.suppress(OSError):
+                loader.hasher.update(b"schema\0" + Path(schema.path).read_bytes() + b"\0")
     loader.doc.content_hash = loader.hasher.hexdigest()
     return loader.doc

@@ -46,6 +46,7 @@ class PolicyMetaSpec(_Strict):
     effective: Period | None = None
     description: str | None = None
     sources: list[SourceRef] = Field(default_factory=list)
+    schemas: dict[str, str] | None = None
 
 
 class ParameterSpec(_Strict):

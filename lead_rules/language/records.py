@@ -1,8 +1,12 @@
-"""The input contract: beneficiary record and market models (records.md v1).
+"""The input contract as typed Python models: beneficiary record and market (records.md v1.1).
 
-These pydantic models are the single description of the data the language can
-read: the checker derives the record and context types from them
-(:mod:`lead_rules.language.types`), and the interpreter evaluates validated instances.
+The description of the data is the YAML schemas (``policies/schemas/beneficiary.yaml``
+and ``market.yaml``, loaded by :mod:`lead_rules.language.schema`): the checker, the
+interpreter's validator and the SQL readers derive from them. These models are
+the typed compatibility layer of the Python API (``Beneficiary``, ``Market``)
+and hold the market checks a schema cannot declare (E401);
+``tests/test_schemas.py`` checks that they describe exactly what the bundled
+schemas declare.
 
 Documented rules: codes stay strings (a number where a code is expected is a
 validation error, never silently converted); absent and ``null`` both mean
@@ -202,6 +206,7 @@ class Market(_Config):
     """The ACOs of one performance year and their Medicaid partnerships."""
 
     performance_year: int
+    medicaid_integration_states: frozenset[Code] | None = None
     acos: list[Aco] = Field(default_factory=list)
 
 

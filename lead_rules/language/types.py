@@ -1,9 +1,9 @@
 """The type system of the language and the record/context schema.
 
-Types are small frozen values. The struct types of the beneficiary record and
-of the market are derived from the pydantic models in :mod:`lead_rules.language.records`,
-so the checker always types expressions against exactly what the models
-validate. Every type may also hold ``null`` (unknown); ``null`` itself has type
+Types are small frozen values. The struct types of what a policy reads come
+from its schemas (:mod:`lead_rules.language.schema`); the constants below, derived from
+:mod:`lead_rules.language.records`, equal those of the bundled beneficiary and market
+schemas (tested). Every type may also hold ``null`` (unknown); ``null`` itself has type
 :data:`NULL`, which fits anywhere.
 """
 
@@ -90,6 +90,8 @@ STRING = Prim("string")
 DATE = Prim("date")
 MONTH = Prim("month")
 NULL = Prim("null")
+ERR = Prim("error")
+"""The type of an expression that already has an error (the checker's; suppresses cascades)."""
 PRIMS = {t.name: t for t in (BOOL, INT, DECIMAL, STRING, DATE, MONTH)}
 NUMERIC = (INT, DECIMAL)
 

@@ -120,6 +120,13 @@ def compile_policy(policy: Policy, market: Market, dialect: str = "duckdb", defi
     columns). Check :attr:`CompiledSQL.errors` before running it.
     """
     sc = SqlCompiler(policy, market, dialect)
+    decision = policy.doc.decision
+    if decision is not None:  # verdicts, rankings and computations run on the interpreter (lead_rules.engine.kinds)
+        sc.issue(
+            "error", "S120",
+            f"a '{decision.kind}' decision is not compilable to SQL; evaluate it with 'lead-rules evaluate'",
+            decision.span,
+        )
     qb = QueryBuilder(sc, definitions)
     query = qb.build()
     texts = {key: frozenset(values) for key, values in qb.reason_texts.items()}

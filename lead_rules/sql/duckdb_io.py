@@ -2,7 +2,7 @@
 
 The compiled query reads the relation ``population`` (validated records in
 the nested form of ``records.md``, months as ordinals). This module builds,
-as DuckDB SQL generated from the record model (:mod:`lead_rules.language.records`),
+as DuckDB SQL generated from the policy's record schema (:mod:`lead_rules.language.schema`),
 the views that produce it straight from the files, without loading records
 into Python: ``_lr_input`` has one row per input record with ``_error`` (the
 cause when the record fails validation, else null), ``_bene_id`` (the id when
@@ -22,9 +22,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from ..language import records
+from ..language.schema import fields_of as schema_fields_of
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
 from .quoting import identifier, literal
 from .sqltypes import MONEY_SCALE
@@ -46,17 +45,21 @@ class Field:
 
 
 def fields_of(struct: StructT) -> list[Field]:
-    """The fields of a record struct, from its pydantic model."""
-    model: type[BaseModel] = getattr(records, struct.name)
-    out = []
-    for name, ftype in struct.fields:
-        info = model.model_fields[struct.attr(name)]
-        default = None if info.is_required() or info.default_factory is not None else info.default
-        out.append(Field(name, ftype, info.is_required(), default))
-    return out
+    """The fields of a record struct, as its schema declares them (:mod:`lead_rules.language.schema`)."""
+    return [
+        Field(s.name, s.type, s.required, None if isinstance(s.type, ListT) else s.default)
+        for s in schema_fields_of(struct)
+    ]
 
 
-BENEFICIARY_FIELDS = fields_of(struct_of(records.Beneficiary))
+BENEFICIARY = struct_of(records.Beneficiary)
+BENEFICIARY_FIELDS = fields_of(BENEFICIARY)
+"""The fields of the bundled beneficiary record (``policies/schemas/beneficiary.yaml``)."""
+
+
+def record_fields(record: StructT | None) -> list[Field]:
+    """The top-level fields of ``record`` (default: the bundled beneficiary record)."""
+    return BENEFICIARY_FIELDS if record is None or record == BENEFICIARY else fields_of(record)
 
 
 def _q(s: str) -> str:
@@ -221,8 +224,8 @@ def _convert(x: str, t: Type) -> str:
     raise TypeError(f"no conversion for {t}")  # pragma: no cover
 
 
-def _top_spec() -> str:
-    return "{" + ",".join(f'"{f.name}":"JSON"' for f in BENEFICIARY_FIELDS) + "}"
+def _top_spec(record: StructT | None = None) -> str:
+    return "{" + ",".join(f'"{f.name}":"JSON"' for f in record_fields(record)) + "}"
 
 
 def _typed_spec(t: Type) -> str:
@@ -238,7 +241,7 @@ def _typed_spec(t: Type) -> str:
     return '"VARCHAR"'
 
 
-def _names(kind: Type) -> list[str]:
+def _names(kind: Type, record: StructT | None = None) -> list[str]:
     """The field names, anywhere in the record, of language type ``kind``."""
     out: set[str] = set()
 
@@ -251,19 +254,28 @@ def _names(kind: Type) -> list[str]:
         elif isinstance(t, ListT):
             walk(t.elem)
 
-    walk(struct_of(records.Beneficiary))
+    walk(record or BENEFICIARY)
     return sorted(out)
 
 
-def _structs() -> tuple[list[str], list[str]]:
+def _structs(record: StructT | None = None) -> tuple[list[str], list[str]]:
+    """The names of struct fields (anywhere) and of the record's top-level list fields."""
+    top = record or BENEFICIARY
     nested, lists = set(), set()
-    for n, ft in struct_of(records.Beneficiary).fields:
+    for n, ft in top.fields:
         if isinstance(ft, ListT):
             lists.add(n)
-    for t in [struct_of(records.Beneficiary), struct_of(records.MonthRecord)]:
-        for n, ft in t.fields:
-            if isinstance(ft, StructT):
-                nested.add(n)
+
+    def walk(t: Type) -> None:
+        if isinstance(t, StructT):
+            for n, ft in t.fields:
+                if isinstance(ft, StructT):
+                    nested.add(n)
+                walk(ft)
+        elif isinstance(t, ListT):
+            walk(t.elem)
+
+    walk(top)
     return sorted(nested), sorted(lists)
 
 
@@ -280,7 +292,7 @@ def strict_ok(line: str) -> str:
     return f"(json_valid({line}) AND coalesce(len({keys}) = len(list_distinct({keys})), true))"
 
 
-def guard_pattern() -> str:
+def guard_pattern(record: StructT | None = None) -> str:
     """A regular expression for line text that needs the exact path: a value of the wrong JSON kind.
 
     It may flag valid lines (an unknown field with one of the record's names);
@@ -288,9 +300,9 @@ def guard_pattern() -> str:
     are checked on their value by the fast path.
     """
     alt = "|".join
-    codes, bools, ints = _names(STRING), _names(BOOL), _names(INT)
-    decimals, dated = _names(DECIMAL), _names(DATE) + _names(MONTH)
-    nested, lists = _structs()
+    codes, bools, ints = _names(STRING, record), _names(BOOL, record), _names(INT, record)
+    decimals, dated = _names(DECIMAL, record), _names(DATE, record) + _names(MONTH, record)
+    nested, lists = _structs(record)
     parts = [
         rf'"({alt(codes)})"\s*:\s*[^"n\s]',
         rf'"({alt(bools)})"\s*:\s*[^tfn\s]',
@@ -345,7 +357,7 @@ def fast_convert(x: str, f: Field) -> str:
     return x
 
 
-def jsonl_input_sql(path: str | Path) -> str:
+def jsonl_input_sql(path: str | Path, record: StructT | None = None) -> str:
     """SQL with one row per non-blank line of a JSON Lines file: ``_line``, ``_error``, ``_bene_id`` and typed columns.
 
     Each line is parsed once by a lenient typed transform (the fast path).
@@ -353,7 +365,9 @@ def jsonl_input_sql(path: str | Path) -> str:
     or whose dates, months, money or ids fail the fast checks, takes the exact
     path (:func:`check`/:func:`convert`), which gives the precise cause or the
     lax conversions pydantic accepts (``"yes"`` for a bool, ``"3"`` for an int).
+    ``record`` is the record struct of the policy's schema (default: the bundled one).
     """
+    fields = record_fields(record)
     lines = (
         f"SELECT row_number() OVER () AS _line, line FROM read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, "
         "header = false, delim = chr(1), quote = '', escape = '', auto_detect = false, "
@@ -363,21 +377,21 @@ def jsonl_input_sql(path: str | Path) -> str:
         "{"
         + ",".join(
             f'"{f.name}":' + ('"JSON"' if isinstance(f.type, StructT) else _typed_spec(f.type))
-            for f in BENEFICIARY_FIELDS
+            for f in fields
         )
         + "}"
     )
     parsed = (
         f"SELECT _line, line, _ok, CASE WHEN _ok THEN (CASE WHEN left(ltrim(line), 1) = '{{' THEN 'OBJECT' "
         f"ELSE 'OTHER' END) END AS _kind, "
-        f"CASE WHEN _ok AND left(ltrim(line), 1) = '{{' AND NOT regexp_matches(line, {_q(guard_pattern())}) "
+        f"CASE WHEN _ok AND left(ltrim(line), 1) = '{{' AND NOT regexp_matches(line, {_q(guard_pattern(record))}) "
         f"THEN json_transform(line, {_q(top)}) END AS t "
         f"FROM (SELECT _line, line, {strict_ok('line')} AS _ok "
         f"FROM ({lines}) WHERE line IS NOT NULL AND trim(line) <> '')"
     )
     fast_parts = ["t IS NOT NULL"]
     fast_cols = {}
-    for f in BENEFICIARY_FIELDS:
+    for f in fields:
         x = f"t.{_ident(f.name)}"
         if isinstance(f.type, ListT) and isinstance(f.type.elem, StructT):
             e = _lam()
@@ -402,9 +416,9 @@ def jsonl_input_sql(path: str | Path) -> str:
     clean = " AND ".join(fast_parts)
     raw = {
         f.name: f"json_extract(CASE WHEN _kind = 'OBJECT' THEN line END, {_q('$.' + f.name)})"
-        for f in BENEFICIARY_FIELDS
+        for f in fields
     }
-    checks = ", ".join(check(raw[f.name], f, _q(f.name)) for f in BENEFICIARY_FIELDS)
+    checks = ", ".join(check(raw[f.name], f, _q(f.name)) for f in fields)
     error = (
         "CASE WHEN NOT _ok THEN 'line ' || _line || ': not valid JSON' "
         "WHEN _kind <> 'OBJECT' THEN 'line ' || _line || ': a record must be a JSON object' "
@@ -412,7 +426,7 @@ def jsonl_input_sql(path: str | Path) -> str:
     )
     cols = ", ".join(
         f"CASE WHEN _clean THEN {fast_cols[f.name]} ELSE {convert(raw[f.name], f)} END AS {_ident(f.name)}"
-        for f in BENEFICIARY_FIELDS
+        for f in fields
     )
     staged = f"SELECT *, coalesce({clean}, FALSE) AS _clean FROM ({parsed})"
     bene_id = f"CASE WHEN json_type({raw['bene_id']}) = 'VARCHAR' THEN {raw['bene_id']} ->> '$' END"
@@ -422,12 +436,13 @@ def jsonl_input_sql(path: str | Path) -> str:
     )
 
 
-def parquet_input_sql(path: str | Path, present: dict[str, str]) -> str:
+def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT | None = None) -> str:
     """SQL reading a nested Parquet population; ``present`` maps its top-level columns to their types."""
+    fields = record_fields(record)
     src = f"read_parquet({_q(str(path))}, file_row_number = true)"
     errors = []
     cols = []
-    for f in BENEFICIARY_FIELDS:
+    for f in fields:
         name = _ident(f.name)
         if f.name not in present:
             if f.required:

@@ -105,7 +105,7 @@ class Reference:
         }
         if d.outcome == "error" or not criteria:
             return row
-        bene = record if isinstance(record, Beneficiary) else _validated(record)
+        bene = record if isinstance(record, Beneficiary) else _validated(self.policy, record)
         if bene is None:  # pragma: no cover - evaluate() validated it
             return row
         env = Env(bene, mk, self.market_cache, None)
@@ -143,9 +143,9 @@ def reference_rows(
     return [ref.row(r) for r in records]
 
 
-def _validated(record: Mapping[str, Any]) -> Beneficiary | None:
+def _validated(policy: Policy, record: Mapping[str, Any]) -> Any:
     try:
-        return Beneficiary.model_validate(record)
+        return policy.validate_record(record)  # the policy's record schema
     except ValidationError:
         return None
 

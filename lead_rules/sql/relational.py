@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
-from .duckdb_io import BENEFICIARY_FIELDS, Field, fields_of
+from .duckdb_io import Field, fields_of, record_fields
 from .quoting import identifier, literal
 from .sqltypes import MONEY_SCALE
 
@@ -144,12 +144,13 @@ def _row_checks(fields: list[Field], present: set[str], row: str, label: str) ->
     return out
 
 
-def relational_input_sql(con: duckdb.DuckDBPyConnection, folder: Path) -> str:
+def relational_input_sql(con: duckdb.DuckDBPyConnection, folder: Path, record: StructT | None = None) -> str:
     """SQL with one row per beneficiary (and per orphan ``bene_id`` of a detail table), like :func:`jsonl_input_sql`."""
+    fields = record_fields(record)
     bene_path = find_table(folder, "beneficiaries")
     if bene_path is None:
         raise ValueError(f"{folder}: no beneficiaries.parquet or beneficiaries.csv")
-    scalar_fields = [f for f in BENEFICIARY_FIELDS if not isinstance(f.type, ListT)]
+    scalar_fields = [f for f in fields if not isinstance(f.type, ListT)]
     bene_cols = _columns(con, bene_path)
     if "bene_id" not in bene_cols:
         raise ValueError(f"{bene_path}: no bene_id column")
@@ -178,11 +179,11 @@ def relational_input_sql(con: duckdb.DuckDBPyConnection, folder: Path) -> str:
     list_values = []
     list_errors = []
     orphan_unions = []
-    for f in BENEFICIARY_FIELDS:
+    for f in fields:
         if not isinstance(f.type, ListT):
             continue
         assert isinstance(f.type.elem, StructT)
-        table = _LIST_TABLES[f.name]
+        table = _LIST_TABLES.get(f.name, f.name)
         path = find_table(folder, table)
         if path is None:
             list_values.append(f"[] AS {_ident(f.name)}")
@@ -223,7 +224,7 @@ def relational_input_sql(con: duckdb.DuckDBPyConnection, folder: Path) -> str:
     if orphan_unions:
         empty_cols = ", ".join(
             f"NULL AS {_ident(f.name)}" if not isinstance(f.type, ListT) else f"[] AS {_ident(f.name)}"
-            for f in BENEFICIARY_FIELDS
+            for f in fields
         )
         orphans = " UNION ALL ".join(orphan_unions)
         sql = (

@@ -28,6 +28,7 @@ from ..engine.output_files import atomic_output, refuse_overwrite
 from ..engine.policy import Policy, load_market, load_policy
 from ..language.records import Market
 from ..language.strict_json import parse_record
+from ..language.types import StructT
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
 from .duckdb_io import INPUT_VIEW, SUSPECT_PATTERN, jsonl_input_sql, parquet_input_sql
 from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets of align()
@@ -109,22 +110,31 @@ def strict_lines(path: str | Path, work: list[Path]) -> Path:
     return copy
 
 
-def register_input(con: duckdb.DuckDBPyConnection, path: str | Path, work: list[Path] | None = None) -> str:
+def register_input(
+    con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None = None, work: list[Path] | None = None
+) -> str:
     """Create the views ``_lr_input`` (every record, with ``_error``) and ``population`` over ``path``.
 
+    ``record`` is the record struct of the policy's schema (default: the bundled beneficiary record);
     ``work`` collects temporary folders the caller removes after the query ran.
     """
     kind = input_kind(path)
     if kind == "jsonl":
-        sql = jsonl_input_sql(strict_lines(path, work if work is not None else []))
+        sql = jsonl_input_sql(strict_lines(path, work if work is not None else []), record)
     elif kind == "parquet":
         cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{esc(str(path))}')").fetchall()
-        sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols})
+        sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols}, record)
     else:
-        sql = relational_input_sql(con, Path(path))
+        sql = relational_input_sql(con, Path(path), record)
     con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {_first_of_each_id(sql)}")
     con.sql(f"CREATE OR REPLACE TEMP VIEW {POPULATION_TABLE} AS SELECT * FROM {INPUT_VIEW}")
     return kind
+
+
+def _record_struct(compiled: CompiledSQL) -> StructT | None:
+    """The record struct of the compiled policy's schema."""
+    schema = compiled.policy.record_schema
+    return schema.struct if schema is not None else None
 
 
 def reasons_enum_type(compiled: CompiledSQL) -> exp.DataType | None:
@@ -196,7 +206,7 @@ def decide(
     con = con or connect()
     work: list[Path] = []
     try:
-        register_input(con, input_path, work)
+        register_input(con, input_path, _record_struct(compiled), work)
         rel = con.sql(output_query(compiled).sql("duckdb"))
         names = rel.columns
         return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
@@ -280,7 +290,7 @@ def run_duckdb(
     fmt, options = copy_options(output)
     work: list[Path] = []
     try:
-        kind = register_input(con, input_path, work)
+        kind = register_input(con, input_path, _record_struct(compiled), work)
         return _run_registered(con, compiled, kind, output, fmt, options, progress, columns)
     finally:
         _remove(work)

@@ -31,7 +31,7 @@ from ..language.records import Beneficiary, Market
 from ..language.strict_json import parse_record
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .compiler import CompiledSQL, compile_policy
-from .duckdb_io import BENEFICIARY_FIELDS, Field, fields_of, guard_pattern
+from .duckdb_io import BENEFICIARY, BENEFICIARY_FIELDS, Field, fields_of, guard_pattern
 from .output import copy_options, input_kind, output_names, write_rows
 from .quoting import identifier
 from .sqltypes import MONEY_SCALE, POPULATION_TABLE
@@ -258,6 +258,12 @@ def register_spark_input(spark: Any, path: str | Path) -> tuple[Any, Any]:
 
 def _spark_output(spark: Any, compiled: CompiledSQL, path: str | Path, columns: str = "full") -> Any:
     """The output DataFrame (decisions and error rows) ordered as the input."""
+    schema = compiled.policy.record_schema
+    if schema is not None and schema.struct != BENEFICIARY:
+        raise ValueError(
+            f"the Spark reader reads the bundled beneficiary schema; this policy declares {schema.path} "
+            "(use the DuckDB engine or the interpreter)"
+        )
     from pyspark.sql import functions as F
 
     population, errors = register_spark_input(spark, path)

@@ -20,6 +20,8 @@ from ..engine.decision import Decision
 from ..engine.policy import Policy
 from ..engine.trace import TraceNode, truth
 from ..language import ast, records
+from ..language.schema import fields_of, nullable
+from ..language.types import ListT, StructT
 
 __all__ = ["TIE_CHOSEN", "TIE_NONE", "TIE_RANK", "CaseResult", "Coverage", "criterion_values", "unknowable_criteria"]
 
@@ -165,7 +167,8 @@ class Coverage:
             lines.append(
                 f"  {flag}{name:<{width}}  {cell('true', 5)}  {cell('false', 5)}  {cell('unknown', 7)}{note}{can}"
             )
-        lines.append(f"    {'pathway':<{width}}  decided")
+        if self.pathways:  # a decision kind (verdict, ranking, computation) has none
+            lines.append(f"    {'pathway':<{width}}  decided")
         for name in self.pathways:
             n = self.pathway_counts.get(name, 0)
             note = "" if n else "   never decided"
@@ -217,18 +220,38 @@ _NULLABLE_AGGREGATES = frozenset({"min", "max", "argmax", "argmin"})
 _ALWAYS_NULLABLE_ROWS = {"total"}  # group_sum rows: key is never null, total may be
 
 
-def _nullable_fields() -> dict[str, bool]:
-    """Record and market field name -> may be null (True when any model declares it optional)."""
+def _nullable_fields(policy: Policy) -> dict[str, bool]:
+    """Field name -> may be null (True when any struct declares it optional), over what ``policy`` reads.
+
+    The fields are those of the policy's record and context schemas (for
+    alignment: the bundled beneficiary record and market, which equal
+    :mod:`lead_rules.language.records`); without schemas, the record models.
+    """
     out: dict[str, bool] = {"key": False, "total": True}
-    models: list[type[BaseModel]] = [
-        records.Beneficiary, records.Residence, records.MonthRecord, records.Medicaid, records.Integrated,
-        records.Voluntary, records.Claim, records.Market, records.Aco, records.MedicaidPartner, records.Effective,
-    ]
-    for model in models:
-        for name, info in model.model_fields.items():
-            optional = type(None) in typing.get_args(info.annotation)
-            key = info.alias or name
-            out[key] = out.get(key, False) or optional
+    schemas = [s for s in (policy.record_schema, policy.context_schema) if s is not None]
+    if not schemas:
+        models: list[type[BaseModel]] = [
+            records.Beneficiary, records.Residence, records.MonthRecord, records.Medicaid, records.Integrated,
+            records.Voluntary, records.Claim, records.Market, records.Aco, records.MedicaidPartner, records.Effective,
+        ]
+        for model in models:
+            for name, info in model.model_fields.items():
+                optional = type(None) in typing.get_args(info.annotation)
+                key = info.alias or name
+                out[key] = out.get(key, False) or optional
+        return out
+    stack: list[StructT] = [s.struct for s in schemas]
+    seen: set[StructT] = set()
+    while stack:
+        struct = stack.pop()
+        if struct in seen:
+            continue
+        seen.add(struct)
+        for f in fields_of(struct):
+            out[f.name] = out.get(f.name, False) or nullable(f)
+            inner = f.type.elem if isinstance(f.type, ListT) else f.type
+            if isinstance(inner, StructT):
+                stack.append(inner)
     return out
 
 
@@ -242,7 +265,7 @@ class _Nullability:
 
     def __init__(self, policy: Policy) -> None:
         self.doc = policy.doc
-        self.fields = _nullable_fields()
+        self.fields = _nullable_fields(policy)
         self.memo: dict[str, bool] = {}
 
     def named(self, name: str) -> bool:

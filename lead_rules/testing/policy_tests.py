@@ -299,6 +299,11 @@ class Runner:
         if entry is None:
             self.broken_files += 1
             return
+        if entry.policy.doc.decision is not None:  # a verdict, ranking or computation
+            from .kind_tests import run_kind_file
+
+            run_kind_file(self, path, entry)
+            return
         try:
             cases = FileParser(path, entry.policy).parse()
         except PolicyTestFileError as exc:
