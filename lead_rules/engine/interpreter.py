@@ -11,7 +11,9 @@ logic, null rules) are those of ``docs/language.md``.
 The closures of both sets are the hot path and stay together in one class,
 :class:`Compiler`; the environment they read and the semantic helpers they
 call are in :mod:`.runtime` (re-exported here: ``Env``, ``Fn``, ``Group``,
-``EvaluationError``).
+``EvaluationError``). The module is over 600 lines on purpose: the closures of
+the hot path (including the memo tables of both modes and the lazy tie-break
+scores of ``argmax``) stay in one class so that a profile reads in one place.
 """
 
 from __future__ import annotations
@@ -84,18 +86,19 @@ class Compiler:
                 return v
             return ref
         item = self.doc.named[name]
+        span, text, source, description = item.span, item.expr.text, item.source, item.description
 
         def ref_traced(env: Env) -> Any:
             cache = env.caches[level]
             tr = env.tracer
             assert tr is not None
-            node = TraceNode(kind, name, item.span, item.expr.text)
-            node.source = item.source
-            node.description = item.description
             v = cache.get(name, MISSING)
+            if v is not MISSING and tr.row is not None:
+                return v  # once per element of a comprehension: the first evaluation's node is enough
+            node = TraceNode(kind, name, span, text)
+            node.source = source
+            node.description = description
             if v is not MISSING:
-                if tr.row is not None:
-                    return v  # once per element of a comprehension: the first evaluation's node is enough
                 node.cached = True
                 node.value = v
                 tr.add(node)
@@ -339,16 +342,118 @@ class Compiler:
                     return None
                 return impl(*vals)
             return call
+        if len(args) == 2:
+            f, g = args
+            return lambda env: impl(f(env), g(env))
+        if len(args) == 3:
+            f, g, h = args
+            return lambda env: impl(f(env), g(env), h(env))
         return lambda env: impl(*[a(env) for a in args])
 
     # --- comprehensions ---
     def c_comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
         if not self.traced:
             fast = self._fast_comprehension(e)
+            if fast is None and e.func in ("argmax", "argmin") and len(e.by) > 1:
+                fast = self._fast_argmax(e)
             if fast is not None:
                 return self._memoized(e, fast)
             return self._memoized(e, self._comprehension(e, in_row))
+        if in_row:
+            return self._memoized_traced(e, self._comprehension(e, in_row))
         return self._comprehension(e, in_row)
+
+    def _memoized_traced(self, e: ast.Comprehension, fn: Fn) -> Fn:
+        """:meth:`_memoized` for the traced closures of a comprehension inside a comprehension row.
+
+        Such a comprehension makes no trace node of its own; what it leaves in the trace are the
+        fields it reads, recorded in the enclosing row. The memo keeps those reads with the value
+        and replays them on a hit, so the trace is the one a fresh evaluation gives. The table
+        lives in the record's market-level cache (fresh per traced evaluation).
+        """
+        paths = self._invariant_paths(e)
+        if not paths:
+            return fn
+        readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
+        slot = f"memo:{id(e)}"
+
+        def memo_traced(env: Env) -> Any:
+            tr = env.tracer
+            assert tr is not None
+            outer = tr.row
+            if outer is None:
+                return fn(env)
+            cache = env.caches[LEVEL_MARKET]
+            table = cache.get(slot)
+            if table is None:
+                table = cache[slot] = {}
+            key = tuple(r(env) for r in readers)
+            try:
+                value, reads = table[key]
+            except KeyError:
+                inner: dict[str, Any] = {}
+                tr.row = inner
+                try:
+                    value = fn(env)
+                finally:
+                    tr.row = outer
+                reads = tuple(inner.items())
+                table[key] = (value, reads)
+            except TypeError:  # an unhashable key (a list): just evaluate
+                return fn(env)
+            for k, v in reads:
+                outer.setdefault(k, v)
+            return value
+        return memo_traced
+
+    def _fast_argmax(self, e: ast.Comprehension) -> Fn:
+        """``argmax``/``argmin`` with tie-break scores (``then``), computed only for the tied candidates.
+
+        The later scores can only order candidates whose first scores are equal and highest
+        (lowest for ``argmin``): a candidate alone at the top wins whatever they are. So they
+        are evaluated for the candidates tied at the top only; the ranking is
+        :func:`rank_candidates` / :func:`pick_winner` over those, which gives the same winner.
+        """
+        src = self.compile(e.source, False)
+        where = self.compile(e.where, False) if e.where is not None else None
+        elem = self.compile(e.element, False)
+        first, rest = self.compile(e.by[0], False), tuple(self.compile(b, False) for b in e.by[1:])
+        ties = self.compile(dict(e.kwargs)["ties"], False)
+        var = e.var
+        descending = e.func == "argmax"
+
+        def fast_argmax(env: Env) -> Any:
+            xs = src(env)
+            if xs is None:
+                xs = ()
+            elif isinstance(xs, frozenset):
+                xs = sorted(xs, key=null_last)
+            env_vars = env.vars
+            live: list[tuple[Any, Any, Any]] = []
+            for x in xs:
+                env_vars[var] = x
+                if where is not None and where(env) is not True:
+                    continue
+                v = elem(env)
+                k = first(env)
+                if k is not None:
+                    live.append((x, v, k))
+            rule = ties(env)
+            if not live:
+                env_vars.pop(var, None)
+                return pick_winner([], rule)[0]
+            best = max(c[2] for c in live) if descending else min(c[2] for c in live)
+            top = [c for c in live if c[2] == best]
+            if len(top) == 1:
+                env_vars.pop(var, None)
+                return top[0][1]
+            rows: list[tuple[Any, tuple[Any, ...]]] = []
+            for x, v, k in top:
+                env_vars[var] = x
+                rows.append((v, (k, *(b(env) for b in rest))))
+            env_vars.pop(var, None)
+            return pick_winner(rank_candidates(rows, descending), rule)[0]
+        return fast_argmax
 
     def _memoized(self, e: ast.Comprehension, fn: Fn) -> Fn:
         """Memoize a comprehension that reads only market-level values and outer loop fields.
