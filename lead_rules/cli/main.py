@@ -114,14 +114,14 @@ def cmd_align(args: argparse.Namespace) -> int:
 
     from ..sql.run import align
 
-    policy_or_exit(args.policy)  # located diagnostics before any engine starts
-    market_or_exit(args.market)
+    policy = policy_or_exit(args.policy)  # located diagnostics before any engine starts
+    market = market_or_exit(args.market)
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
     summary = align(
-        args.policy,
-        args.market,
+        policy,
+        market,
         args.input,
         args.output,
         engine=args.engine,

@@ -15,7 +15,6 @@ interpreter, record by record, for comparison.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -259,37 +258,22 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Mapping[str, Any] | No
     raise ValueError("the interpreter engine reads nested JSONL or Parquet; use the duckdb engine for tables")
 
 
-def run_interpreter(
-    policy: Policy,
-    market: Market,
-    input_path: str | Path,
-    output_path: str | Path,
-    progress: bool = False,
-    columns: str = "full",
-) -> dict[str, Any]:
-    """Decide ``input_path`` with the reference interpreter; the same output as :func:`run_duckdb`."""
+_BATCH = 500
+"""Records per task of the interpreter's process pool."""
+
+_worker: dict[str, Any] = {}
+"""The state of an interpreter worker process (set before the pool forks)."""
+
+
+def _decide_batch(items: list[tuple[int, Mapping[str, Any] | None, str | None]]) -> Any:
+    """One batch of records decided by the reference interpreter, as an Arrow record batch."""
     import pyarrow as pa
 
-    from .reference import Reference
-
-    compiled = compile_policy(policy, market, "duckdb")
-    names = output_names(compiled, columns)
-    output = Path(output_path)
-    copy = copy_options(output)  # an unknown output format fails before the run
-    batches: list[pa.RecordBatch] = []
-    schema = _arrow_schema(compiled, names)
-    chunk: list[dict[str, Any]] = []
-    started = time.monotonic()
-
-    def flush() -> None:
-        if chunk:
-            batches.append(pa.RecordBatch.from_pylist(chunk, schema=schema))
-            chunk.clear()
-
-    ref = Reference(policy, market)
-    for done, (_line, record, cause) in enumerate(iter_records(input_path), start=1):
+    ref, names, schema, criteria = _worker["ref"], _worker["names"], _worker["schema"], _worker["criteria"]
+    rows: list[dict[str, Any]] = []
+    for _line, record, cause in items:
         if record is None:
-            chunk.append(
+            rows.append(
                 {
                     k: v
                     for k, v in (("bene_id", None), ("outcome", "error"), ("reasons", []), ("cause", cause))
@@ -297,17 +281,136 @@ def run_interpreter(
                 }
             )
         else:
-            row = ref.row(record, criteria=columns == "full")
-            chunk.append({k: row.get(k) for k in names})
-        if len(chunk) >= 10_000:
-            flush()
-        if progress and done % 10_000 == 0:
-            rate = done / max(time.monotonic() - started, 1e-9)
-            print(f"\raligning (interpreter): {done} records, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
-    flush()
-    if progress:
-        print(file=sys.stderr)
+            row = ref.row(record, criteria=criteria)
+            rows.append({k: row.get(k) for k in names})
+    return pa.RecordBatch.from_pylist(rows, schema=schema)
+
+
+def _batches(path: str | Path) -> Iterator[list[tuple[int, Mapping[str, Any] | None, str | None]]]:
+    batch: list[tuple[int, Mapping[str, Any] | None, str | None]] = []
+    for item in iter_records(path):
+        batch.append(item)
+        if len(batch) >= _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _count_records(path: str | Path) -> int | None:
+    """The number of records of a JSON Lines (non-blank lines) or Parquet file, for the progress bar."""
+    try:
+        if input_kind(path) == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(str(path)).metadata.num_rows)
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except (OSError, ValueError):  # pragma: no cover - the run reports the problem
+        return None
+
+
+def _workers() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def run_interpreter(
+    policy: Policy,
+    market: Market,
+    input_path: str | Path,
+    output_path: str | Path,
+    progress: bool = False,
+    columns: str = "full",
+    compiled: CompiledSQL | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Decide ``input_path`` with the reference interpreter; the same output as :func:`run_duckdb`.
+
+    Batches of records are decided by a pool of ``workers`` processes (default: one per
+    core; forked, so they share the loaded policy), and written in input order.
+    ``compiled`` (the policy compiled for DuckDB, for the output columns) is compiled here
+    when not given.
+    """
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    import pyarrow as pa
+
+    from .reference import Reference
+
+    if compiled is None:
+        compiled = compile_policy(policy, market, "duckdb")
+    names = output_names(compiled, columns)
+    output = Path(output_path)
+    copy = copy_options(output)  # an unknown output format fails before the run
+    schema = _arrow_schema(compiled, names)
+    _worker.update(ref=Reference(policy, market), names=names, schema=schema, criteria=columns == "full")
+    n_workers = workers if workers is not None else _workers()
+    if "fork" not in mp.get_all_start_methods():  # pragma: no cover - not Linux
+        n_workers = 1
+    batches: list[pa.RecordBatch] = []
+    with _Bar("aligning (interpreter)", _count_records(input_path) if progress else None, progress) as bar:
+        if n_workers <= 1:
+            for items in _batches(input_path):
+                batches.append(_decide_batch(items))
+                bar.advance(len(items))
+        else:
+            with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("fork")) as pool:
+                pending: deque[tuple[int, Future[Any]]] = deque()
+                for items in _batches(input_path):
+                    pending.append((len(items), pool.submit(_decide_batch, items)))
+                    while len(pending) > 2 * n_workers:
+                        n, fut = pending.popleft()
+                        batches.append(fut.result())
+                        bar.advance(n)
+                while pending:
+                    n, fut = pending.popleft()
+                    batches.append(fut.result())
+                    bar.advance(n)
+    _worker.clear()
     return write_rows(pa.Table.from_batches(batches, schema=schema), output, copy, input_kind(input_path))
+
+
+class _Bar:
+    """The progress bar of the interpreter engine: the columns of the DuckDB engine's, fed by records done."""
+
+    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
+        self.label, self.total, self.enabled = label, total, enabled
+        self.done = 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=float(self.total or 1))
+        return self
+
+    def advance(self, n: int) -> None:
+        """``n`` more records decided."""
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(self._task, completed=min(float(self.done), float(self.total or self.done)))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=float(self.total or 1))
+            self._bar.stop()
 
 
 def _arrow_schema(compiled: CompiledSQL, names: list[str]) -> Any:
@@ -333,8 +436,8 @@ def _arrow_schema(compiled: CompiledSQL, names: list[str]) -> Any:
 
 
 def align(
-    policy_path: str | Path,
-    market_path: str | Path,
+    policy_path: Policy | str | Path,
+    market_path: Market | str | Path,
     input_path: str | Path,
     output_path: str | Path,
     engine: str = "duckdb",
@@ -347,9 +450,10 @@ def align(
     ``interpreter``; ``columns`` is one of :data:`COLUMN_SETS`. The summary has ``read``, ``decided``, ``errors``,
     ``aligned``, ``not_aligned``, ``by_pathway``, ``engine``, ``input``,
     ``output``, ``seconds``, ``records_per_second``, ``policy``, ``issues``.
+    The policy and the market may be given loaded (the CLI loads them first for its diagnostics).
     """
     started = time.monotonic()
-    policy = load_policy(policy_path)
+    policy = policy_path if isinstance(policy_path, Policy) else load_policy(policy_path)
     market = load_market(market_path)
     if engine == "duckdb":
         compiled = compile_policy(policy, market, "duckdb")
@@ -361,7 +465,9 @@ def align(
         summary = run_spark(compiled, input_path, output_path, progress=progress, columns=columns)
     elif engine == "interpreter":
         compiled = compile_policy(policy, market, "duckdb")
-        summary = run_interpreter(policy, market, input_path, output_path, progress=progress, columns=columns)
+        summary = run_interpreter(
+            policy, market, input_path, output_path, progress=progress, columns=columns, compiled=compiled
+        )
     else:
         raise ValueError(f"unknown engine {engine!r}: expected duckdb, spark or interpreter")
     seconds = time.monotonic() - started
