@@ -224,6 +224,21 @@ class Compiler:
                 return read
             text = e.text
             if in_row:
+                base_kind = self.res.names.get(id(node), ("", ""))
+                if isinstance(node, ast.Name) and base_kind[0] == "var" and len(steps) == 1:
+                    var_name, (step,) = base_kind[1], steps
+
+                    def read_row1(env: Env) -> Any:  # the common case, c.tin: one call, not three
+                        o = env.vars[var_name]
+                        v = None if o is None else getattr(o, step)
+                        tr = env.tracer
+                        if tr is not None:
+                            row = tr.row
+                            if row is not None:
+                                row.setdefault(text, v)
+                        return v
+                    return read_row1
+
                 def read_row(env: Env) -> Any:
                     v = read(env)
                     tr = env.tracer
@@ -581,6 +596,7 @@ class Compiler:
         var = e.var
         func = e.func
         record_rows = self.traced and not in_row
+        count_only = func == "count" and not by
 
         def rows(env: Env) -> list[tuple[Any, tuple[Any, ...]]]:
             """(element value, by values) of each element kept by ``where``."""
@@ -593,25 +609,29 @@ class Compiler:
                 # trace rows do not depend on Python's hash seed
                 xs = sorted(xs, key=null_last)
             tr = env.tracer if record_rows else None
-            saved = env.vars.get(var, MISSING)
+            trace_rows = tr.stack[-1].rows if tr is not None else None
+            env_vars = env.vars
+            saved = env_vars.get(var, MISSING)
             for i, x in enumerate(xs):
-                env.vars[var] = x
+                env_vars[var] = x
                 row: dict[str, Any] | None = None
-                if tr is not None:
-                    row = {"index": i, "reads": {}}
-                    tr.row = row["reads"]
-                    tr.stack[-1].rows.append(row)  # type: ignore[union-attr]
+                if trace_rows is not None:
+                    assert tr is not None
+                    reads: dict[str, Any] = {}
+                    row = {"index": i, "reads": reads}
+                    tr.row = reads
+                    trace_rows.append(row)
                 if where is not None:
                     w = where(env)
                     if row is not None:
                         row["where"] = w
                     if w is not True:
                         continue
-                if func == "count" and not by:
+                if count_only:
                     out.append((True, ()))
                     continue
                 v = elem(env)
-                keys = tuple(b(env) for b in by)
+                keys = () if not by else (by[0](env),) if len(by) == 1 else tuple(b(env) for b in by)
                 if row is not None:
                     row["value"] = v
                     if keys:
@@ -620,9 +640,9 @@ class Compiler:
             if tr is not None:
                 tr.row = None
             if saved is MISSING:
-                env.vars.pop(var, None)
+                env_vars.pop(var, None)
             else:  # pragma: no cover - variables never shadow (checker)
-                env.vars[var] = saved
+                env_vars[var] = saved
             return out
 
         def begin(env: Env) -> None:
