@@ -193,6 +193,17 @@ class _Progress:
             self._bar.stop()
 
 
+def duckdb_output_sql(compiled: CompiledSQL, columns: str = "full", fmt: str = "parquet") -> str:
+    """The DuckDB text of :func:`output_query` for output format ``fmt`` (CSV: reasons as JSON text)."""
+    _refuse(compiled)
+    query = output_query(compiled, columns)
+    if fmt == "csv":  # CSV has no lists: reasons as JSON text
+        for proj in query.expressions:
+            if proj.alias == "reasons":
+                proj.set("this", exp.func("to_json", proj.this.copy()))
+    return str(query.sql("duckdb"))
+
+
 def run_duckdb(
     compiled: CompiledSQL,
     input_path: str | Path,
@@ -202,23 +213,99 @@ def run_duckdb(
     columns: str = "full",
 ) -> dict[str, Any]:
     """Decide ``input_path`` with ``compiled`` on DuckDB, write ``output_path``, return counts."""
-    _refuse(compiled)
+    fmt, _ = copy_options(Path(output_path))
+    return run_duckdb_sql(duckdb_output_sql(compiled, columns, fmt), input_path, output_path, progress, con)
+
+
+def run_duckdb_sql(
+    sql: str,
+    input_path: str | Path,
+    output_path: str | Path,
+    progress: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> dict[str, Any]:
+    """Run the output query text ``sql`` (:func:`duckdb_output_sql`) over ``input_path``; write, count."""
     con = con or connect()
     output = Path(output_path)
     fmt, options = copy_options(output)
     kind = register_input(con, input_path)
-    query = output_query(compiled, columns)
-    if fmt == "csv":  # CSV has no lists: reasons as JSON text
-        for proj in query.expressions:
-            if proj.alias == "reasons":
-                proj.set("this", exp.func("to_json", proj.this.copy()))
     output.parent.mkdir(parents=True, exist_ok=True)
     with _Progress(con, f"aligning ({kind}, duckdb)", progress):
-        con.sql(f"COPY ({query.sql('duckdb')}) TO '{esc(str(output))}' {options}")
+        con.sql(f"COPY ({sql}) TO '{esc(str(output))}' {options}")
     counts = con.sql(
         f"SELECT outcome, pathway, count(*) FROM {_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     return summarise(counts, kind)
+
+
+def sql_cache_dir() -> Path:
+    """The folder of compiled-SQL texts: ``$LEAD_RULES_CACHE_DIR``, else ``$XDG_CACHE_HOME/lead-rules/sql``."""
+    import os
+
+    explicit = os.environ.get("LEAD_RULES_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lead-rules" / "sql"
+
+
+def _code_hash() -> str:
+    """A hash of the package's own source and of sqlglot's version: a changed compiler misses the cache."""
+    import hashlib
+
+    import sqlglot
+
+    h = hashlib.sha256(str(getattr(sqlglot, "__version__", "")).encode())
+    for path in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
+        h.update(path.as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    """JSON text of a dumped model with its sets sorted (their iteration order depends on the hash seed)."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in v.items()}
+        if isinstance(v, (set, frozenset)):
+            return sorted((norm(x) for x in v), key=repr)
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        return v
+
+    return json.dumps(norm(value), sort_keys=True, default=str)
+
+
+def cached_duckdb_sql(policy: Policy, market: Market, columns: str, fmt: str) -> tuple[str, list[str]]:
+    """The output query text and SQL issues of ``policy`` on ``market``, from the cache when compiled before.
+
+    Keyed by the policy's content hash, the market, the column set, the output format and
+    the compiler's source (:func:`_code_hash`); a cache that cannot be read or written is
+    skipped (the query is compiled). Saves the compile and the SQLGlot generation (~1 s).
+    """
+    import hashlib
+    import os
+
+    key = hashlib.sha256(
+        "\0".join((_code_hash(), policy.content_hash, _canonical(market.model_dump()), columns, fmt)).encode()
+    ).hexdigest()
+    path = sql_cache_dir() / f"{key}.json"
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(entry, dict) and isinstance(entry.get("sql"), str) and isinstance(entry.get("issues"), list):
+            return entry["sql"], [str(i) for i in entry["issues"]]
+    except (OSError, ValueError):
+        pass
+    compiled = compile_policy(policy, market, "duckdb")
+    sql = duckdb_output_sql(compiled, columns, fmt)
+    issues = [str(i) for i in compiled.issues]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"sql": sql, "issues": issues}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return sql, issues
 
 
 # --- the interpreter engine ---------------------------------------------------------
@@ -456,15 +543,17 @@ def align(
     policy = policy_path if isinstance(policy_path, Policy) else load_policy(policy_path)
     market = load_market(market_path)
     if engine == "duckdb":
-        compiled = compile_policy(policy, market, "duckdb")
-        summary = run_duckdb(compiled, input_path, output_path, progress=progress, columns=columns)
+        sql, issues = cached_duckdb_sql(policy, market, columns, copy_options(Path(output_path))[0])
+        summary = run_duckdb_sql(sql, input_path, output_path, progress=progress)
     elif engine == "spark":
         from .spark import run_spark
 
         compiled = compile_policy(policy, market, "spark")
+        issues = [str(i) for i in compiled.issues]
         summary = run_spark(compiled, input_path, output_path, progress=progress, columns=columns)
     elif engine == "interpreter":
         compiled = compile_policy(policy, market, "duckdb")
+        issues = [str(i) for i in compiled.issues]
         summary = run_interpreter(
             policy, market, input_path, output_path, progress=progress, columns=columns, compiled=compiled
         )
@@ -478,6 +567,6 @@ def align(
         records_per_second=round(summary["read"] / seconds, 1) if seconds > 0 else None,
         columns=columns,
         policy=f"{policy.id} v{policy.version}",
-        issues=[str(i) for i in compiled.issues],
+        issues=issues,
     )
     return summary
