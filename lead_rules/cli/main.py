@@ -220,7 +220,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    market_or_exit(args.market)
+    market = market_or_exit(args.market)
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
@@ -228,8 +228,8 @@ def cmd_align(args: argparse.Namespace) -> int:
         print(f"lead-rules: --output {args.output} is a folder: give a .parquet, .csv or .jsonl file", file=sys.stderr)
         return 2
     summary = align(
-        args.policy,
-        args.market,
+        policy,
+        market,
         args.input,
         args.output,
         engine=args.engine,
