@@ -12,15 +12,21 @@ import jsonschema
 import pytest
 import yaml
 
+from lead_rules.language import schema as schema_files  # the schema-file keys
 from lead_rules.testing import cases as policy_tests  # the file format (keys) lives in testing/cases.py
+from lead_rules.testing import kind_tests  # the test files of the decision kinds
 from lead_rules.tools.json_schema import (
     MODELINE,
     Case,
     Defaults,
     Expectation,
+    FieldDecl,
+    KindCase,
+    KindExpectation,
     MonthsHelper,
     PolicyTestFile,
     ReasonExpectation,
+    SchemaHead,
     main,
     rendered,
     schema_for,
@@ -86,6 +92,37 @@ def test_the_test_file_schema_has_the_parsers_keys() -> None:
     assert _keys(Expectation) == sorted(policy_tests.EXPECT_KEYS)
     assert _keys(ReasonExpectation) == sorted(policy_tests.REASON_KEYS)
     assert _keys(MonthsHelper) == sorted(policy_tests.MONTHS_KEYS)
+
+
+def test_the_decision_test_and_schema_file_schemas_have_their_parsers_keys() -> None:
+    assert _keys(KindCase) == sorted(kind_tests.CASE_KEYS)
+    assert _keys(KindExpectation) == sorted(kind_tests.EXPECT_KEYS)
+    assert _keys(SchemaHead) == sorted(schema_files.SCHEMA_KEYS)
+    assert _keys(FieldDecl) == sorted(schema_files.FIELD_KEYS)
+
+
+def test_the_new_kinds_of_files_get_schemas_that_reject_typos() -> None:
+    policy = validator("policy.schema.json")
+    verdict = {"kind": "verdict", "subject": {"id": "arrangement.id"}, "requires": ["a"]}
+    assert not list(policy.iter_errors({"decision": verdict}))
+    assert list(policy.iter_errors({"decision": {**verdict, "kind": "vote"}}))
+    assert list(policy.iter_errors({"decision": {**verdict, "require": ["a"]}}))
+    tests = validator("decision-test.schema.json")
+    case = {"name": "a", "record": {"id": "X"}, "expect": {"outcome": "valid", "only_reasons": True}}
+    assert not list(tests.iter_errors({"cases": [case]}))
+    assert list(tests.iter_errors({"cases": [{**case, "recods": []}]}))
+    assert list(tests.iter_errors({"cases": [{**case, "expect": {"outcom": "valid"}}]}))
+    assert list(tests.iter_errors({"cases": [{**case, "expect": {"subjects": {"NC": {"subjects": {}}}}}]}))
+    files = validator("schema-file.schema.json")
+    head = {"id": "x", "name": "X", "root": "x"}
+    struct = {"type": "struct", "fields": {"c": "int"}}
+    assert not list(files.iter_errors({"schema": head, "fields": {"a": "string", "b": struct}}))
+    assert list(files.iter_errors({"schema": head, "fields": {"b": {**struct, "fields": {"c": {"typ": "int"}}}}}))
+    assert list(files.iter_errors({"schema": {**head, "unknown_fields": "drop"}, "fields": {"a": "string"}}))
+    states = validator("state-profile.schema.json")
+    doc = {"state": "NC"}
+    assert not list(states.iter_errors(doc)) and not list(states.iter_errors([doc, doc]))
+    assert list(states.iter_errors([{"state": 37}]))
 
 
 # --- lead-rules fmt ---------------------------------------------------------------------------

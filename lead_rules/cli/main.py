@@ -271,7 +271,7 @@ def cmd_align(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    market_or_exit(args.market, policy)
+    market = market_or_exit(args.market, policy)
     if not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
@@ -280,8 +280,8 @@ def cmd_align(args: argparse.Namespace) -> int:
         return 2
     _refuse_output(args.output, [args.input, args.market, args.policy])
     summary = align(
-        args.policy,
-        args.market,
+        policy,
+        market,
         args.input,
         args.output,
         engine=args.engine,

@@ -11,7 +11,9 @@ logic, null rules) are those of ``docs/language.md``.
 The closures of both sets are the hot path and stay together in one class,
 :class:`Compiler`; the environment they read and the semantic helpers they
 call are in :mod:`.runtime` (re-exported here: ``Env``, ``Fn``, ``Group``,
-``EvaluationError``).
+``EvaluationError``). The module is over 600 lines on purpose: the closures of
+the hot path (including the memo tables of both modes and the lazy tie-break
+scores of ``argmax``) stay in one class so that a profile reads in one place.
 """
 
 from __future__ import annotations
@@ -86,18 +88,19 @@ class Compiler:
                 return v
             return ref
         item = self.doc.named[name]
+        span, text, source, description = item.span, item.expr.text, item.source, item.description
 
         def ref_traced(env: Env) -> Any:
             cache = env.caches[level]
             tr = env.tracer
             assert tr is not None
-            node = TraceNode(kind, name, item.span, item.expr.text)
-            node.source = item.source
-            node.description = item.description
             v = cache.get(name, MISSING)
+            if v is not MISSING and tr.row is not None:
+                return v  # once per element of a comprehension: the first evaluation's node is enough
+            node = TraceNode(kind, name, span, text)
+            node.source = source
+            node.description = description
             if v is not MISSING:
-                if tr.row is not None:
-                    return v  # once per element of a comprehension: the first evaluation's node is enough
                 node.cached = True
                 node.value = v
                 tr.add(node)
@@ -223,6 +226,21 @@ class Compiler:
                 return read
             text = e.text
             if in_row:
+                base_kind = self.res.names.get(id(node), ("", ""))
+                if isinstance(node, ast.Name) and base_kind[0] == "var" and len(steps) == 1:
+                    var_name, (step,) = base_kind[1], steps
+
+                    def read_row1(env: Env) -> Any:  # the common case, c.tin: one call, not three
+                        o = env.vars[var_name]
+                        v = None if o is None else getattr(o, step)
+                        tr = env.tracer
+                        if tr is not None:
+                            row = tr.row
+                            if row is not None:
+                                row.setdefault(text, v)
+                        return v
+                    return read_row1
+
                 def read_row(env: Env) -> Any:
                     v = read(env)
                     tr = env.tracer
@@ -341,16 +359,118 @@ class Compiler:
                     return None
                 return impl(*vals)
             return call
+        if len(args) == 2:
+            f, g = args
+            return lambda env: impl(f(env), g(env))
+        if len(args) == 3:
+            f, g, h = args
+            return lambda env: impl(f(env), g(env), h(env))
         return lambda env: impl(*[a(env) for a in args])
 
     # --- comprehensions ---
     def c_comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
         if not self.traced:
             fast = self._fast_comprehension(e)
+            if fast is None and e.func in ("argmax", "argmin") and len(e.by) > 1:
+                fast = self._fast_argmax(e)
             if fast is not None:
                 return self._memoized(e, fast)
             return self._memoized(e, self._comprehension(e, in_row))
+        if in_row:
+            return self._memoized_traced(e, self._comprehension(e, in_row))
         return self._comprehension(e, in_row)
+
+    def _memoized_traced(self, e: ast.Comprehension, fn: Fn) -> Fn:
+        """:meth:`_memoized` for the traced closures of a comprehension inside a comprehension row.
+
+        Such a comprehension makes no trace node of its own; what it leaves in the trace are the
+        fields it reads, recorded in the enclosing row. The memo keeps those reads with the value
+        and replays them on a hit, so the trace is the one a fresh evaluation gives. The table
+        lives in the record's market-level cache (fresh per traced evaluation).
+        """
+        paths = self._invariant_paths(e)
+        if not paths:
+            return fn
+        readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
+        slot = f"memo:{id(e)}"
+
+        def memo_traced(env: Env) -> Any:
+            tr = env.tracer
+            assert tr is not None
+            outer = tr.row
+            if outer is None:
+                return fn(env)
+            cache = env.caches[LEVEL_MARKET]
+            table = cache.get(slot)
+            if table is None:
+                table = cache[slot] = {}
+            key = tuple(r(env) for r in readers)
+            try:
+                value, reads = table[key]
+            except KeyError:
+                inner: dict[str, Any] = {}
+                tr.row = inner
+                try:
+                    value = fn(env)
+                finally:
+                    tr.row = outer
+                reads = tuple(inner.items())
+                table[key] = (value, reads)
+            except TypeError:  # an unhashable key (a list): just evaluate
+                return fn(env)
+            for k, v in reads:
+                outer.setdefault(k, v)
+            return value
+        return memo_traced
+
+    def _fast_argmax(self, e: ast.Comprehension) -> Fn:
+        """``argmax``/``argmin`` with tie-break scores (``then``), computed only for the tied candidates.
+
+        The later scores can only order candidates whose first scores are equal and highest
+        (lowest for ``argmin``): a candidate alone at the top wins whatever they are. So they
+        are evaluated for the candidates tied at the top only; the ranking is
+        :func:`rank_candidates` / :func:`pick_winner` over those, which gives the same winner.
+        """
+        src = self.compile(e.source, False)
+        where = self.compile(e.where, False) if e.where is not None else None
+        elem = self.compile(e.element, False)
+        first, rest = self.compile(e.by[0], False), tuple(self.compile(b, False) for b in e.by[1:])
+        ties = self.compile(dict(e.kwargs)["ties"], False)
+        var = e.var
+        descending = e.func == "argmax"
+
+        def fast_argmax(env: Env) -> Any:
+            xs = src(env)
+            if xs is None:
+                xs = ()
+            elif isinstance(xs, frozenset):
+                xs = sorted(xs, key=null_last)
+            env_vars = env.vars
+            live: list[tuple[Any, Any, Any]] = []
+            for x in xs:
+                env_vars[var] = x
+                if where is not None and where(env) is not True:
+                    continue
+                v = elem(env)
+                k = first(env)
+                if k is not None:
+                    live.append((x, v, k))
+            rule = ties(env)
+            if not live:
+                env_vars.pop(var, None)
+                return pick_winner([], rule)[0]
+            best = max(c[2] for c in live) if descending else min(c[2] for c in live)
+            top = [c for c in live if c[2] == best]
+            if len(top) == 1:
+                env_vars.pop(var, None)
+                return top[0][1]
+            rows: list[tuple[Any, tuple[Any, ...]]] = []
+            for x, v, k in top:
+                env_vars[var] = x
+                rows.append((v, (k, *(b(env) for b in rest))))
+            env_vars.pop(var, None)
+            return pick_winner(rank_candidates(rows, descending), rule)[0]
+        return fast_argmax
 
     def _memoized(self, e: ast.Comprehension, fn: Fn) -> Fn:
         """Memoize a comprehension that reads only market-level values and outer loop fields.
@@ -480,6 +600,7 @@ class Compiler:
         var = e.var
         func = e.func
         record_rows = self.traced and not in_row
+        count_only = func == "count" and not by
 
         def rows(env: Env) -> list[tuple[Any, tuple[Any, ...]]]:
             """(element value, by values) of each element kept by ``where``."""
@@ -493,25 +614,29 @@ class Compiler:
                 # trace rows do not depend on Python's hash seed
                 xs = sorted(xs, key=null_last)
             tr = env.tracer if record_rows else None
-            saved = env.vars.get(var, MISSING)
+            trace_rows = tr.stack[-1].rows if tr is not None else None
+            env_vars = env.vars
+            saved = env_vars.get(var, MISSING)
             for i, x in enumerate(xs):
-                env.vars[var] = x
+                env_vars[var] = x
                 row: dict[str, Any] | None = None
-                if tr is not None:
-                    row = {"index": i, "reads": {}}
-                    tr.row = row["reads"]
-                    tr.stack[-1].rows.append(row)  # type: ignore[union-attr]
+                if trace_rows is not None:
+                    assert tr is not None
+                    reads: dict[str, Any] = {}
+                    row = {"index": i, "reads": reads}
+                    tr.row = reads
+                    trace_rows.append(row)
                 if where is not None:
                     w = where(env)
                     if row is not None:
                         row["where"] = w
                     if w is not True:
                         continue
-                if func == "count" and not by:
+                if count_only:
                     out.append((True, ()))
                     continue
                 v = elem(env)
-                keys = tuple(b(env) for b in by)
+                keys = () if not by else (by[0](env),) if len(by) == 1 else tuple(b(env) for b in by)
                 if row is not None:
                     row["value"] = v
                     if keys:
@@ -520,9 +645,9 @@ class Compiler:
             if tr is not None:
                 tr.row = None
             if saved is MISSING:
-                env.vars.pop(var, None)
+                env_vars.pop(var, None)
             else:  # pragma: no cover - variables never shadow (checker)
-                env.vars[var] = saved
+                env_vars[var] = saved
             return out
 
         def begin(env: Env) -> None:

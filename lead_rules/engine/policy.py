@@ -11,6 +11,7 @@ exception.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,6 +283,12 @@ class Policy:
                 return self.make_decision(
                     bene_id, "error", errors=validation_errors(exc), performance_year=bound.market.performance_year
                 )
+        # the cyclic GC is paused while one record is evaluated: evaluation makes no reference
+        # cycles (reference counting frees what it allocates), but the trace allocates enough small
+        # objects to trigger collections that rescan every live object (measured in docs/benchmarks.md)
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
         try:
             return self._evaluate(bene, bound, trace)
         except Exception as exc:
@@ -291,6 +298,9 @@ class Policy:
                 errors=[{"field": None, "message": f"evaluation failed: {type(exc).__name__}: {exc}"}],
                 performance_year=bound.market.performance_year,
             )
+        finally:
+            if paused:
+                gc.enable()
 
     def load_context(self, source: Any) -> Any:
         """The evaluation context (the market for alignment) validated against the context schema.

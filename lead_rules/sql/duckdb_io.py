@@ -381,13 +381,15 @@ def jsonl_input_sql(path: str | Path, record: StructT | None = None) -> str:
         )
         + "}"
     )
+    # blank (only spaces, as trim) and object lines are told by anchored patterns, which copy no line
+    is_object = "regexp_matches(line, '^ *[{]')"
     parsed = (
-        f"SELECT _line, line, _ok, CASE WHEN _ok THEN (CASE WHEN left(ltrim(line), 1) = '{{' THEN 'OBJECT' "
+        f"SELECT _line, line, _ok, CASE WHEN _ok THEN (CASE WHEN {is_object} THEN 'OBJECT' "
         f"ELSE 'OTHER' END) END AS _kind, "
-        f"CASE WHEN _ok AND left(ltrim(line), 1) = '{{' AND NOT regexp_matches(line, {_q(guard_pattern(record))}) "
+        f"CASE WHEN _ok AND {is_object} AND NOT regexp_matches(line, {_q(guard_pattern(record))}) "
         f"THEN json_transform(line, {_q(top)}) END AS t "
-        f"FROM (SELECT _line, line, {strict_ok('line')} AS _ok "
-        f"FROM ({lines}) WHERE line IS NOT NULL AND trim(line) <> '')"
+        f"FROM (SELECT _line, line, {strict_ok('line')} AS _ok FROM ({lines}) "
+        "WHERE line IS NOT NULL AND regexp_matches(line, '[^ ]'))"
     )
     fast_parts = ["t IS NOT NULL"]
     fast_cols = {}

@@ -14,7 +14,7 @@ interpreter, record by record, for comparison.
 
 from __future__ import annotations
 
-import sys
+import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -275,6 +275,17 @@ class _Progress:
             self._bar.stop()
 
 
+def duckdb_output_sql(compiled: CompiledSQL, columns: str = "full", fmt: str = "parquet") -> str:
+    """The DuckDB text of :func:`output_query` for output format ``fmt`` (CSV: reasons as JSON text)."""
+    _refuse(compiled)
+    query = output_query(compiled, columns)
+    if fmt == "csv":  # CSV has no lists: reasons as JSON text
+        for proj in query.expressions:
+            if proj.alias == "reasons":
+                proj.set("this", exp.func("to_json", proj.this.copy()))
+    return str(query.sql("duckdb"))
+
+
 def run_duckdb(
     compiled: CompiledSQL,
     input_path: str | Path,
@@ -284,40 +295,108 @@ def run_duckdb(
     columns: str = "full",
 ) -> dict[str, Any]:
     """Decide ``input_path`` with ``compiled`` on DuckDB, write ``output_path``, return counts."""
-    _refuse(compiled)
+    fmt, _ = copy_options(Path(output_path))
+    sql = duckdb_output_sql(compiled, columns, fmt)
+    return run_duckdb_sql(sql, input_path, output_path, progress, con, record=_record_struct(compiled))
+
+
+def run_duckdb_sql(
+    sql: str,
+    input_path: str | Path,
+    output_path: str | Path,
+    progress: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+    record: StructT | None = None,
+) -> dict[str, Any]:
+    """Run the output query text ``sql`` (:func:`duckdb_output_sql`) over ``input_path``; write, count.
+
+    ``record`` is the struct of the policy's record schema (None: the bundled beneficiary schema).
+    """
     con = con or connect()
     output = Path(output_path)
     fmt, options = copy_options(output)
     work: list[Path] = []
     try:
-        kind = register_input(con, input_path, _record_struct(compiled), work)
-        return _run_registered(con, compiled, kind, output, fmt, options, progress, columns)
+        kind = register_input(con, input_path, record, work)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with _Progress(con, f"aligning ({kind}, duckdb)", progress):
+            con.sql(f"COPY ({sql}) TO '{esc(str(output))}' {options}")
+        counts = con.sql(
+            f"SELECT outcome, pathway, count(*) FROM {output_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
     finally:
         _remove(work)
-
-
-def _run_registered(
-    con: duckdb.DuckDBPyConnection,
-    compiled: CompiledSQL,
-    kind: str,
-    output: Path,
-    fmt: str,
-    options: str,
-    progress: bool,
-    columns: str,
-) -> dict[str, Any]:
-    query = output_query(compiled, columns)
-    if fmt == "csv":  # CSV has no lists: reasons as JSON text
-        for proj in query.expressions:
-            if proj.alias == "reasons":
-                proj.set("this", exp.func("to_json", proj.this.copy()))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with _Progress(con, f"aligning ({kind}, duckdb)", progress):
-        con.sql(f"COPY ({query.sql('duckdb')}) TO '{esc(str(output))}' {options}")
-    counts = con.sql(
-        f"SELECT outcome, pathway, count(*) FROM {output_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
     return summarise(counts, kind)
+
+
+def sql_cache_dir() -> Path:
+    """The folder of compiled-SQL texts: ``$LEAD_RULES_CACHE_DIR``, else ``$XDG_CACHE_HOME/lead-rules/sql``."""
+    import os
+
+    explicit = os.environ.get("LEAD_RULES_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lead-rules" / "sql"
+
+
+def _code_hash() -> str:
+    """A hash of the package's own source and of sqlglot's version: a changed compiler misses the cache."""
+    import hashlib
+
+    import sqlglot
+
+    h = hashlib.sha256(str(getattr(sqlglot, "__version__", "")).encode())
+    for path in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
+        h.update(path.as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    """JSON text of a dumped model with its sets sorted (their iteration order depends on the hash seed)."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in v.items()}
+        if isinstance(v, (set, frozenset)):
+            return sorted((norm(x) for x in v), key=repr)
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        return v
+
+    return json.dumps(norm(value), sort_keys=True, default=str)
+
+
+def cached_duckdb_sql(policy: Policy, market: Market, columns: str, fmt: str) -> tuple[str, list[str]]:
+    """The output query text and SQL issues of ``policy`` on ``market``, from the cache when compiled before.
+
+    Keyed by the policy's content hash, the market, the column set, the output format and
+    the compiler's source (:func:`_code_hash`); a cache that cannot be read or written is
+    skipped (the query is compiled). Saves the compile and the SQLGlot generation (~1 s).
+    """
+    import hashlib
+    import os
+
+    key = hashlib.sha256(
+        "\0".join((_code_hash(), policy.content_hash, _canonical(market.model_dump()), columns, fmt)).encode()
+    ).hexdigest()
+    path = sql_cache_dir() / f"{key}.json"
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(entry, dict) and isinstance(entry.get("sql"), str) and isinstance(entry.get("issues"), list):
+            return entry["sql"], [str(i) for i in entry["issues"]]
+    except (OSError, ValueError):
+        pass
+    compiled = compile_policy(policy, market, "duckdb")
+    sql = duckdb_output_sql(compiled, columns, fmt)
+    issues = [str(i) for i in compiled.issues]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"sql": sql, "issues": issues}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return sql, issues
 
 
 # --- the interpreter engine ---------------------------------------------------------
@@ -356,41 +435,23 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Mapping[str, Any] | No
     raise ValueError("the interpreter engine reads nested JSONL or Parquet; use the duckdb engine for tables")
 
 
-def run_interpreter(
-    policy: Policy,
-    market: Market,
-    input_path: str | Path,
-    output_path: str | Path,
-    progress: bool = False,
-    columns: str = "full",
-) -> dict[str, Any]:
-    """Decide ``input_path`` with the reference interpreter; the same output as :func:`run_duckdb`."""
+_BATCH = 500
+"""Records per task of the interpreter's process pool."""
+
+_worker: dict[str, Any] = {}
+"""The state of an interpreter worker process (set before the pool forks)."""
+
+
+def _decide_batch(items: list[tuple[int, Mapping[str, Any] | None, str | None]]) -> Any:
+    """One batch of records decided by the reference interpreter, as an Arrow record batch."""
     import pyarrow as pa
 
-    from .reference import Reference
-
-    compiled = compile_policy(policy, market, "duckdb")
-    names = output_names(compiled, columns)
-    output = Path(output_path)
-    copy = copy_options(output)  # an unknown output format fails before the run
-    batches: list[pa.RecordBatch] = []
-    schema = _arrow_schema(compiled, names)
-    chunk: list[dict[str, Any]] = []
-    started = time.monotonic()
-
-    def flush() -> None:
-        if chunk:
-            batches.append(pa.RecordBatch.from_pylist(chunk, schema=schema))
-            chunk.clear()
-
-    ref = Reference(policy, market)
-    seen: dict[str, int] = {}
-    for done, (line, record, cause) in enumerate(iter_records(input_path), start=1):
-        bene_id = record.get("bene_id") if record is not None else None
-        if isinstance(bene_id, str) and seen.setdefault(bene_id, line) != line:
-            record, cause = None, duplicate_cause(seen[bene_id])
-        if record is None:
-            chunk.append(
+    ref, names, schema, criteria = _worker["ref"], _worker["names"], _worker["schema"], _worker["criteria"]
+    rows: list[dict[str, Any]] = []
+    for _line, record, cause in items:
+        if record is None or cause is not None:  # unreadable, or a duplicate bene_id (its record kept for the id)
+            bene_id = record.get("bene_id") if record is not None else None
+            rows.append(
                 {
                     k: v
                     for k, v in (("bene_id", bene_id), ("outcome", "error"), ("reasons", []), ("cause", cause))
@@ -398,17 +459,141 @@ def run_interpreter(
                 }
             )
         else:
-            row = ref.row(record, criteria=columns == "full")
-            chunk.append({k: row.get(k) for k in names})
-        if len(chunk) >= 10_000:
-            flush()
-        if progress and done % 10_000 == 0:
-            rate = done / max(time.monotonic() - started, 1e-9)
-            print(f"\raligning (interpreter): {done} records, {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
-    flush()
-    if progress:
-        print(file=sys.stderr)
+            row = ref.row(record, criteria=criteria)
+            rows.append({k: row.get(k) for k in names})
+    return pa.RecordBatch.from_pylist(rows, schema=schema)
+
+
+def _batches(path: str | Path) -> Iterator[list[tuple[int, Mapping[str, Any] | None, str | None]]]:
+    """The records of ``path`` in batches; a later record of a ``bene_id`` carries the duplicate cause."""
+    batch: list[tuple[int, Mapping[str, Any] | None, str | None]] = []
+    seen: dict[str, int] = {}
+    for line, record, cause in iter_records(path):
+        bene_id = record.get("bene_id") if record is not None else None
+        if isinstance(bene_id, str) and seen.setdefault(bene_id, line) != line:
+            cause = duplicate_cause(seen[bene_id])
+        batch.append((line, record, cause))
+        if len(batch) >= _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _count_records(path: str | Path) -> int | None:
+    """The number of records of a JSON Lines (non-blank lines) or Parquet file, for the progress bar."""
+    try:
+        if input_kind(path) == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(str(path)).metadata.num_rows)
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except (OSError, ValueError):  # pragma: no cover - the run reports the problem
+        return None
+
+
+def _workers() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def run_interpreter(
+    policy: Policy,
+    market: Market,
+    input_path: str | Path,
+    output_path: str | Path,
+    progress: bool = False,
+    columns: str = "full",
+    compiled: CompiledSQL | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Decide ``input_path`` with the reference interpreter; the same output as :func:`run_duckdb`.
+
+    Batches of records are decided by a pool of ``workers`` processes (default: one per
+    core; forked, so they share the loaded policy), and written in input order.
+    ``compiled`` (the policy compiled for DuckDB, for the output columns) is compiled here
+    when not given.
+    """
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    import pyarrow as pa
+
+    from .reference import Reference
+
+    if compiled is None:
+        compiled = compile_policy(policy, market, "duckdb")
+    names = output_names(compiled, columns)
+    output = Path(output_path)
+    copy = copy_options(output)  # an unknown output format fails before the run
+    schema = _arrow_schema(compiled, names)
+    _worker.update(ref=Reference(policy, market), names=names, schema=schema, criteria=columns == "full")
+    n_workers = workers if workers is not None else _workers()
+    if "fork" not in mp.get_all_start_methods():  # pragma: no cover - not Linux
+        n_workers = 1
+    batches: list[pa.RecordBatch] = []
+    with _Bar("aligning (interpreter)", _count_records(input_path) if progress else None, progress) as bar:
+        if n_workers <= 1:
+            for items in _batches(input_path):
+                batches.append(_decide_batch(items))
+                bar.advance(len(items))
+        else:
+            with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("fork")) as pool:
+                pending: deque[tuple[int, Future[Any]]] = deque()
+                for items in _batches(input_path):
+                    pending.append((len(items), pool.submit(_decide_batch, items)))
+                    while len(pending) > 2 * n_workers:
+                        n, fut = pending.popleft()
+                        batches.append(fut.result())
+                        bar.advance(n)
+                while pending:
+                    n, fut = pending.popleft()
+                    batches.append(fut.result())
+                    bar.advance(n)
+    _worker.clear()
     return write_rows(pa.Table.from_batches(batches, schema=schema), output, copy, input_kind(input_path))
+
+
+class _Bar:
+    """The progress bar of the interpreter engine: the columns of the DuckDB engine's, fed by records done."""
+
+    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
+        self.label, self.total, self.enabled = label, total, enabled
+        self.done = 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=float(self.total or 1))
+        return self
+
+    def advance(self, n: int) -> None:
+        """``n`` more records decided."""
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(self._task, completed=min(float(self.done), float(self.total or self.done)))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=float(self.total or 1))
+            self._bar.stop()
 
 
 def _arrow_schema(compiled: CompiledSQL, names: list[str]) -> Any:
@@ -434,8 +619,8 @@ def _arrow_schema(compiled: CompiledSQL, names: list[str]) -> Any:
 
 
 def align(
-    policy_path: str | Path,
-    market_path: str | Path,
+    policy_path: Policy | str | Path,
+    market_path: Market | str | Path,
     input_path: str | Path,
     output_path: str | Path,
     engine: str = "duckdb",
@@ -450,27 +635,35 @@ def align(
     ``output``, ``seconds``, ``records_per_second``, ``policy``, ``issues``, and
     ``complete`` (true: the output file was written whole and moved into place).
     The output never replaces an input and appears only when complete
-    (:mod:`lead_rules.engine.output_files`).
+    (:mod:`lead_rules.engine.output_files`). The policy and the market may be
+    given loaded (the CLI loads them first for its diagnostics).
     """
     started = time.monotonic()
     if engine not in ("duckdb", "spark", "interpreter"):
         raise ValueError(f"unknown engine {engine!r}: expected duckdb, spark or interpreter")
-    refuse_overwrite(output_path, [input_path, market_path, policy_path])
-    copy_options(Path(output_path))  # an unknown output format fails before anything runs
-    policy = load_policy(policy_path)
+    paths = [p for p in (input_path, market_path, policy_path) if isinstance(p, (str, Path))]
+    refuse_overwrite(output_path, paths)
+    fmt = copy_options(Path(output_path))[0]  # an unknown output format fails before anything runs
+    policy = policy_path if isinstance(policy_path, Policy) else load_policy(policy_path)
     market = load_market(market_path, policy)
     with atomic_output(output_path) as partial:  # the output appears only when complete
         if engine == "duckdb":
-            compiled = compile_policy(policy, market, "duckdb")
-            summary = run_duckdb(compiled, input_path, partial, progress=progress, columns=columns)
+            sql, issues = cached_duckdb_sql(policy, market, columns, fmt)
+            schema = policy.record_schema
+            record = schema.struct if schema is not None else None
+            summary = run_duckdb_sql(sql, input_path, partial, progress=progress, record=record)
         elif engine == "spark":
             from .spark import run_spark
 
             compiled = compile_policy(policy, market, "spark")
+            issues = [str(i) for i in compiled.issues]
             summary = run_spark(compiled, input_path, partial, progress=progress, columns=columns)
         else:
             compiled = compile_policy(policy, market, "duckdb")
-            summary = run_interpreter(policy, market, input_path, partial, progress=progress, columns=columns)
+            issues = [str(i) for i in compiled.issues]
+            summary = run_interpreter(
+                policy, market, input_path, partial, progress=progress, columns=columns, compiled=compiled
+            )
     seconds = time.monotonic() - started
     summary.update(
         complete=True,
@@ -480,6 +673,6 @@ def align(
         records_per_second=round(summary["read"] / seconds, 1) if seconds > 0 else None,
         columns=columns,
         policy=f"{policy.id} v{policy.version}",
-        issues=[str(i) for i in compiled.issues],
+        issues=issues,
     )
     return summary
