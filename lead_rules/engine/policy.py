@@ -321,7 +321,11 @@ class Policy:
         Raises:
             pydantic.ValidationError: naming each invalid field.
         """
-        model = self.record_schema.model if self.record_schema is not None else Beneficiary
+        schema = self.record_schema
+        if schema is None:
+            model: type[BaseModel] = Beneficiary
+        else:  # an alignment policy's records are also read by the SQL engines: money as they read it
+            model = schema.sql_model if self.doc.decision is None else schema.model
         if isinstance(record, (str, bytes)):
             return model.model_validate_json(record)
         return model.model_validate(record)

@@ -17,7 +17,6 @@ in :mod:`.json_schema`, a JSON Schema. Nothing here evaluates rules.
 
 from __future__ import annotations
 
-import datetime as dt
 import keyword
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +36,7 @@ from pydantic import (
 )
 
 from .errors import Diagnostics, PolicyError, Span
+from .records import DateField, Money
 from .types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, Prim, StructT, Type, parse_type
 from .values import Month
 from .yaml_source import YNode, load_yaml_file
@@ -93,6 +93,9 @@ class Schema:
     struct: StructT
     model: type[BaseModel]
     path: str
+    sql_model: type[BaseModel]
+    """The validator of records the SQL engines also read: every decimal is money, as DECIMAL(18, 2)
+    there (at most 2 places and 16 digits before the point), so both engines give the same verdict."""
 
     def validate(self, data: Any) -> BaseModel:
         """A validated instance of ``data``; raises :class:`pydantic.ValidationError`."""
@@ -144,8 +147,9 @@ def _month(value: Any) -> Month:
 _MonthField = Annotated[Month, PlainValidator(_month), PlainSerializer(str, return_type=str)]
 _Code = Annotated[str, Field(strict=True)]
 _PRIM_ANNOTATIONS: dict[Type, Any] = {
-    STRING: _Code, INT: int, DECIMAL: Decimal, BOOL: bool, DATE: dt.date, MONTH: _MonthField,
+    STRING: _Code, INT: int, DECIMAL: Decimal, BOOL: bool, DATE: DateField, MONTH: _MonthField,
 }
+"""A date is ``YYYY-MM-DD`` in ASCII digits (or a date object), never a datetime; a month ``YYYY-MM``."""
 _RESERVED = set(dir(BaseModel))
 
 
@@ -159,7 +163,7 @@ def python_attr(name: str) -> str:
     return safe + "_"
 
 
-def _annotation(f: SchemaField, models: dict[StructT, type[BaseModel]]) -> Any:
+def _annotation(f: SchemaField, models: dict[StructT, type[BaseModel]], money: bool = False) -> Any:
     def of(t: Type) -> Any:
         if isinstance(t, StructT):
             return models[t]
@@ -168,6 +172,8 @@ def _annotation(f: SchemaField, models: dict[StructT, type[BaseModel]]) -> Any:
             return frozenset[inner] if t.is_set else list[inner]  # type: ignore[valid-type]
         if f.enum and t == STRING:
             return Literal[f.enum]
+        if money and t == DECIMAL:
+            return Money
         return _PRIM_ANNOTATIONS[t]
 
     if f.is_map:
@@ -188,16 +194,18 @@ def nullable(f: SchemaField) -> bool:
     return not f.required and not (isinstance(f.type, ListT) and f.default is not None)
 
 
-def _build_model(struct: StructT, extra: str, models: dict[StructT, type[BaseModel]]) -> type[BaseModel]:
+def _build_model(
+    struct: StructT, extra: str, models: dict[StructT, type[BaseModel]], money: bool = False
+) -> type[BaseModel]:
     if struct in models:
         return models[struct]
     for f in fields_of(struct):
         for t in (f.type, f.type.elem if isinstance(f.type, ListT) else None):
             if isinstance(t, StructT):
-                _build_model(t, extra, models)
+                _build_model(t, extra, models, money)
     definitions: dict[str, Any] = {}
     for f in fields_of(struct):
-        ann = _annotation(f, models)
+        ann = _annotation(f, models, money)
         alias = f.name if f.attr != f.name else None
         if f.required:
             info = Field(alias=alias)
@@ -449,6 +457,7 @@ def load_schema(path: Path, diags: Diagnostics) -> Schema | None:
         struct=struct,
         model=model,
         path=str(path),
+        sql_model=_build_model(struct, str(unknown), {}, money=True),
     )
 
 
