@@ -47,10 +47,10 @@ def with_parameters(policy: Policy, settings: Sequence[str]) -> Policy:
         try:
             name, value_text = parse_setting(text)
         except ValueError as exc:
-            diags.error("E501", str(exc), where)
+            diags.error("E510", str(exc), where)
             continue
         if name not in params:
-            diags.error("E502", f"unknown parameter '{name}'", where, did_you_mean(name, list(params)))
+            diags.error("E511", f"unknown parameter '{name}'", where, did_you_mean(name, list(params)))
             continue
         node = load_yaml_text(value_text or "null", f"--set {name}", diags)
         if node is None:
