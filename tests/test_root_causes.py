@@ -16,12 +16,18 @@ from lead_rules.engine.policy import check_policy
 REPO = Path(__file__).resolve().parent.parent
 LEAD = REPO / "policies" / "lead"
 
-# (slip, text replaced in claims.yaml, replacement, line, column, hint fragment)
+# (slip, text replaced in claims.yaml, replacement, column, hint fragment); the line is where the text stands
 SLIPS = [
-    ("tab", "  ay1_end:\n", "\tay1_end:\n", 17, 1, "tabs"),
-    ("unquoted list", "    expr: add_days(ay2_start, -1)", '    expr: ["a"] == ["a"]', 18, 17, "quoted"),
-    ("over-indented", "  ay1_start:\n", "     ay1_start:\n", 21, 15, "indentation"),
+    ("tab", "  ay1_end:\n", "\tay1_end:\n", 1, "tabs"),
+    ("unquoted list", "    expr: add_days(ay2_start, -1)", '    expr: ["a"] == ["a"]', 17, "quoted"),
+    ("over-indented", "  ay1_start:\n", "     ay1_start:\n", 15, "indentation"),
 ]
+
+
+def _line_of(path: Path, text: str) -> int:
+    """The 1-based line where ``text`` starts in ``path``."""
+    content = path.read_text(encoding="utf-8")
+    return content[: content.index(text)].count("\n") + 1
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -36,11 +42,10 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-@pytest.mark.parametrize(("slip", "old", "new", "line", "column", "hint"), SLIPS, ids=[s[0] for s in SLIPS])
-def test_a_yaml_slip_is_one_diagnostic(
-    tmp_path: Path, slip: str, old: str, new: str, line: int, column: int, hint: str
-) -> None:
+@pytest.mark.parametrize(("slip", "old", "new", "column", "hint"), SLIPS, ids=[s[0] for s in SLIPS])
+def test_a_yaml_slip_is_one_diagnostic(tmp_path: Path, slip: str, old: str, new: str, column: int, hint: str) -> None:
     policy = _copy(tmp_path)
+    line = _line_of(policy / "claims.yaml", old)
     _edit(policy / "claims.yaml", old, new)
     result, diagnostics = check_policy(policy)
     assert result is None
@@ -74,6 +79,7 @@ def test_errors_come_first_then_file_and_line(tmp_path: Path) -> None:
 
 def test_check_format_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     policy = _copy(tmp_path)
+    line = _line_of(policy / "claims.yaml", "  ay1_end:\n")
     _edit(policy / "claims.yaml", "  ay1_end:\n", "\tay1_end:\n")
     assert main(["check", "--format", "json", str(policy)]) == 1
     out = json.loads(capsys.readouterr().out)
@@ -81,13 +87,15 @@ def test_check_format_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     (report,) = out["policies"]
     assert report["errors"] == 1 and report["warnings"] == 0
     assert report["diagnostics"][0]["code"] == "E001"
-    assert report["diagnostics"][0]["line"] == 17
+    assert report["diagnostics"][0]["line"] == line
 
 
 def test_check_accepts_a_folder_of_policies(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--format", "json", str(REPO / "policies")]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert sorted(Path(p["path"]).name for p in out["policies"]) == ["example", "lead"]
+    bundled = sorted(d.parent.name for d in (REPO / "policies").glob("*/policy.yaml"))
+    assert "lead" in bundled and "schemas" not in bundled
+    assert sorted(Path(p["path"]).name for p in out["policies"]) == bundled
     assert all(p["ok"] for p in out["policies"])
 
 

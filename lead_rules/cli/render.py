@@ -50,17 +50,31 @@ def print_diagnostic(d: Diagnostic, stream: IO[str], colour: bool) -> None:
 
 
 def policy_paths(paths: list[str]) -> list[str]:
-    """Expand a folder of policies (sub-folders with ``*.yaml``, none directly) into its policy folders."""
+    """Expand a folder of policies into its policy folders.
+
+    A folder with no ``*.yaml`` of its own is a folder of policies: its sub-folders
+    that hold a policy (a ``*.yaml`` file with a top-level ``policy:`` section) are
+    checked; others (``schemas/``, shared data) are not policies and are skipped.
+    """
     out: list[str] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir() and not any(f.suffix in (".yaml", ".yml") for f in path.iterdir() if f.is_file()):
-            subs = [
-                str(d)
-                for d in sorted(path.iterdir())
-                if d.is_dir() and any(f.suffix in (".yaml", ".yml") for f in d.iterdir() if f.is_file())
-            ]
+        if path.is_dir() and not _yaml_files(path):
+            subs = [str(d) for d in sorted(path.iterdir()) if d.is_dir() and any(map(_declares_policy, _yaml_files(d)))]
             out.extend(subs or [p])
         else:
             out.append(p)
     return out
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return [f for f in folder.iterdir() if f.is_file() and f.suffix in (".yaml", ".yml")]
+
+
+def _declares_policy(file: Path) -> bool:
+    """Whether ``file`` has a top-level ``policy:`` key (read as text: no YAML parse of shared data)."""
+    try:
+        with file.open(encoding="utf-8", errors="replace") as f:
+            return any(line.startswith("policy:") for line in f)
+    except OSError:
+        return False

@@ -13,6 +13,7 @@ dependency runs one way.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..language.values import to_json
@@ -334,7 +335,10 @@ def _candidate_table(trace: TraceNode | None) -> list[str]:
         if n.candidates and id(n.expr) not in seen:
             seen.add(id(n.expr))
             by = [getattr(b, "text", "") or f"score {i + 1}" for i, b in enumerate(getattr(n.expr, "by", ()))]
-            where = f" ({n.span})" if n.span is not None and n.span.line > 0 else ""
+            # the policy file by name, not by its absolute path: the same text wherever the policy lives
+            where = ""
+            if n.span is not None and n.span.line > 0:
+                where = f" ({Path(n.span.file).name}:{n.span.line}:{n.span.column})"
             out.append(f"Ranking behind the decision{where}: highest first")
             heads = ["rank", "candidate"] + [
                 "score" if i == 0 else "tie-break" + ("" if len(by) == 2 else f" {i}") for i in range(len(by))
