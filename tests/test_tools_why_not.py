@@ -156,27 +156,16 @@ def test_no_record_change_can_align_to_an_aco_without_tins_or_partners(
     assert main([*base, "--aco", "A1", "--output", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines and all(set(line) >= {"description", "record"} for line in lines)
-    # each line's record, decided by `evaluate`, is aligned to A1
-    changed = tmp_path / "changed.jsonl"
-    changed.write_text("".join(json.dumps(line["record"]) + "\n" for line in lines))
-    decisions = tmp_path / "d.jsonl"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--policy",
-                str(LEAD),
-                "--market",
-                str(market_file),
-                "--input",
-                str(changed),
-                "--output",
-                str(decisions),
-            ]
-        )
-        == 0
-    )
-    rows = [json.loads(line) for line in decisions.read_text().splitlines()]
+    # each line's record, decided by `evaluate`, is aligned to A1 (one file per suggestion: the
+    # suggestions are alternatives for the same beneficiary, and a repeated bene_id is an error row)
+    rows = []
+    for i, line in enumerate(lines):
+        changed = tmp_path / f"changed-{i}.jsonl"
+        changed.write_text(json.dumps(line["record"]) + "\n")
+        decisions = tmp_path / f"d-{i}.jsonl"
+        argv = ["evaluate", "--policy", str(LEAD), "--market", str(market_file)]
+        assert main([*argv, "--input", str(changed), "--output", str(decisions)]) == 0
+        rows += [json.loads(row) for row in decisions.read_text().splitlines()]
     assert [r["aco_id"] for r in rows] == ["A1"] * len(lines)
     assert main([*base, "--aco", "NOPE"]) == 2
     assert main([*base[:-1], "B9", "--aco", "A1"]) == 2
