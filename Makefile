@@ -56,6 +56,7 @@ pytest: install-dev $(VENV)/.installed-spark chromium
 
 policy-tests: install-dev
 	$(BIN)/lead-rules test policies/ --min-coverage 100
+	$(BIN)/lead-rules fmt --check policies/
 
 test: lint typecheck pytest policy-tests
 
