@@ -44,24 +44,29 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from ..tools.overrides import with_parameters
 
     market_path = _context(args)
-    if market_path is None:
-        print("lead-rules: diff needs --market (or --context)", file=sys.stderr)
-        return 2
     if args.new is None and not args.set:
         print("lead-rules: diff needs --new P2, or --set name=value to change a parameter of --old", file=sys.stderr)
         return 2
-    if not Path(args.input).exists():
-        print(f"lead-rules: no such input {args.input}", file=sys.stderr)
-        return 2
+    for path in (args.input, market_path):
+        if path is not None and not Path(path).exists():
+            print(f"lead-rules: no such file {path}", file=sys.stderr)
+            return 2
     old = _policy(args.old)
     new = _policy(args.new) if args.new else old
     try:
         new = with_parameters(new, args.set or [])
     except PolicyError as exc:
         return _diagnostics_exit(exc)
-    market = _market(market_path)
     try:
-        result = diff_policies(old, new, market, args.input, engine=args.engine)
+        if old.doc.decision is not None or new.doc.decision is not None:  # a verdict, ranking or computation
+            from ..tools.kind_diff import diff_kinds
+
+            result = diff_kinds(old, new, args.input, market_path)
+        elif market_path is None:
+            print("lead-rules: diff of an alignment policy needs --market (or --context)", file=sys.stderr)
+            return 2
+        else:
+            result = diff_policies(old, new, _market(market_path), args.input, engine=args.engine)
     except ValueError as exc:
         print(f"lead-rules: {exc}", file=sys.stderr)
         return 2
@@ -91,10 +96,16 @@ def cmd_why_not(args: argparse.Namespace) -> int:
     from ..tools.why_not import why_not
 
     policy = _policy(args.policy)
-    market = _market(args.market)
-    if not Path(args.input).exists():
-        print(f"lead-rules: no such input {args.input}", file=sys.stderr)
+    for path in (args.input, _context(args)):
+        if path is not None and not Path(path).exists():
+            print(f"lead-rules: no such file {path}", file=sys.stderr)
+            return 2
+    if policy.doc.decision is not None:  # a verdict, ranking or computation
+        return _why_not_kind(policy, args)
+    if args.aco is None or _context(args) is None:
+        print("lead-rules: why-not on an alignment policy needs --market and --aco", file=sys.stderr)
         return 2
+    market = _market(str(_context(args)))
     try:
         record = _find_record(args.input, args.id)
     except ValueError as exc:
@@ -119,6 +130,49 @@ def cmd_why_not(args: argparse.Namespace) -> int:
         atomic_write(Path(args.output), "".join(dumps(s.to_dict()) + "\n" for s in answer.suggestions))
     if not answer.suggestions:
         print(f"no change to the record aligns {args.id} to {args.aco}:")
+    elif answer.impossible:
+        print("not possible through:")
+    for reason in answer.impossible:
+        print(f"  - {reason}")
+    return 0 if answer.suggestions else 1
+
+
+def _why_not_kind(policy: Policy, args: argparse.Namespace) -> int:
+    """why-not for a decision kind: the changes that give the subject ``--id`` the outcome ``--want``."""
+    from ..batch.jsonl import dumps
+    from ..engine.kinds import decide_all
+    from ..language.documents import read_documents
+    from ..tools.diff import atomic_write
+    from ..tools.kind_diff import read_context
+    from ..tools.kind_why_not import find_subject, why_not_kind
+
+    kind = policy.doc.decision.kind if policy.doc.decision is not None else "alignment"
+    if args.aco is not None:
+        print(f"lead-rules: --aco is for alignment; {policy.id} is a {kind}: use --want",
+              file=sys.stderr)
+        return 2
+    try:
+        context = read_context(policy, _context(args))
+        docs = list(read_documents(args.input))
+        index = find_subject(decide_all(policy, docs, context), args.id)
+        answer = why_not_kind(policy, docs, index, context, args.want)
+    except OSError as exc:
+        print(f"lead-rules: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"lead-rules: {exc}", file=sys.stderr)
+        return 2
+    shown = ", ".join(f"{k} {dumps(v)}" for k, v in answer.current.items() if not isinstance(v, dict))
+    print(f"{args.id} is now: {shown}; wanted: {answer.goal}")
+    if answer.reached:
+        print(f"{args.id} already has {answer.goal}: nothing to change")
+        return 0
+    for n, s in enumerate(answer.suggestions, start=1):
+        print(f"{n}. {s.description}")
+    if args.output:
+        atomic_write(Path(args.output), "".join(dumps(s.to_dict()) + "\n" for s in answer.suggestions))
+    if not answer.suggestions:
+        print(f"no change to the record gives {args.id} {answer.goal}:")
     elif answer.impossible:
         print("not possible through:")
     for reason in answer.impossible:
@@ -303,10 +357,15 @@ def register(sub: Any) -> None:
     d = sub.add_parser("diff", help="impact of a policy change: transitions and their causes")
     d.add_argument("--old", required=True, help="the current policy (file or folder)")
     d.add_argument("--new", help="the changed policy (default: --old with the --set changes)")
-    where = d.add_mutually_exclusive_group(required=True)
-    where.add_argument("--market", help="market YAML or JSON file")
-    where.add_argument("--context", help="the decision context file (the market, for alignment)")
-    d.add_argument("--input", required=True, help="population: .jsonl, .parquet, or a folder of relational tables")
+    where = d.add_mutually_exclusive_group()
+    where.add_argument("--market", help="market YAML or JSON file (an alignment policy needs it)")
+    where.add_argument(
+        "--context", help="the decision context: the market, or the context documents of a decision kind"
+    )
+    d.add_argument(
+        "--input", required=True,
+        help="population: .jsonl, .parquet, or a folder of relational tables; a decision kind's .jsonl or .yaml",
+    )
     d.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="change a parameter of the new policy (repeatable)"
     )
@@ -319,12 +378,21 @@ def register(sub: Any) -> None:
     d.add_argument("--output", help="D.json (machine-readable) or D.html; the summary goes to standard output")
     d.set_defaults(func=cmd_diff)
 
-    w = sub.add_parser("why-not", help="the smallest verified record changes that would align a beneficiary to an ACO")
+    w = sub.add_parser(
+        "why-not", help="the smallest verified record changes that would align a beneficiary (or change an outcome)"
+    )
     w.add_argument("--policy", required=True, help="policy file or folder")
-    w.add_argument("--market", required=True, help="market YAML or JSON file")
-    w.add_argument("--input", required=True, help="records (.jsonl or .parquet)")
-    w.add_argument("--id", required=True, help="the bene_id")
-    w.add_argument("--aco", required=True, help="the ACO the beneficiary should be aligned to")
+    wc = w.add_mutually_exclusive_group()
+    wc.add_argument("--market", help="market YAML or JSON file (alignment)")
+    wc.add_argument("--context", help="the market, or a decision kind's context documents (e.g. arrangements)")
+    w.add_argument("--input", required=True, help="records (.jsonl or .parquet; a decision kind's .jsonl or .yaml)")
+    w.add_argument("--id", required=True, help="the bene_id, or the value of a subject field (a state, an id)")
+    w.add_argument("--aco", help="alignment: the ACO the beneficiary should be aligned to")
+    w.add_argument(
+        "--want",
+        help="a decision kind: the outcome wanted (default: the other one), or for a computation "
+        "CRITERION[=false] (default: its first note that does not hold)",
+    )
     w.add_argument("--output", help="S.jsonl: one suggestion a line, with the whole changed record")
     w.set_defaults(func=cmd_why_not)
 

@@ -57,16 +57,23 @@ class SubjectChange:
     before: dict[str, Any]
     after: dict[str, Any]
     causes: list[Cause]
+    subject: dict[str, Any] | None = None  # a decision kind's subject fields (bene_id is the first one)
+    outputs: dict[str, dict[str, Any]] | None = None  # a computation's changed outputs: name -> {from, to}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
+        d: dict[str, Any] = {
             "row": self.row,
             "bene_id": self.bene_id,
             "from": self.before,
             "to": self.after,
             "causes": [{"criterion": c.criterion, "pathway": c.pathway} for c in self.causes],
         }
+        if self.subject is not None:
+            d["subject"] = self.subject
+        if self.outputs is not None:
+            d["outputs"] = self.outputs
+        return d
 
 
 @dataclass
@@ -82,6 +89,9 @@ class DiffResult:
     unchanged: list[tuple[tuple[Any, ...], int]]
     causes: list[tuple[Cause, int]]
     subjects: list[SubjectChange] = field(default_factory=list)
+    kind: str = "alignment"
+    transition_outputs: list[list[str]] | None = None
+    """A computation's transitions: the outputs that changed, one list per transition (same order)."""
 
     def to_dict(self, subjects: bool = True) -> dict[str, Any]:
         """The machine-readable form (``diff --output D.json``)."""
@@ -89,13 +99,17 @@ class DiffResult:
         def key(k: tuple[Any, ...]) -> dict[str, Any]:
             return dict(zip(DECISION_KEY, k, strict=True))
 
+        transitions = [{"from": key(a), "to": key(b), "count": n} for a, b, n in self.transitions]
+        for t, outputs in zip(transitions, self.transition_outputs or [], strict=False):
+            t["outputs"] = outputs
         d: dict[str, Any] = {
+            "kind": self.kind,
             "old": self.old,
             "new": self.new,
             "engines": self.engines,
             "total": self.total,
             "changed": self.changed,
-            "transitions": [{"from": key(a), "to": key(b), "count": n} for a, b, n in self.transitions],
+            "transitions": transitions,
             "unchanged": [{"decision": key(a), "count": n} for a, n in self.unchanged],
             "causes": [{"criterion": c.criterion, "pathway": c.pathway, "count": n} for c, n in self.causes],
         }
@@ -109,8 +123,10 @@ class DiffResult:
             f"{self.old['id']} v{self.old['version']} -> {self.new['id']} v{self.new['version']}: "
             f"{self.changed} of {self.total} subjects changed"
         ]
-        for a, b, n in self.transitions:
-            lines.append(f"  {n:>8}  {_label(a)} -> {_label(b)}")
+        for i, (a, b, n) in enumerate(self.transitions):
+            outputs = (self.transition_outputs or [])[i:i + 1]
+            what = f" ({', '.join(outputs[0])} changed)" if outputs else ""
+            lines.append(f"  {n:>8}  {_label(a)} -> {_label(b)}{what}")
         if self.causes:
             lines.append("causes (a subject may have several):")
             for c, n in self.causes:
