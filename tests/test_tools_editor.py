@@ -238,3 +238,12 @@ def test_eval_expr_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "<expression>:1:12" in err and "did you mean 'claims'" in err
     assert cli([*base, "count(bene.claims) +"]) == 1
     assert cli([*base, "--aco", "NOPE", "in_service_area"]) == 2
+
+
+def test_bundled_files_are_formatted_except_the_lead_policy() -> None:
+    # `make policy-tests` runs `lead-rules fmt --check policies/`; policies/lead is formatted on merge
+    from lead_rules.tools.fmt import format_text
+
+    lead = REPO / "policies" / "lead"
+    unformatted = [p for p in BUNDLED if lead not in p.parents and format_text(p.read_text()) != p.read_text()]
+    assert not unformatted
