@@ -162,15 +162,19 @@ def _why_not_kind(policy: Policy, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lead-rules: {exc}", file=sys.stderr)
         return 2
-    shown = ", ".join(f"{k} {dumps(v)}" for k, v in answer.current.items() if not isinstance(v, dict))
-    print(f"{args.id} is now: {shown}; wanted: {answer.goal}")
+    def shown(d: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {dumps(v)}" for k, v in d.items() if not isinstance(v, dict))
+
+    print(f"{args.id} is now: {shown(answer.current)}; wanted: {answer.goal}")
     if answer.reached:
         print(f"{args.id} already has {answer.goal}: nothing to change")
         return 0
-    for n, s in enumerate(answer.suggestions, start=1):
-        print(f"{n}. {s.description}")
+    for n, (s, after) in enumerate(zip(answer.suggestions, answer.after, strict=True), start=1):
+        print(f"{n}. {s.description}\n   then: {shown(after)}")
     if args.output:
-        atomic_write(Path(args.output), "".join(dumps(s.to_dict()) + "\n" for s in answer.suggestions))
+        lines = [dumps({**s.to_dict(), "decision": after}) + "\n" for s, after in zip(answer.suggestions, answer.after,
+                                                                                    strict=True)]
+        atomic_write(Path(args.output), "".join(lines))
     if not answer.suggestions:
         print(f"no change to the record gives {args.id} {answer.goal}:")
     elif answer.impossible:

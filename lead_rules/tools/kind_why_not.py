@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.kinds import SubjectResult, decide_all, output_json
@@ -56,6 +56,8 @@ class KindWhyNot:
     suggestions: list[Suggestion]
     impossible: list[str]
     reached: bool = False
+    after: list[dict[str, Any]] = field(default_factory=list)
+    """Per suggestion, the decision of the changed record (outcome, the goal's criterion, outputs, rank)."""
 
 
 @dataclass
@@ -303,4 +305,5 @@ def why_not_kind(
         if search.reached(rec) and all(rec != s.record for s in suggestions):  # verified
             suggestions.append(Suggestion(goal.text, steps, rec))
     suggestions.sort(key=lambda s: len(s.steps))
-    return KindWhyNot(dict(now.subject), current, goal.text, suggestions, impossible)
+    after = [_describe(search.decide(s.record), goal, search.probe, s.record, context) for s in suggestions]
+    return KindWhyNot(dict(now.subject), current, goal.text, suggestions, impossible, after=after)
