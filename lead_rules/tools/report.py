@@ -227,25 +227,12 @@ def chart_specs(data: ReportData) -> dict[str, dict[str, Any]]:
             tooltip=["stage:N", "count:Q"],
         )
     )
-    specs["pathway_by_aco"] = (
-        alt.Chart(alt.InlineData(values=data.by_aco_pathway), title="Aligned beneficiaries by ACO and pathway")
-        .mark_bar()
-        .encode(
-            x=alt.X("aco:N", title="ACO"),
-            y=alt.Y("count:Q", title="aligned"),
-            color="pathway:N",
-            tooltip=["aco:N", "pathway:N", "count:Q"],
-        )
+    specs["pathway_by_aco"] = _stacked_bars(
+        data.by_aco_pathway, "Aligned beneficiaries by ACO and pathway", ("aco", "ACO"), "aligned", ("pathway", None)
     )
-    specs["pathway_by_state"] = (
-        alt.Chart(alt.InlineData(values=data.by_state_pathway), title="Decisions by state of residence")
-        .mark_bar()
-        .encode(
-            x=alt.X("state:N", title="state"),
-            y=alt.Y("count:Q", title="beneficiaries"),
-            color=alt.Color("decision:N", title="pathway / outcome"),
-            tooltip=["state:N", "decision:N", "count:Q"],
-        )
+    specs["pathway_by_state"] = _stacked_bars(
+        data.by_state_pathway, "Decisions by state of residence", ("state", "state"), "beneficiaries",
+        ("decision", "pathway / outcome"),
     )
     specs["reasons_by_pathway"] = (
         alt.Chart(
@@ -276,6 +263,25 @@ def chart_specs(data: ReportData) -> dict[str, dict[str, Any]]:
         )
     )
     return {k: v.to_dict() for k, v in specs.items()}
+
+
+def _stacked_bars(
+    values: list[dict[str, Any]], title: str, x: tuple[str, str], y_title: str, color: tuple[str, str | None]
+) -> Any:
+    """Bars of ``count`` per ``x`` field, stacked by the ``color`` field (``(field, title)`` pairs)."""
+    import altair as alt
+
+    colour = alt.Color(f"{color[0]}:N", title=color[1]) if color[1] else f"{color[0]}:N"
+    return (
+        alt.Chart(alt.InlineData(values=values), title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{x[0]}:N", title=x[1]),
+            y=alt.Y("count:Q", title=y_title),
+            color=colour,
+            tooltip=[f"{x[0]}:N", f"{color[0]}:N", "count:Q"],
+        )
+    )
 
 
 def javascript() -> str:
