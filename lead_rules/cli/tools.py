@@ -91,8 +91,6 @@ def _find_record(path: str, bene_id: str) -> dict[str, Any] | None:
 
 def cmd_why_not(args: argparse.Namespace) -> int:
     """The smallest verified record changes that would align one beneficiary to one ACO."""
-    from ..batch.jsonl import dumps
-    from ..tools.diff import atomic_write
     from ..tools.why_not import why_not
 
     policy = _policy(args.policy)
@@ -124,17 +122,29 @@ def cmd_why_not(args: argparse.Namespace) -> int:
     if now["aco_id"] == args.aco:
         print(f"{args.id} is already aligned to {args.aco}: nothing to change")
         return 0
-    for n, s in enumerate(answer.suggestions, start=1):
-        print(f"{n}. ({s.pathway}) {s.description}")
+    shown = [f"({s.pathway}) {s.description}" for s in answer.suggestions]
+    lines = [s.to_dict() for s in answer.suggestions]
+    return _suggestions_out(args, shown, lines, answer.impossible, f"aligns {args.id} to {args.aco}")
+
+
+def _suggestions_out(
+    args: argparse.Namespace, shown: list[str], lines: list[dict[str, Any]], impossible: list[str], what: str
+) -> int:
+    """Print the numbered suggestions and the reasons none works, write ``--output``; the exit code."""
+    from ..batch.jsonl import dumps
+    from ..tools.diff import atomic_write
+
+    for n, text in enumerate(shown, start=1):
+        print(f"{n}. {text}")
     if args.output:
-        atomic_write(Path(args.output), "".join(dumps(s.to_dict()) + "\n" for s in answer.suggestions))
-    if not answer.suggestions:
-        print(f"no change to the record aligns {args.id} to {args.aco}:")
-    elif answer.impossible:
+        atomic_write(Path(args.output), "".join(dumps(line) + "\n" for line in lines))
+    if not lines:
+        print(f"no change to the record {what}:")
+    elif impossible:
         print("not possible through:")
-    for reason in answer.impossible:
+    for reason in impossible:
         print(f"  - {reason}")
-    return 0 if answer.suggestions else 1
+    return 0 if lines else 1
 
 
 def _why_not_kind(policy: Policy, args: argparse.Namespace) -> int:
@@ -142,7 +152,6 @@ def _why_not_kind(policy: Policy, args: argparse.Namespace) -> int:
     from ..batch.jsonl import dumps
     from ..engine.kinds import decide_all
     from ..language.documents import read_documents
-    from ..tools.diff import atomic_write
     from ..tools.kind_diff import read_context
     from ..tools.kind_why_not import find_subject, why_not_kind
 
@@ -169,19 +178,10 @@ def _why_not_kind(policy: Policy, args: argparse.Namespace) -> int:
     if answer.reached:
         print(f"{args.id} already has {answer.goal}: nothing to change")
         return 0
-    for n, (s, after) in enumerate(zip(answer.suggestions, answer.after, strict=True), start=1):
-        print(f"{n}. {s.description}\n   then: {shown(after)}")
-    if args.output:
-        lines = [dumps({**s.to_dict(), "decision": after}) + "\n" for s, after in zip(answer.suggestions, answer.after,
-                                                                                    strict=True)]
-        atomic_write(Path(args.output), "".join(lines))
-    if not answer.suggestions:
-        print(f"no change to the record gives {args.id} {answer.goal}:")
-    elif answer.impossible:
-        print("not possible through:")
-    for reason in answer.impossible:
-        print(f"  - {reason}")
-    return 0 if answer.suggestions else 1
+    pairs = list(zip(answer.suggestions, answer.after, strict=True))
+    texts = [f"{s.description}\n   then: {shown(after)}" for s, after in pairs]
+    lines = [{**s.to_dict(), "decision": after} for s, after in pairs]
+    return _suggestions_out(args, texts, lines, answer.impossible, f"gives {args.id} {answer.goal}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

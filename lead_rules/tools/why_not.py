@@ -42,6 +42,7 @@ from ..language import ast
 from ..language.records import Aco, Market
 from ..language.values import Month, to_json
 from .harvest import LIST_MODELS, Harvester, Path, Probe, candidates, harvest
+from .kind_fields import get_path, set_path
 
 
 @dataclass
@@ -74,24 +75,6 @@ class WhyNot:
 
 
 # --- 3. changes to a record ---------------------------------------------------------------
-
-
-def _get(obj: Any, path: Path) -> Any:
-    for p in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(p)
-    return obj
-
-
-def _set(obj: dict[str, Any], path: Path, value: Any) -> None:
-    for p in path[:-1]:
-        child = obj.get(p)
-        if not isinstance(child, dict):
-            child = {}
-            obj[p] = child
-        obj = child
-    obj[path[-1]] = to_json(value)
 
 
 def _months_between(lo: Month, hi: Month) -> list[Month]:
@@ -178,10 +161,10 @@ class _Search:
         for key in sorted((k for k in fields if k[0] is None), key=str):
             path = key[1]
             for v in self.cands(key, record):
-                if v == _get(record, path):
+                if v == get_path(record, path):
                     continue
                 new = copy.deepcopy(record)
-                _set(new, path, v)
+                set_path(new, path, v)
                 if self.holds(goal, new):
                     yield _Change([f"set {'.'.join(path)} to {_show(v)}"], new)
 
@@ -236,7 +219,7 @@ class _Search:
                 new = copy.deepcopy(base)
                 for m in new["months"]:
                     if lo <= Month.parse(str(m.get("month"))) <= hi:
-                        _set(m, path, value)
+                        set_path(m, path, value)
                 if self.holds(goal, new):
                     yield _Change([f"set months {lo}..{hi} {'.'.join(path)} to {_show(value)}"], new)
                     return
