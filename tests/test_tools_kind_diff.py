@@ -128,3 +128,18 @@ def test_kind_diff_errors_are_located_not_tracebacks(tmp_path: Path, capsys: pyt
     assert "different kinds" in capsys.readouterr().err
     assert main(["diff", "--old", old, "--set", "nope=1", "--context", str(ARRANGEMENTS), "--input", str(inp)]) == 2
     assert "unknown parameter" in capsys.readouterr().err
+
+
+def test_kind_diff_html_shows_the_counts_of_the_json(tmp_path: Path) -> None:
+    import re
+
+    inp = population(tmp_path, "savings-sharing")
+    args = ("--old", str(POLICIES / "savings-sharing"), "--set", "cents=0")
+    d = diff("savings-sharing", inp, tmp_path / "d.json", *args)
+    extra = ["--context", str(CONTEXT["savings-sharing"])]
+    assert main(["diff", *args, *extra, "--input", str(inp), "--output", str(tmp_path / "d.html")]) == 0
+    page = (tmp_path / "d.html").read_text()
+    assert re.search(r'<b id="changed">(\d+)</b>', page).group(1) == str(d["changed"])  # type: ignore[union-attr]
+    assert re.search(r'<b id="total">(\d+)</b>', page).group(1) == str(d["total"])  # type: ignore[union-attr]
+    for t in d["transitions"]:
+        assert f"({', '.join(t['outputs'])} changed)</td><td class=n>{t['count']}</td>" in page

@@ -379,8 +379,11 @@ def to_html(result: DiffResult, max_subjects: int = 1000) -> str:
     def key(k: tuple[Any, ...]) -> str:
         return e(_label(k))
 
+    outputs = result.transition_outputs or [[] for _ in result.transitions]
     rows_t = "".join(
-        f"<tr><td>{key(a)}</td><td>{key(b)}</td><td class=n>{n}</td></tr>" for a, b, n in result.transitions
+        f"<tr><td>{key(a)}</td><td>{key(b)}" + (f" ({e(', '.join(o))} changed)" if o else "")
+        + f"</td><td class=n>{n}</td></tr>"
+        for (a, b, n), o in zip(result.transitions, outputs, strict=True)
     )
     rows_c = "".join(
         f"<tr><td>{e(c.pathway)}</td><td>{e(c.criterion)}</td><td class=n>{n}</td></tr>" for c, n in result.causes
