@@ -185,17 +185,23 @@ class _Search:
             return None, steps, f"every requirement holds, but the outcome is {r.outcome}"
         current = self.decide(record)
         for _ in range(6):
-            best: tuple[Any, Change] | None = None
+            raising: list[tuple[Any, Change]] = []
             for expr in self.d.score:
                 for c in self.singles(expr, record, 200):
                     r = self.decide(c.record)
                     if r.outcome == self.goal.outcome:
                         return c.record, [*steps, c.step], None
-                    if r.eligible and r.score is not None and (best is None or r.score > best[0]):
-                        best = (r.score, c)
-            if best is None or current.score is None or best[0] <= current.score:
+                    if r.eligible and r.score is not None and (current.score is None or r.score > current.score):
+                        raising.append((r.score, c))
+            if not raising:
                 break
-            record, steps = best[1].record, [*steps, best[1].step]
+            raising.sort(key=lambda sc: -sc[0])
+            for _score, a in raising[:8]:  # two raises together, before committing to the largest one
+                for expr in self.d.score:
+                    for b in self.singles(expr, a.record, 40):
+                        if self.decide(b.record).outcome == self.goal.outcome:
+                            return b.record, [*steps, a.step, b.step], None
+            record, steps = raising[0][1].record, [*steps, raising[0][1].step]
             current = self.decide(record)
         why = "; ".join(f"{x.criterion}: {x.explanation}" for x in current.reasons if x.explanation)
         return None, steps, f"every requirement holds but it is not {self.goal.outcome}, and no raise of the score " \
