@@ -84,3 +84,21 @@ def test_already_there_and_no_change_possible(tmp_path: Path, capsys: pytest.Cap
     assert "use --want" in capsys.readouterr().err
     assert main([*args, "--want", "chosen"]) == 2
     assert "selected or not_selected" in capsys.readouterr().err
+
+
+def test_a_state_without_data_gets_every_field_its_score_needs(tmp_path: Path) -> None:
+    # the score threshold reads a dozen unknown fields (two of them only as a ratio): no one or two changes do it
+    import yaml
+
+    docs = json.loads(json.dumps(yaml.safe_load((POLICIES / "state-selection" / "samples" / "states.yaml").read_text()),
+                                 default=str))
+    docs.append({"state": "ZZ"})
+    inp = write_jsonl(tmp_path / "in.jsonl", docs)
+    out = tmp_path / "s.jsonl"
+    args = ["why-not", "--policy", str(POLICIES / "state-selection"), "--input", str(inp), "--id", "ZZ"]
+    assert main([*args, "--output", str(out)]) == 0
+    (s,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(s["steps"]) > 2
+    docs[-1] = s["record"]
+    again = evaluate("state-selection", write_jsonl(tmp_path / "a.jsonl", docs), tmp_path / "o.jsonl", None)
+    assert again[-1]["state"] == "ZZ" and again[-1]["outcome"] == "selected"

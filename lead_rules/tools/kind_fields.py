@@ -268,6 +268,9 @@ def values_for(f: SchemaField | None, hints: Hints, probe: KindProbe, env: Env, 
         for factor in (2, 4, 0.5):
             add(round(current * factor, 6) if t == DECIMAL else int(current * factor))
         add(0)
+    if t in (INT, DECIMAL) and current is None:  # an unknown number read in arithmetic: make it known
+        add(1)
+        add(0)
     if t == DATE and current is None:
         add(dt.date.today())
     if t == STRING and current is None and not out and f is not None:

@@ -15,7 +15,8 @@ policy; the changes come from its structure:
    (:mod:`lead_rules.tools.kind_fields`: set a field to what the policy
    compares it with, one step either side, a value of its type; add,
    change or remove one element of a list or one entry of a map), or with two
-   such changes when none alone does; and so on, depth first, until every
+   such changes when none alone does, or (a numeric threshold) the change that
+   moves it most, in turn; and so on, depth first, until every
    requirement holds. A ranking then needs the subject ranked within the
    limit: the change that raises its score most is taken, until it is
    selected (a ranking's changed record is decided together with the other
@@ -34,6 +35,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from ..engine.kinds import SubjectResult, decide_all, output_json
@@ -131,9 +133,58 @@ class _Search:
             for b in self.singles(expr, a.record, 60):
                 pairs += 1
                 if pairs > 900:
-                    return
+                    break
                 if self.holds(expr, target, b.record):
                     yield Change(f"{a.step}; {b.step}", b.record)
+            if pairs > 900:
+                break
+        climbed = self.towards(expr, target, record)
+        if climbed is not None:
+            yield climbed
+
+    def towards(self, expr: ast.Expr, target: bool, record: dict[str, Any]) -> Change | None:
+        """A numeric threshold (``x >= y``, possibly through a criterion): the changes that move x most, in turn."""
+        cmp = expr
+        if isinstance(cmp, ast.Name) and cmp.name in self.policy.doc.named:
+            cmp = self.policy.doc.named[cmp.name].expr
+        if not isinstance(cmp, ast.Compare) or cmp.op not in (">=", ">", "<=", "<"):
+            return None
+        up = (cmp.op in (">=", ">")) == target
+
+        reads = FieldHarvest(self.probe).closure(expr)
+
+        def gap(rec: dict[str, Any]) -> Any:
+            """How far from the threshold: first how many of the items it reads are known, then the difference."""
+            env = self.probe.env(rec, self.context)
+            if env is None:
+                return None
+            known = sum(self.probe.value(n, env) is not None for n in reads)
+            left, right = self.probe.expr_value(cmp.left, env), self.probe.expr_value(cmp.right, env)
+            if not all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in (left, right)):
+                return (known, Decimal("-Infinity"))
+            return (known, left - right if up else right - left)
+
+        steps: list[str] = []
+        now = gap(record)
+        for _ in range(24):
+            best: tuple[Any, Change] | None = None
+            singles = self.singles(expr, record, 200)
+            for c in singles:
+                g = gap(c.record)
+                if g is not None and (now is None or g > now) and (best is None or g > best[0]):
+                    best = (g, c)
+            for a in singles[:80] if best is None else []:  # no single change moves it: two together
+                for b in self.singles(expr, a.record, 80):
+                    g = gap(b.record)
+                    if g is not None and (now is None or g > now) and (best is None or g > best[0]):
+                        best = (g, Change(f"{a.step}; {b.step}", b.record))
+            if best is None:
+                return None
+            now, record = best[0], best[1].record
+            steps.append(best[1].step)
+            if self.holds(expr, target, record):
+                return Change("; ".join(steps), record)
+        return None
 
     def failing(self, record: dict[str, Any]) -> ast.Expr | None:
         for r in self.d.requires:
