@@ -17,8 +17,9 @@ result is the :class:`~lead_rules.tools.diff.DiffResult` of an alignment diff:
   decision reads whose values changed for it (:class:`KindProbe`), labelled
   with the part of the ``decision:`` section that reads them (``requires``,
   ``score``, ``outputs``, ...), in that order; for a ranking also ``limit``
-  (the number selected changed) and ``rank`` (its place among the others
-  changed, e.g. because another subject's score did). A requirement one
+  (the number selected changed), ``one_per`` (its group changed) and
+  ``rank`` (its place among the others changed, e.g. because another
+  subject's score did). A requirement one
   version has and the other has not is a cause too; with nothing else to
   name, the cause is the policy structure, so every changed subject has one.
 """
@@ -85,6 +86,7 @@ class _Attribution:
             for i, (n, part) in enumerate(probe.parts.items()):
                 self.order.setdefault((n, part), (PARTS.index(part), i))
         self.order[("limit", "limit")] = (PARTS.index("limit"), -1)
+        self.order[("one_per", "one_per")] = (PARTS.index("one_per"), -1)
         self.order[("rank", RANKING_PART)] = (len(PARTS), 0)
 
     def part(self, name: str) -> str:
@@ -102,6 +104,8 @@ class _Attribution:
         if self.kind == "ranking":
             if self.limits[0] != self.limits[1]:
                 out.append(Cause("limit", "limit"))
+            if a.group != b.group:
+                out.append(Cause("one_per", "one_per"))
             if a.rank != b.rank:
                 out.append(Cause("rank", RANKING_PART))
         return out or [Cause(STRUCTURE, "decision")]
