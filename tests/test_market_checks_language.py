@@ -9,6 +9,7 @@ refuses (with which code), and what a run reports.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from lead_rules.engine.policy import check_policy, load_market, load_policy
 from lead_rules.language.errors import PolicyError
 from lead_rules.language.records import Market
 
+REPO = Path(__file__).resolve().parent.parent
 GOOD: dict[str, Any] = {
     "each": {"entry": "market.acos", "tin": "entry.participant_tins"},
     "require": "count(a for a in market.acos where tin in a.participant_tins) == 1",
@@ -166,3 +168,10 @@ def test_nested_lists_locate_the_inner_element(tmp_path: Path) -> None:
         load_market(path, policy)
     (d,) = info.value.diagnostics
     assert (d.code, d.span.line, d.message) == ("E452", 6, "acos.0.medicaid_partners.1: A1 partners in VA")
+
+
+def test_a_decision_kind_policy_has_no_market_checks(tmp_path: Path) -> None:
+    folder = tmp_path / "partnership"
+    shutil.copytree(REPO / "policies" / "partnership", folder, ignore=shutil.ignore_patterns("tests"))
+    (folder / "checks.yaml").write_text(yaml.safe_dump({"market_checks": {"x": _check({})}}), encoding="utf-8")
+    assert any(e.startswith("E241") and "alignment policy" in e for e in _errors(folder))

@@ -112,7 +112,12 @@ class Checker:
                     )
         if self.doc.decision is not None:
             check_decision(self, self.doc.decision)
-        check_market_checks(self, self.doc.market_checks)
+        if self.doc.decision is not None and self.doc.market_checks:
+            span = next(iter(self.doc.market_checks.values())).span
+            self.diags.error("E241", "market checks run where an alignment policy loads its market; a decision "
+                             "kind's context is not checked", span)
+        else:
+            check_market_checks(self, self.doc.market_checks)
         self.check_hierarchy()
         self.check_unused()
         if not self.diags.has_errors:

@@ -30,8 +30,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..language.decisions import DecisionSpec
-from ..language.market_checks import MarketCheckSpec
 from ..language.json_schema import json_schema as document_schema
+from ..language.market_checks import MarketCheckSpec
 from ..language.policy_model import ParameterFileSpec, PolicyFileSpec
 from ..language.records import Market
 from ..language.schema import bundled_schemas
