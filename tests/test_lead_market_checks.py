@@ -11,6 +11,7 @@ interpreter and DuckDB must refuse the same markets and decide the same way.
 from __future__ import annotations
 
 import copy
+import io
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from lead_rules.language.errors import PolicyError
 from lead_rules.language.records import Market
 from lead_rules.sql.differential import compare
 from lead_rules.sql.run import decide
+from lead_rules.testing.policy_tests import run_policy_tests
 from lead_rules.tools.overrides import with_parameters
 
 LEAD = Path(__file__).resolve().parent.parent / "policies" / "lead"
@@ -101,6 +103,8 @@ def test_both_engines_refuse_a_shared_tin_under_the_error_rule(tmp_path: Path, l
         lead.evaluate({"bene_id": "B1"}, market)
     with pytest.raises(PolicyError, match="E405"):
         decide(lead, market, population)
+    with pytest.raises(PolicyError, match="E405"):  # a loaded market given to the CLI's path (cached SQL)
+        load_market(market, lead)
 
 
 BASE: dict[str, Any] = {
@@ -194,3 +198,28 @@ def test_outside_designation_blocks_claims_and_medicaid_separately(
     decision = policy.evaluate(bene, market, trace=False)
     assert (decision.outcome, decision.aco_id, decision.pathway) == expected
     assert compare(policy, market, [bene], workdir=tmp_path) == []
+
+
+@pytest.mark.parametrize(("parameters", "status"), [("{}", 1), ("{shared_tin_rule: drop}", 0)])
+def test_a_policy_test_whose_market_shares_a_tin_fails_unless_the_rule_allows_it(
+    tmp_path: Path, parameters: str, status: int
+) -> None:
+    tests = tmp_path / "t"
+    tests.mkdir()
+    (tests / "shared.test.yaml").write_text(
+        f"policy: {LEAD}\n"
+        "market:\n"
+        "  performance_year: 2028\n"
+        "  acos:\n"
+        "    - {id: LEAD-0001, participant_tins: ['561234567']}\n"
+        "    - {id: LEAD-0002, participant_tins: ['561234567']}\n"
+        "cases:\n"
+        "  - name: c\n"
+        f"    parameters: {parameters}\n"
+        "    record: {}\n"
+        "    expect: {outcome: not_aligned}\n",
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    assert run_policy_tests([tests], None, out) == status
+    assert ("the market is refused: E405" in out.getvalue()) == (status == 1)

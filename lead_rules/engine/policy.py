@@ -93,6 +93,8 @@ def load_market(source: Market | Mapping[str, Any] | str | Path, policy: Policy 
             file:line:column of each problem.
     """
     market: Market = load_document(source, Market, lambda m, node, diags: _check_market(m, node, diags, policy))
+    if policy is not None:  # a market given as a model or a mapping (a file's market passed already)
+        policy.check_market(market)
     return market
 
 
