@@ -305,7 +305,12 @@ class Policy:
         market: Market | Mapping[str, Any] | str | Path,
         trace: bool = True,
     ) -> Decision:
-        """Decide one beneficiary against ``market``; never raises on bad data."""
+        """Decide one beneficiary against ``market``; never raises on bad record data.
+
+        Raises:
+            PolicyError: a market that is invalid or fails the policy's market
+                checks (configuration, not data: no record is decided against it).
+        """
         bound = self._bind(market)
         if isinstance(record, (Beneficiary, BaseModel)):
             bene = record
