@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lead_rules.cli.main import main
 from lead_rules.engine.policy import Policy, load_market, load_policy
 from lead_rules.language.errors import PolicyError
 from lead_rules.language.records import Market
@@ -223,3 +224,29 @@ def test_a_policy_test_whose_market_shares_a_tin_fails_unless_the_rule_allows_it
     out = io.StringIO()
     assert run_policy_tests([tests], None, out) == status
     assert ("the market is refused: E405" in out.getvalue()) == (status == 1)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["align", "--engine", "duckdb", "--output", "{tmp}/out.parquet"],
+        ["align", "--engine", "interpreter", "--output", "{tmp}/out.jsonl"],
+        ["explain", "--id", "B1"],
+        ["why-not", "--id", "B1", "--aco", "LEAD-0001"],
+    ],
+)
+def test_every_command_refuses_a_shared_tin_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    market = _write(tmp_path, _sharing("561234567", 1))
+    population = tmp_path / "in.jsonl"
+    population.write_text('{"bene_id": "B1"}\n', encoding="utf-8")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    try:
+        code = main([*args[:1], "--policy", str(LEAD), "--market", str(market), "--input", str(population), *args[1:]])
+    except SystemExit as exc:  # the loading helpers exit with the diagnostics' code
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{market}:{_line_of(market, '561234567', 1)}:" in err and "E405" in err and "internal error" not in err
+    assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "out.jsonl").exists()
