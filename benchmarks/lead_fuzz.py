@@ -225,18 +225,28 @@ def main() -> int:
         with (out / "population.jsonl").open("w", encoding="utf-8") as fh:
             for rec in records:
                 fh.write(json.dumps(rec) + "\n")
-    policy = lead_rules.load_policy(POLICY)
-    mk = lead_rules.load_market(out / "market.yaml")
+    # the awkward market shares a TIN, which the LEAD policy refuses by default (shared_tin_rule "error"):
+    # every engine runs a copy of the policy under the MSSP drop rule
+    policy_dir = out / "lead-drop"
+    shutil.rmtree(policy_dir, ignore_errors=True)
+    shutil.copytree(POLICY, policy_dir, ignore=shutil.ignore_patterns("tests", "markets"))
+    params = policy_dir / "parameters.yaml"
+    text = params.read_text(encoding="utf-8")
+    rule = '  shared_tin_rule:\n    type: string\n    value: "error"'
+    assert rule in text, "parameters.yaml: shared_tin_rule moved"
+    params.write_text(text.replace(rule, rule.replace('"error"', '"drop"')), encoding="utf-8")
+    policy = lead_rules.load_policy(policy_dir)
+    mk = lead_rules.load_market(out / "market.yaml", policy)
     engine: dict[str, Decision] = {}
     for rec in records:
         d = policy.evaluate(rec, mk, trace=False)
         engine[rec["bene_id"]] = (d.outcome, d.aco_id, d.pathway)
-    decide = make_decider(POLICY, market)
+    decide = make_decider(policy_dir, market)
     zd = load(market)
     con = duckdb.connect()
-    con.sql(query(POLICY, market, out / "population.jsonl", out / "sql.parquet"))
+    con.sql(query(policy_dir, market, out / "population.jsonl", out / "sql.parquet"))
     sql = {row[0]: tuple(row[1:]) for row in con.sql(f"SELECT * FROM read_parquet('{out / 'sql.parquet'}')").fetchall()}
-    aligned = align_duckdb(POLICY, out / "market.yaml", out / "population.jsonl", out / "align.parquet")
+    aligned = align_duckdb(policy_dir, out / "market.yaml", out / "population.jsonl", out / "align.parquet")
     differ: Counter[str] = Counter()
     for rec in records:
         z = zd.evaluate({"bene": rec})["result"]

@@ -93,12 +93,15 @@ def _to_date(v: Any) -> dt.date | None:
 def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Decision]:
     """A function deciding one record (JSON dict) against ``market`` (the parsed market YAML)."""
     p = load_parameters(policy)
+    if p["shared_tin_rule"] == "error":  # a market the policy accepts then shares no TIN, where "drop" decides alike
+        p["shared_tin_rule"] = "drop"
     expected = {
         "missing_month_rule": "unknown",
         "voluntary_tie_rule": "none",
         "voluntary_requires_recent_visit": False,
         "voluntary_on_tie": "not_aligned",
         "designation_elsewhere_blocks": True,
+        "designation_elsewhere_blocks_medicaid": True,
         "shared_tin_rule": "drop",
         "claims_tie_secondary": "most_recent_visit",
         "claims_tie_rule": "none",

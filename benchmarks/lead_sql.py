@@ -49,12 +49,15 @@ def _list(values: Any) -> str:
 def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -> str:
     """The COPY statement deciding ``source`` (``.jsonl`` or ``.parquet``) into ``output`` (Parquet)."""
     p = load_parameters(policy)
+    if p["shared_tin_rule"] == "error":  # a market the policy accepts then shares no TIN, where "drop" decides alike
+        p["shared_tin_rule"] = "drop"
     for name, value in {
         "missing_month_rule": "unknown",
         "voluntary_tie_rule": "none",
         "voluntary_requires_recent_visit": False,
         "voluntary_on_tie": "not_aligned",
         "designation_elsewhere_blocks": True,
+        "designation_elsewhere_blocks_medicaid": True,
         "shared_tin_rule": "drop",
         "claims_tie_secondary": "most_recent_visit",
         "claims_tie_rule": "none",

@@ -21,7 +21,10 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "audit"
 TYPICAL = [
     ("eligibility", "original_medicare_fails_medicare_advantage_month", "Medicare Advantage", 'in 2027-11 (hmo = "1")'),
     ("eligibility", "part_a_and_b_fails_part_a_only_one_month", "Part A and Part B", "in 2027-"),
-    ("voluntary", "voluntary_designation_to_unaffiliated_tin_blocks_claims", "belongs to no ACO", "569999999"),
+    # the outside designation blocks claims and Medicaid through two criteria (one per switch), so the criterion
+    # failing in the most pathways is no longer unique: the first in hierarchy order, the designation, decides
+    ("voluntary", "voluntary_designation_to_unaffiliated_tin_blocks_claims", "does not name a participant TIN",
+     "569999999"),
     ("claims", "claims_unaffiliated_tin_wins_plurality", "plurality", "569999999 (600.00)"),
     ("claims", "claims_exact_tie_rule_none_aligns_to_nobody", "plurality", "ranked first"),
     ("medicaid", "medicaid_rule1_fails_alone_mco_plan_id_mismatch", "Medicaid enrolment", "plan_id"),

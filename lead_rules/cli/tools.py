@@ -23,8 +23,19 @@ def _policy(path: str) -> Policy:
     return policy_or_exit(path)
 
 
-def _market(path: str) -> Market:
-    return market_or_exit(path)
+def _market(path: str, *policies: Policy | None) -> Market:
+    from ..engine.policy import load_document
+
+    market = market_or_exit(path)
+    for policy in policies:  # the policies' market checks (market_checks:), at the file's lines, as align runs them
+        if policy is None:
+            continue
+        try:
+            load_document(path, Market, policy.check_market)
+        except PolicyError as exc:
+            raise SystemExit(_diagnostics_exit(exc)) from None
+        policy.check_market(market)  # passes (the same data): remembered for the engines
+    return market
 
 
 def _diagnostics_exit(exc: PolicyError, code: int = 2) -> int:
@@ -66,7 +77,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             print("lead-rules: diff of an alignment policy needs --market (or --context)", file=sys.stderr)
             return 2
         else:
-            result = diff_policies(old, new, _market(market_path), args.input, engine=args.engine)
+            result = diff_policies(old, new, _market(market_path, old, new), args.input, engine=args.engine)
     except ValueError as exc:
         print(f"lead-rules: {exc}", file=sys.stderr)
         return 2
@@ -103,7 +114,7 @@ def cmd_why_not(args: argparse.Namespace) -> int:
     if args.aco is None or _context(args) is None:
         print("lead-rules: why-not on an alignment policy needs --market and --aco", file=sys.stderr)
         return 2
-    market = _market(str(_context(args)))
+    market = _market(str(_context(args)), policy)
     try:
         record = _find_record(args.input, args.id)
     except ValueError as exc:
@@ -193,7 +204,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
     policy = _policy(args.policy) if args.policy else None
-    market = _market(args.market) if args.market else None
+    market = _market(args.market, policy) if args.market else None
     population = Path(args.population) if args.population else None
     if population is not None and not population.exists():
         print(f"lead-rules: no such population {args.population}", file=sys.stderr)
@@ -247,7 +258,7 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
     from ..tools.decision_log import read_log, verify_log
 
     policy = _policy(args.policy)
-    market = _market(args.market)
+    market = _market(args.market, policy)
     for path in (args.log, args.input):
         if not Path(path).exists():
             print(f"lead-rules: no such file {path}", file=sys.stderr)
@@ -316,12 +327,12 @@ def cmd_eval_expr(args: argparse.Namespace) -> int:
 
     policy = _policy(args.policy)
     if args.market:
-        market = _market(args.market)
+        market = _market(args.market, policy)
     else:
         folder = Path(args.policy)
         found = sorted((folder / "markets").glob("*.yaml")) if folder.is_dir() else []
         if len(found) == 1:
-            market = _market(str(found[0]))
+            market = _market(str(found[0]), policy)
             print(f"(market: {found[0]})", file=sys.stderr)
         else:
             market = Market(performance_year=args.performance_year or dt.date.today().year, acos=[])

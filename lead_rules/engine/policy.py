@@ -29,6 +29,7 @@ from ..language.yaml_source import YNode, load_yaml_file
 from .decision import Decision, PathwayResult, Reason
 from .explain import AuditContext
 from .interpreter import Compiler, Env, Fn
+from .market_checks import MarketChecks
 from .trace import TraceNode, Tracer, truth
 
 
@@ -84,13 +85,16 @@ def load_market(source: Market | Mapping[str, Any] | str | Path, policy: Policy 
 
     A market file must not repeat a key or an ACO id, and its performance
     year must be 1-9999 and, given ``policy``, inside the policy's effective
-    period.
+    period and pass the policy's market checks (``market_checks:``, errors at
+    the market file's line).
 
     Raises:
         PolicyError: a market file that is unreadable or invalid, with the
             file:line:column of each problem.
     """
     market: Market = load_document(source, Market, lambda m, node, diags: _check_market(m, node, diags, policy))
+    if policy is not None:  # a market given as a model or a mapping (a file's market passed already)
+        policy.check_market(market)
     return market
 
 
@@ -158,6 +162,8 @@ def _check_market(market: Market, node: YNode, diags: Diagnostics, policy: Polic
                 f"({start or '...'}-{end or '...'})",
                 year_span,
             )
+    if policy is not None and not diags.has_errors:
+        policy.check_market(market, node, diags)
 
 
 class Policy:
@@ -210,6 +216,8 @@ class Policy:
                 )
             )
         self._bound: dict[int, tuple[object, _BoundMarket]] = {}
+        self._market_checks = MarketChecks(doc, res) if doc.market_checks else None
+        self._checked: dict[int, object] = {}  # markets that passed the market checks, by identity
 
     @property
     def pathways(self) -> Sequence[CompiledPathway]:
@@ -230,11 +238,38 @@ class Policy:
         found = self._bound.get(key)
         if found is not None and found[0] is market:
             return found[1]
-        bound = _BoundMarket(self.load_context(market))
+        context = self.load_context(market)
+        if isinstance(context, Market):
+            self.check_market(context)
+        bound = _BoundMarket(context)
         if len(self._bound) > 16:
             self._bound.clear()
         self._bound[key] = (market, bound)
         return bound
+
+    def check_market(self, market: Any, node: YNode | None = None, diags: Diagnostics | None = None) -> None:
+        """Run the policy's market checks (``market_checks:``) on a loaded ``market``.
+
+        Given the market file's ``node``, each error points at the line of the
+        failing element; ``diags`` collects them (else they are raised). Both
+        engines call this before deciding, so a market the policy refuses is
+        refused by every engine.
+
+        Raises:
+            PolicyError: without ``diags``, when a check fails.
+        """
+        if self._market_checks is None or (node is None and self._checked.get(id(market)) is market):
+            return
+        own = Diagnostics()
+        self._market_checks.run(market, node, own, node.span.file if node is not None else "<market>")
+        if own.has_errors:
+            if diags is None:
+                raise PolicyError(own.sorted())
+            diags.items.extend(own.items)
+            return
+        if len(self._checked) > 16:
+            self._checked.clear()
+        self._checked[id(market)] = market
 
     def audit_context(self) -> AuditContext:
         """Citations (id -> title, link) and pathway descriptions, for :meth:`Decision.explain_for_auditor`."""
@@ -270,7 +305,12 @@ class Policy:
         market: Market | Mapping[str, Any] | str | Path,
         trace: bool = True,
     ) -> Decision:
-        """Decide one beneficiary against ``market``; never raises on bad data."""
+        """Decide one beneficiary against ``market``; never raises on bad record data.
+
+        Raises:
+            PolicyError: a market that is invalid or fails the policy's market
+                checks (configuration, not data: no record is decided against it).
+        """
         bound = self._bind(market)
         if isinstance(record, (Beneficiary, BaseModel)):
             bene = record
@@ -310,10 +350,17 @@ class Policy:
         """
         schema = self.context_schema
         if schema is None or schema.struct == bundled("market").struct:
+            if isinstance(source, (str, Path)):  # the market checks point at the file's lines
+                return load_document(source, Market, self._check_context)
             return load_market(source)
         if isinstance(source, BaseModel):
             return source
         return load_document(source, schema.model)
+
+    def _check_context(self, market: Market, node: YNode, diags: Diagnostics) -> None:
+        _check_market(market, node, diags, None)  # the effective period is the caller's (load_market) to check
+        if not diags.has_errors:
+            self.check_market(market, node, diags)
 
     def validate_record(self, record: Any) -> Any:
         """``record`` (a mapping, or one JSON document as text) validated against the record schema.

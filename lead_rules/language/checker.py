@@ -10,6 +10,7 @@ before the loader fails, and it never raises on a bad policy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from . import ast
@@ -19,6 +20,7 @@ from .decisions import check_decision
 from .errors import Diagnostics, Span, did_you_mean
 from .loader import PolicyDoc
 from .lower import AGGREGATES
+from .market_checks import check_market_checks
 from .schema import roots_of
 from .types import (
     BOOL,
@@ -110,6 +112,12 @@ class Checker:
                     )
         if self.doc.decision is not None:
             check_decision(self, self.doc.decision)
+        if self.doc.decision is not None and self.doc.market_checks:
+            span = next(iter(self.doc.market_checks.values())).span
+            self.diags.error("E241", "market checks run where an alignment policy loads its market; a decision "
+                             "kind's context is not checked", span)
+        else:
+            check_market_checks(self, self.doc.market_checks)
         self.check_hierarchy()
         self.check_unused()
         if not self.diags.has_errors:
@@ -125,6 +133,25 @@ class Checker:
         deps = self.current_deps.pop()
         self.last_deps = frozenset(deps)
         return t
+
+    def typed_in(self, expr: ast.Expr, scope: dict[str, Type]) -> tuple[Type, frozenset[str]]:
+        """Type an expression outside named items in ``scope`` (loop variables); its type and dependencies."""
+        self.current_refs.append(set())
+        self.current_deps.append(set())
+        t = self.check(expr, scope)
+        self.current_refs.pop()
+        return t, frozenset(self.current_deps.pop())
+
+    def hidden_name(self, name: str, scope: Mapping[str, Type]) -> str | None:
+        """What a new variable ``name`` would hide (``the parameter 'x'``), or None."""
+        what = (
+            "an enclosing comprehension variable" if name in scope
+            else "the root" if name in self.roots
+            else "the parameter" if name in self.doc.parameters
+            else f"the {self.doc.named[name].kind}" if name in self.doc.named
+            else None
+        )
+        return f"{what} '{name}'" if what is not None else None
 
     def check_choice(self, expr: ast.Expr, allowed: tuple[str, ...]) -> None:
         """A string that must be one of ``allowed`` (checked when it is a constant)."""
@@ -406,17 +433,9 @@ class Checker:
 
     def check_comprehension(self, e: ast.Comprehension, scope: dict[str, Type]) -> Type:
         src = self.check(e.source, scope)
-        hidden = (
-            "an enclosing comprehension variable" if e.var in scope
-            else "the root" if e.var in self.roots
-            else "the parameter" if e.var in self.doc.parameters
-            else f"the {self.doc.named[e.var].kind}" if e.var in self.doc.named
-            else None
-        )
+        hidden = self.hidden_name(e.var, scope)
         if hidden is not None:
-            self.diags.error(
-                "E205", f"comprehension variable '{e.var}' hides {hidden} '{e.var}'", e.span, "rename the variable"
-            )
+            self.diags.error("E205", f"comprehension variable '{e.var}' hides {hidden}", e.span, "rename the variable")
         if src == ERR:
             elem: Type = ERR
         elif not isinstance(src, ListT):
@@ -549,7 +568,8 @@ class Checker:
             return  # an entry that failed to load may be the user: the warnings would be guesses
         used: set[str] = set()
         stack: list[str] = []
-        for ex in self.doc.decision.exprs() if self.doc.decision is not None else []:
+        market_check_exprs = [e for check in self.doc.market_checks.values() for e in check.exprs()]
+        for ex in [*(self.doc.decision.exprs() if self.doc.decision is not None else []), *market_check_exprs]:
             for node in ast.walk(ex):
                 if isinstance(node, ast.Name) and node.name in self.doc.named:
                     stack.append(node.name)

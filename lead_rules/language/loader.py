@@ -25,6 +25,7 @@ from .decisions import DecisionDoc, load_decision
 from .errors import Diagnostics, Span, did_you_mean
 from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, NAME_PATTERN, valid_name
 from .lower import lower_tree
+from .market_checks import MarketCheck, load_market_checks
 from .parser import parse_node
 from .policy_model import (
     NamedSpec,
@@ -99,9 +100,12 @@ class PolicyDoc:
     schemas: dict[str, Schema] = field(default_factory=dict)  # role -> schema declared in policy.schemas
     decision: DecisionDoc | None = None  # a decision kind other than alignment (lead_rules.language.decisions)
     decision_span: Span | None = None
+    market_checks: dict[str, MarketCheck] = field(default_factory=dict)  # lead_rules.language.market_checks
 
 
-FILE_SECTIONS = ("policy", "parameters", "definitions", "criteria", "pathways", "hierarchy", "decision")
+FILE_SECTIONS = (
+    "policy", "parameters", "definitions", "criteria", "pathways", "hierarchy", "decision", "market_checks",
+)
 SECTION_MODELS: dict[str, type[ParameterSpec | NamedSpec | PathwaySpec]] = {
     "parameters": ParameterSpec,
     "definitions": NamedSpec,
@@ -302,6 +306,14 @@ class _Loader:
                     decision_node, root.key_span("decision"), self.diags,
                     lambda n: parse_expr(n, self.diags), self.requirement,
                 )
+        checks_node = root.get("market_checks")
+        if checks_node is not None and not (checks_node.kind == "scalar" and checks_node.value is None):
+            for name, check in load_market_checks(checks_node, self.diags, lambda n: parse_expr(n, self.diags)).items():
+                if name in self.doc.market_checks:
+                    where = self.doc.market_checks[name].span
+                    self.diags.error("E011", f"market check '{name}' is already defined at {where}", check.span)
+                else:
+                    self.doc.market_checks[name] = check
         for section, model in SECTION_MODELS.items():
             snode = root.get(section)
             if snode is None or (snode.kind == "scalar" and snode.value is None):

@@ -119,6 +119,7 @@ def compile_policy(policy: Policy, market: Market, dialect: str = "duckdb", defi
     beneficiary; with ``definitions`` it also returns every definition (``d:``
     columns). Check :attr:`CompiledSQL.errors` before running it.
     """
+    policy.check_market(market)  # a market the policy's market checks refuse is refused here too (PolicyError)
     sc = SqlCompiler(policy, market, dialect)
     decision = policy.doc.decision
     if decision is not None:  # verdicts, rankings and computations run on the interpreter (lead_rules.engine.kinds)

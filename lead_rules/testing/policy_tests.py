@@ -116,7 +116,7 @@ from typing import Any, TextIO
 from ..engine.decision import Decision, Reason
 from ..engine.policy import Policy, check_policy
 from ..language.checker import check_doc
-from ..language.errors import Diagnostics
+from ..language.errors import Diagnostics, PolicyError
 from ..language.yaml_source import load_yaml_file
 from .cases import (
     Case,
@@ -337,7 +337,11 @@ class Runner:
         policy = self.variant(entry, case)
         if isinstance(policy, str):
             return CaseResult(path, case.span.line, case.name, case.rule, [policy])
-        decision = policy.evaluate(case.record, market=case.market, trace=True)
+        try:
+            decision = policy.evaluate(case.record, market=case.market, trace=True)
+        except PolicyError as exc:  # the case's market fails the policy's market checks (market_checks:)
+            found = "; ".join(f"{d.code} {d.message}" for d in exc.diagnostics if d.severity == "error")
+            return CaseResult(path, case.span.line, case.name, case.rule, [f"the market is refused: {found}"])
         entry.coverage.add(decision.trace, decision)
         problems = _check(case.expect, decision)
         if decision.outcome == "error" and problems:

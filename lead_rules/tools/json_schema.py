@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..language.decisions import DecisionSpec
 from ..language.json_schema import json_schema as document_schema
+from ..language.market_checks import MarketCheckSpec
 from ..language.policy_model import ParameterFileSpec, PolicyFileSpec
 from ..language.records import Market
 from ..language.schema import bundled_schemas
@@ -121,6 +122,9 @@ class PolicyFile(PolicyFileSpec):
 
     decision: DecisionSpec | None = Field(
         default=None, description="a decision of kind verdict, ranking or computation (instead of pathways)"
+    )
+    market_checks: dict[str, MarketCheckSpec] | None = Field(
+        default=None, description="checks of the market that depend on the policy (docs/language.md, Market checks)"
     )
 
 
