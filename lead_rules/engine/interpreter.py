@@ -63,9 +63,21 @@ class Compiler:
         self.res = res
         self.traced = traced
         self.named_fns: dict[str, Fn] = {}
+        self._stores: dict[int, tuple[object, dict[Any, Any]]] = {}
         self.levels: dict[str, int] = {}
         for name, deps in res.depends.items():
             self.levels[name] = LEVEL_ACO if "aco" in deps else LEVEL_BENE if "bene" in deps else LEVEL_MARKET
+
+    def market_store(self, market: object) -> dict[Any, Any]:
+        """Traced values kept across the records of one market (market-level subtrees, memo tables)."""
+        found = self._stores.get(id(market))
+        if found is not None and found[0] is market:
+            return found[1]
+        if len(self._stores) > 16:
+            self._stores.clear()
+        store: dict[Any, Any] = {}
+        self._stores[id(market)] = (market, store)
+        return store
 
     def named(self, name: str) -> Fn:
         """The closure that evaluates named item ``name`` once per scope."""
@@ -90,6 +102,8 @@ class Compiler:
         item = self.doc.named[name]
         span, text, source, description = item.span, item.expr.text, item.source, item.description
 
+        market_level = level == LEVEL_MARKET
+
         def ref_traced(env: Env) -> Any:
             cache = env.caches[level]
             tr = env.tracer
@@ -97,14 +111,30 @@ class Compiler:
             v = cache.get(name, MISSING)
             if v is not MISSING and tr.row is not None:
                 return v  # once per element of a comprehension: the first evaluation's node is enough
-            node = TraceNode(kind, name, span, text)
-            node.source = source
-            node.description = description
             if v is not MISSING:
+                node = TraceNode(kind, name, span, text)
+                node.source = source
+                node.description = description
                 node.cached = True
                 node.value = v
                 tr.add(node)
                 return v
+            key: Any = None
+            if market_level:
+                # a market-level value and its subtree are the same for every record of the market, given
+                # which market-level values this record has already evaluated (those show as cached)
+                store = self.market_store(env.market)
+                key = (name, frozenset(cache))
+                shared = store.get(key)
+                if shared is not None:
+                    v, node, filled = shared
+                    tr.add(node)
+                    cache.update(filled)
+                    return v
+                before = set(cache)
+            node = TraceNode(kind, name, span, text)
+            node.source = source
+            node.description = description
             saved_row, tr.row = tr.row, None
             tr.open(node)
             try:
@@ -114,6 +144,8 @@ class Compiler:
                 tr.row = saved_row
             node.value = v
             cache[name] = v
+            if market_level:
+                store[key] = (v, node, {k: cache[k] for k in cache.keys() - before})
             return v
         return ref_traced
 
@@ -393,6 +425,13 @@ class Compiler:
             return fn
         readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
         slot = f"memo:{id(e)}"
+        # with no named value inside, a miss leaves nothing in the trace but the reads it replays:
+        # the table can serve every record of the market (a named value's first evaluation in a
+        # record makes a node, so with one inside the table is the record's own)
+        across = not any(
+            isinstance(n, ast.Name) and self.res.names.get(id(n), ("", ""))[0] == "named" for n in ast.walk(e)
+        )
+        limit = 200_000
 
         def memo_traced(env: Env) -> Any:
             tr = env.tracer
@@ -400,7 +439,7 @@ class Compiler:
             outer = tr.row
             if outer is None:
                 return fn(env)
-            cache = env.caches[LEVEL_MARKET]
+            cache = self.market_store(env.market) if across else env.caches[LEVEL_MARKET]
             table = cache.get(slot)
             if table is None:
                 table = cache[slot] = {}
@@ -415,7 +454,8 @@ class Compiler:
                 finally:
                     tr.row = outer
                 reads = tuple(inner.items())
-                table[key] = (value, reads)
+                if len(table) < limit:
+                    table[key] = (value, reads)
             except TypeError:  # an unhashable key (a list): just evaluate
                 return fn(env)
             for k, v in reads:
