@@ -118,27 +118,24 @@ class TraceEncoder:
         return self._ref(value, new)
 
     def _shape(self, keys: list[str], new: dict[str, Any]) -> str:
-        text = json.dumps(keys, separators=(",", ":"))
-        found = self._ids.get(text)
-        if found is None:
-            found = self._ids[text] = _id(self._next)
-            self._next += 1
-            self._texts[found] = text
-            new[found] = keys
-        return "$~" + found
+        return "$~" + self._id_of(json.dumps(keys, separators=(",", ":")), keys, new)
 
     def _ref(self, encoded: Any, new: dict[str, Any]) -> Any:
         """A reference to ``encoded`` (whose parts are encoded already), or itself when shorter."""
         text = json.dumps(encoded, sort_keys=True, separators=(",", ":"), default=_typed)
         if len(text) < _MIN_SIZE:
             return encoded
+        return "$" + self._id_of(text, encoded, new)
+
+    def _id_of(self, text: str, encoded: Any, new: dict[str, Any]) -> str:
+        """The id of the value whose JSON is ``text``; a new one is stored with this line."""
         found = self._ids.get(text)
         if found is None:
             found = self._ids[text] = _id(self._next)
             self._next += 1
             self._texts[found] = text
             new[found] = encoded
-        return f"${found}"
+        return found
 
     def _node(self, d: Mapping[str, Any], depth: int, new: dict[str, Any]) -> Any:
         out: dict[str, Any] = {"s": self._intern({k: d[k] for k in _STATIC if k in d}, new)}
