@@ -14,10 +14,14 @@ all in this process:
 * ``python`` -- ``benchmarks/lead_python.py``, the LEAD rules by hand (the baseline of the ratios);
 * ``zen`` / ``zen-trace`` -- GoRules zen-engine evaluating ``benchmarks/lead_zen.json``, without and
   with its trace;
-* ``validate`` -- ``lead_rules.Beneficiary.model_validate`` only (the record model);
-* ``interpreter`` -- ``Policy.evaluate(..., trace=False)`` on records validated beforehand;
+* ``validate`` -- ``Policy.validate_record`` only: the validator the engine uses, built from the
+  policy's record schema (``policies/schemas/beneficiary.yaml``, ``pydantic.create_model``);
+* ``interpreter`` -- ``Policy.evaluate(..., trace=False)`` on records validated beforehand (by it);
 * ``validate+interpreter`` -- ``Policy.evaluate(dict, trace=False)``: validation and evaluation;
-* ``interpreter-trace`` -- ``Policy.evaluate(..., trace=True)`` on records validated beforehand.
+* ``interpreter-trace`` -- ``Policy.evaluate(..., trace=True)`` on records validated beforehand:
+  the whole trace tree recorded;
+* ``interpreter-trace-json`` -- the same, and the trace rendered to its JSON form
+  (``TraceNode.to_dict``), as zen-engine hands its trace back as Python objects.
 
 Population engines, on all ``--n`` records, each run a fresh process (imports, policy load and
 compile included), on the JSON Lines file and on the Parquet file:
@@ -62,6 +66,7 @@ RECORD_ENGINES = (
     "interpreter",
     "validate+interpreter",
     "interpreter-trace",
+    "interpreter-trace-json",
 )
 POPULATION_ENGINES = (
     "sql:jsonl",
@@ -107,22 +112,24 @@ def record_runners(
 
         runners["zen"] = lambda a, b: zen_run(a, b, False)
         runners["zen-trace"] = lambda a, b: zen_run(a, b, True)
-    if any(e in engines for e in ("validate", "interpreter", "validate+interpreter", "interpreter-trace")):
+    if any(e.startswith(("validate", "interpreter")) for e in engines):
         import lead_rules
 
         policy = lead_rules.load_policy(POLICY)
         market = lead_rules.load_market(market_path)
-        validated = [lead_rules.Beneficiary.model_validate(r) for r in records]
+        validated = [policy.validate_record(r) for r in records]
 
         def validate(a: int, b: int) -> list[Decision]:
             for r in records[a:b]:
-                lead_rules.Beneficiary.model_validate(r)
+                policy.validate_record(r)
             return []
 
-        def evaluate(items: list[Any], trace: bool) -> list[Decision]:
+        def evaluate(items: list[Any], trace: bool, render: bool = False) -> list[Decision]:
             out = []
             for r in items:
                 d = policy.evaluate(r, market, trace=trace)
+                if render and d.trace is not None:
+                    d.trace.to_dict()
                 out.append((d.outcome, d.aco_id, d.pathway))
             return out
 
@@ -130,6 +137,7 @@ def record_runners(
         runners["interpreter"] = lambda a, b: evaluate(validated[a:b], False)
         runners["validate+interpreter"] = lambda a, b: evaluate(records[a:b], False)
         runners["interpreter-trace"] = lambda a, b: evaluate(validated[a:b], True)
+        runners["interpreter-trace-json"] = lambda a, b: evaluate(validated[a:b], True, True)
     return {e: runners[e] for e in engines if e in runners}
 
 
@@ -357,10 +365,11 @@ def render(
             "python": "hand-written plain Python of the LEAD rules",
             "zen": "GoRules zen-engine, LEAD rules as a JDM graph",
             "zen-trace": "zen-engine with its trace",
-            "validate": "lead-rules record validation only (pydantic)",
+            "validate": "lead-rules record validation only (the policy's schema validator)",
             "interpreter": "lead-rules interpreter, no trace (records validated beforehand)",
             "validate+interpreter": "lead-rules validation + interpreter",
             "interpreter-trace": "lead-rules interpreter with trace (records validated beforehand)",
+            "interpreter-trace-json": "lead-rules interpreter with trace, rendered to JSON objects",
         }
         lines += [
             f"Per record ({args.record_n:,} records already parsed from JSON, best of {args.repeat} interleaved "
@@ -373,7 +382,7 @@ def render(
             vs_py = f"{rate('python') / rate(e):.1f}x" if "python" in best else ""
             vs_zen = ""
             if e.startswith("interpreter") or e == "validate+interpreter":
-                ref = "zen-trace" if e == "interpreter-trace" else "zen"
+                ref = "zen-trace" if e.startswith("interpreter-trace") else "zen"
                 if ref in best:
                     vs_zen = f"{rate(e) / rate(ref):.2f}x {ref} throughput"
             r = ", ".join(f"{s:.2f}" for s in rounds[e])

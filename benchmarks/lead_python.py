@@ -20,7 +20,8 @@ as primary-care specialists' and need no specialty; a claims outcome that
 missing data leave unknown, and that could be an ACO's, blocks the Medicaid
 pathway.
 
-The parameter values are read from ``parameters.yaml`` and the code files.
+The parameter values are read from ``parameters.yaml`` and the code files by
+``benchmarks/lead_params.py`` (shared with the SQL and zen-engine baselines).
 Only the default choices of the rule-selecting string parameters (tie rules,
 ``missing_month_rule``, ``shared_tin_rule``, ``partnership_in_force_rule``,
 ``candidate_aggregation``, ``step2_specialty_rule``) and of the boolean
@@ -31,40 +32,14 @@ well-formed (the benchmark population is).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from lead_params import check_calendar, lead_params, to_date
+
 Decision = tuple[str, str | None, str | None]
-
-
-def load_parameters(policy: Path) -> dict[str, Any]:
-    """The parameter values of a policy folder (``value`` or the ``values`` of its ``file``)."""
-    import yaml
-
-    raw = yaml.safe_load((policy / "parameters.yaml").read_text(encoding="utf-8"))["parameters"]
-    out: dict[str, Any] = {}
-    for name, spec in raw.items():
-        if "file" in spec:
-            data = yaml.safe_load((policy / spec["file"]).read_text(encoding="utf-8"))
-            out[name] = frozenset(str(v) for v in data["values"])
-        elif str(spec.get("type", "")).startswith("set"):
-            out[name] = frozenset(str(v) for v in spec["value"])
-        else:
-            out[name] = spec["value"]
-    return out
-
-
-def _add_months(d: dt.date, n: int) -> dt.date:
-    k = d.year * 12 + d.month - 1 + n
-    return dt.date(k // 12, k % 12 + 1, d.day)
-
-
-def _month_label(year: int, month0: int) -> str:
-    k = year * 12 + month0
-    return f"{k // 12:04d}-{k % 12 + 1:02d}"
 
 
 def _and(*vals: bool | None) -> bool | None:
@@ -84,66 +59,26 @@ def _all(vals: Iterable[bool | None]) -> bool | None:
     return None if unknown else True
 
 
-def _to_date(v: Any) -> dt.date | None:
-    if v is None or isinstance(v, dt.date):
-        return v
-    return dt.date.fromisoformat(str(v))
-
-
 def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Decision]:
     """A function deciding one record (JSON dict) against ``market`` (the parsed market YAML)."""
-    p = load_parameters(policy)
-    if p["shared_tin_rule"] == "error":  # a market the policy accepts then shares no TIN, where "drop" decides alike
-        p["shared_tin_rule"] = "drop"
-    expected = {
-        "missing_month_rule": "unknown",
-        "voluntary_tie_rule": "none",
-        "voluntary_requires_recent_visit": False,
-        "voluntary_on_tie": "not_aligned",
-        "designation_elsewhere_blocks": True,
-        "designation_elsewhere_blocks_medicaid": True,
-        "shared_tin_rule": "drop",
-        "claims_tie_secondary": "most_recent_visit",
-        "claims_tie_rule": "none",
-        "integrated_missing_means_none": True,
-        "partnership_in_force_rule": "performance_year_start",
-        "medicaid_on_tie": "not_aligned",
-        "no_death_date_means_alive": True,
-        "missing_pos_counts": True,
-        "step2_specialty_rule": "any",
-        "candidate_aggregation": "aco_vs_each_tin",
-        "unknown_claims_block_lower_pathways": True,
-        "residence_must_match_medicaid_state": False,
-    }
-    for name, value in expected.items():
-        if p[name] != value:
-            raise NotImplementedError(f"the hand-written baseline implements {name}={value!r}, not {p[name]!r}")
-
     py = int(market["performance_year"])
+    lp = lead_params(policy, py)
     # the program calendar (medicaid_pathway_in_effect, medicaid_state_selected) is not written by hand here:
     # refuse the markets where it could change a decision
-    if py < int(p["medicaid_first_performance_year"]) or market.get("medicaid_integration_states") is not None:
-        raise NotImplementedError(
-            "the hand-written baseline implements the Medicaid pathway from medicaid_first_performance_year on, "
-            "in every partner state (no medicaid_integration_states)"
-        )
-    py_start = dt.date(py, 1, 1)
-    we_k = -int(p["eligibility_window_end_lag_months"])  # month offset of the window end from January PY
-    window_end = _month_label(py, we_k)
-    window_start = _month_label(py, we_k + 1 - int(p["eligibility_window_months"]))
-    medicaid_start = _month_label(py, we_k + 1 - int(p["medicaid_window_months"]))
+    check_calendar(lp, market)
+    p = lp.p
+    py_start = lp.py_start
+    window_end, window_start, medicaid_start = lp.window_end, lp.window_start, lp.medicaid_start
     min_months, min_medicaid = int(p["eligibility_min_months_with_data"]), int(p["medicaid_min_months_with_data"])
     buyin_ok, hmo_ok = p["part_a_and_b_buyin_codes"], p["original_medicare_hmo_codes"]
     msp_allowed = int(p["msp_months_allowed"])
     py_start_s = py_start.isoformat()
-    cutoff = (_add_months(py_start, -int(p["voluntary_cutoff_months_before_py"])) - dt.timedelta(days=1)).isoformat()
+    cutoff = lp.cutoff.isoformat()
     channels = p["voluntary_channels"]
-    lag, ay_len = int(p["alignment_period_end_lag_months"]), int(p["alignment_year_months"])
-    ap_end = (_add_months(py_start, -lag) - dt.timedelta(days=1)).isoformat()
-    ay2_start = _add_months(py_start, -(lag + ay_len))
-    ay1_end = (ay2_start - dt.timedelta(days=1)).isoformat()
-    ay1_start = _add_months(ay2_start, -ay_len).isoformat()
-    w1, w2 = int(p["ay1_weight"]), int(p["ay2_weight"])
+    ap_end = lp.ap_end.isoformat()
+    ay1_end = lp.ay1_end.isoformat()
+    ay1_start = lp.ay1_start.isoformat()
+    w1, w2 = lp.w1, lp.w2
     pc_codes, pc_specs = p["primary_care_hcpcs"], p["primary_care_specialties"]
     fq_codes, fq_types = p["fqhc_rhc_hcpcs"], p["fqhc_rhc_provider_types"]
     any_pc_codes = pc_codes | fq_codes  # the codes of lines that might count
@@ -159,7 +94,7 @@ def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[s
         partners = []
         for q in a.get("medicaid_partners") or ():
             eff = q.get("effective") or {}
-            start, end = _to_date(eff.get("from")), _to_date(eff.get("to"))
+            start, end = to_date(eff.get("from")), to_date(eff.get("to"))
             in_force = (start is None or start <= py_start) and (end is None or end >= py_start)
             partners.append((q["kind"], q["state"], frozenset(q.get("plan_ids") or ()), in_force))
         acos.append((str(a["id"]), tins, frozenset(str(c) for c in a.get("service_area_counties") or ()), partners))

@@ -21,7 +21,6 @@ when all its requirements are TRUE, so an unknown requirement is written as
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lead_data import duckdb_columns
-from lead_python import _add_months, _month_label, _to_date, load_parameters
+from lead_params import check_calendar, lead_params, to_date
 
 _ACOS_TYPE = (
     "STRUCT(id VARCHAR, tins VARCHAR[], counties VARCHAR[], "
@@ -48,46 +47,12 @@ def _list(values: Any) -> str:
 
 def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -> str:
     """The COPY statement deciding ``source`` (``.jsonl`` or ``.parquet``) into ``output`` (Parquet)."""
-    p = load_parameters(policy)
-    if p["shared_tin_rule"] == "error":  # a market the policy accepts then shares no TIN, where "drop" decides alike
-        p["shared_tin_rule"] = "drop"
-    for name, value in {
-        "missing_month_rule": "unknown",
-        "voluntary_tie_rule": "none",
-        "voluntary_requires_recent_visit": False,
-        "voluntary_on_tie": "not_aligned",
-        "designation_elsewhere_blocks": True,
-        "designation_elsewhere_blocks_medicaid": True,
-        "shared_tin_rule": "drop",
-        "claims_tie_secondary": "most_recent_visit",
-        "claims_tie_rule": "none",
-        "integrated_missing_means_none": True,
-        "partnership_in_force_rule": "performance_year_start",
-        "medicaid_on_tie": "not_aligned",
-        "no_death_date_means_alive": True,
-        "missing_pos_counts": True,
-        "step2_specialty_rule": "any",
-        "candidate_aggregation": "aco_vs_each_tin",
-        "unknown_claims_block_lower_pathways": True,
-        "residence_must_match_medicaid_state": False,
-    }.items():
-        if p[name] != value:
-            raise NotImplementedError(f"the hand-written query implements {name}={value!r}, not {p[name]!r}")
-    py = int(market["performance_year"])
-    if py < int(p["medicaid_first_performance_year"]) or market.get("medicaid_integration_states") is not None:
-        raise NotImplementedError("the hand-written query has no program calendar (medicaid_integration_states)")
-    py_start = dt.date(py, 1, 1)
-    we_k = -int(p["eligibility_window_end_lag_months"])
-    we = _month_label(py, we_k)
-    ws = _month_label(py, we_k + 1 - int(p["eligibility_window_months"]))
-    mws = _month_label(py, we_k + 1 - int(p["medicaid_window_months"]))
-    cutoff = _add_months(py_start, -int(p["voluntary_cutoff_months_before_py"])) - dt.timedelta(days=1)
-    lag, ay_len = int(p["alignment_period_end_lag_months"]), int(p["alignment_year_months"])
-    ap_end = _add_months(py_start, -lag) - dt.timedelta(days=1)
-    ay2_start = _add_months(py_start, -(lag + ay_len))
-    ay1_end = ay2_start - dt.timedelta(days=1)
-    ay1_start = _add_months(ay2_start, -ay_len)
-    w1, w2 = int(p["ay1_weight"]), int(p["ay2_weight"])
+    lp = lead_params(policy, int(market["performance_year"]), "the hand-written query")
+    check_calendar(lp, market, "the hand-written query")
+    p, py_start = lp.p, lp.py_start
+    we, ws, mws = lp.window_end, lp.window_start, lp.medicaid_start
+    cutoff, ap_end, ay1_end, ay1_start = lp.cutoff, lp.ap_end, lp.ay1_end, lp.ay1_start
+    w1, w2 = lp.w1, lp.w2
 
     acos: list[str] = []
     ids_by_tin: dict[str, list[str]] = {}
@@ -95,7 +60,7 @@ def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -
         partners = []
         for q in a.get("medicaid_partners") or ():
             eff = q.get("effective") or {}
-            start, end = _to_date(eff.get("from")), _to_date(eff.get("to"))
+            start, end = to_date(eff.get("from")), to_date(eff.get("to"))
             in_force = (start is None or start <= py_start) and (end is None or end >= py_start)
             partners.append(
                 f"{{'kind': {_s(q['kind'])}, 'state': {_s(q['state'])}, 'plans': {_list(q.get('plan_ids') or ())}, "

@@ -50,27 +50,15 @@ def _zen(v: Any) -> str:
 
 def build_graph() -> dict[str, Any]:
     """The JDM graph of the LEAD policy (parameters from ``policies/lead`` at their defaults, PY 2028)."""
-    import datetime as dt
     import sys
 
     sys.path.insert(0, str(HERE))
-    from lead_python import _add_months, _month_label, load_parameters
+    from lead_params import lead_params
 
-    p = load_parameters(POLICY)
-    py = 2028
-    py_start = dt.date(py, 1, 1)
-    we_k = -int(p["eligibility_window_end_lag_months"])
-    window = [
-        _month_label(py, we_k + 1 - int(p["eligibility_window_months"]) + k)
-        for k in range(int(p["eligibility_window_months"]))
-    ]
-    medicaid_window = window[len(window) - int(p["medicaid_window_months"]) :]
-    cutoff = _add_months(py_start, -int(p["voluntary_cutoff_months_before_py"])) - dt.timedelta(days=1)
-    lag, ay_len = int(p["alignment_period_end_lag_months"]), int(p["alignment_year_months"])
-    ap_end = _add_months(py_start, -lag) - dt.timedelta(days=1)
-    ay2_start = _add_months(py_start, -(lag + ay_len))
-    ay1_end = ay2_start - dt.timedelta(days=1)
-    ay1_start = _add_months(ay2_start, -ay_len)
+    lp = lead_params(POLICY, 2028, "the JDM graph")
+    p, py_start = lp.p, lp.py_start
+    window, medicaid_window = list(lp.window), list(lp.medicaid_window)
+    cutoff, ap_end, ay1_end, ay1_start = lp.cutoff, lp.ap_end, lp.ay1_end, lp.ay1_start
     s = sorted
     pc, pcs = _zen(s(p["primary_care_hcpcs"])), _zen(s(p["primary_care_specialties"]))
     fq, fqt = _zen(s(p["fqhc_rhc_hcpcs"])), _zen(s(p["fqhc_rhc_provider_types"]))

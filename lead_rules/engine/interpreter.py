@@ -47,7 +47,9 @@ from .runtime import (
     path_reader,
     pick_winner,
     rank_candidates,
+    root_path_reader,
     skipped_children,
+    var_path_reader,
     var_reader,
 )
 from .trace import TraceNode
@@ -63,9 +65,21 @@ class Compiler:
         self.res = res
         self.traced = traced
         self.named_fns: dict[str, Fn] = {}
+        self._stores: dict[int, tuple[object, dict[Any, Any]]] = {}
         self.levels: dict[str, int] = {}
         for name, deps in res.depends.items():
             self.levels[name] = LEVEL_ACO if "aco" in deps else LEVEL_BENE if "bene" in deps else LEVEL_MARKET
+
+    def market_store(self, market: object) -> dict[Any, Any]:
+        """Traced values kept across the records of one market (market-level subtrees, memo tables)."""
+        found = self._stores.get(id(market))
+        if found is not None and found[0] is market:
+            return found[1]
+        if len(self._stores) > 16:
+            self._stores.clear()
+        store: dict[Any, Any] = {}
+        self._stores[id(market)] = (market, store)
+        return store
 
     def named(self, name: str) -> Fn:
         """The closure that evaluates named item ``name`` once per scope."""
@@ -90,6 +104,8 @@ class Compiler:
         item = self.doc.named[name]
         span, text, source, description = item.span, item.expr.text, item.source, item.description
 
+        market_level = level == LEVEL_MARKET
+
         def ref_traced(env: Env) -> Any:
             cache = env.caches[level]
             tr = env.tracer
@@ -97,14 +113,30 @@ class Compiler:
             v = cache.get(name, MISSING)
             if v is not MISSING and tr.row is not None:
                 return v  # once per element of a comprehension: the first evaluation's node is enough
-            node = TraceNode(kind, name, span, text)
-            node.source = source
-            node.description = description
             if v is not MISSING:
+                node = TraceNode(kind, name, span, text)
+                node.source = source
+                node.description = description
                 node.cached = True
                 node.value = v
                 tr.add(node)
                 return v
+            key: Any = None
+            if market_level:
+                # a market-level value and its subtree are the same for every record of the market, given
+                # which market-level values this record has already evaluated (those show as cached)
+                store = self.market_store(env.market)
+                key = (name, frozenset(cache))
+                shared = store.get(key)
+                if shared is not None:
+                    v, node, filled = shared
+                    tr.add(node)
+                    cache.update(filled)
+                    return v
+                before = set(cache)
+            node = TraceNode(kind, name, span, text)
+            node.source = source
+            node.description = description
             saved_row, tr.row = tr.row, None
             tr.open(node)
             try:
@@ -114,6 +146,8 @@ class Compiler:
                 tr.row = saved_row
             node.value = v
             cache[name] = v
+            if market_level:
+                store[key] = (v, node, {k: cache[k] for k in cache.keys() - before})
             return v
         return ref_traced
 
@@ -221,7 +255,12 @@ class Compiler:
                 node = node.obj
             steps.reverse()
             base = self._compile(node, in_row)
-            read = path_reader(base, tuple(steps))
+            root_kind, root_name = self.res.names.get(id(node), ("", ""))
+            special = (
+                var_path_reader(root_name, tuple(steps)) if root_kind == "var"
+                else root_path_reader(root_name, tuple(steps)) if root_kind == "root" else None
+            )
+            read = special if special is not None else path_reader(base, tuple(steps))
             if not self.traced:
                 return read
             text = e.text
@@ -290,8 +329,31 @@ class Compiler:
         op = compare_op(e.op)
         a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
         lists = isinstance(self.res.type_of(e.left), ListT) or isinstance(self.res.type_of(e.right), ListT)
-        if self.traced or (lists and e.op in ("==", "!=")):
+        if lists and e.op in ("==", "!="):
             return lambda env: op(a(env), b(env))
+        if self.traced:
+            # both sides evaluated (each leaves its reads and nodes in the trace), then plain Python
+            # operators; a literal on the right (or a parameter inside a row, which makes no node) is bound
+            pyop_t = PY_COMPARE[e.op]
+            const_t = self._constant(e.right) if in_row or isinstance(e.right, ast.Literal) else MISSING
+            if const_t is not MISSING:
+                if const_t is None:
+                    def compare_null(env: Env) -> Any:
+                        a(env)
+                        return None
+                    return compare_null
+                value_t = const_t
+
+                def compare_const_traced(env: Env) -> Any:
+                    x = a(env)
+                    return None if x is None else pyop_t(x, value_t)
+                return compare_const_traced
+
+            def compare_traced(env: Env) -> Any:
+                x = a(env)
+                y = b(env)
+                return None if x is None or y is None else pyop_t(x, y)
+            return compare_traced
         # fast path: plain Python operators, the right side not evaluated when the left is null
         pyop = PY_COMPARE[e.op]
         const = self._constant(e.right)
@@ -330,6 +392,18 @@ class Compiler:
     def c_boolop(self, e: ast.BoolOp, in_row: bool) -> Fn:
         fs = tuple(self.compile(i, in_row) for i in e.items)
         stop = e.op == "or"  # the value that decides: True for or, False for and
+        if len(fs) == 2:
+            f, g = fs
+
+            def boolop2(env: Env) -> Any:  # the common case, unrolled
+                v = f(env)
+                if v is stop:
+                    return stop
+                w = g(env)
+                if w is stop:
+                    return stop
+                return None if v is None or w is None else not stop
+            return boolop2
 
         def boolop(env: Env) -> Any:
             unknown = False
@@ -352,10 +426,35 @@ class Compiler:
         args = tuple(self.compile(a, in_row) for a in e.args)
         if fn.null_propagating and not self.traced and len(args) in (1, 2, 3):
             return null_propagating_call(impl, args)
-        if fn.null_propagating:
+        if fn.null_propagating:  # traced: every argument is evaluated (each leaves its trace), then the null test
+            if len(args) == 1:
+                (f1,) = args
+
+                def call1_traced(env: Env) -> Any:
+                    x = f1(env)
+                    return None if x is None else impl(x)
+                return call1_traced
+            if len(args) == 2:
+                f2, g2 = args
+
+                def call2_traced(env: Env) -> Any:
+                    x = f2(env)
+                    y = g2(env)
+                    return None if x is None or y is None else impl(x, y)
+                return call2_traced
+            if len(args) == 3:
+                f3, g3, h3 = args
+
+                def call3_traced(env: Env) -> Any:
+                    x = f3(env)
+                    y = g3(env)
+                    z = h3(env)
+                    return None if x is None or y is None or z is None else impl(x, y, z)
+                return call3_traced
+
             def call(env: Env) -> Any:
                 vals = [a(env) for a in args]
-                if None in vals:
+                if any(v is None for v in vals):
                     return None
                 return impl(*vals)
             return call
@@ -393,6 +492,13 @@ class Compiler:
             return fn
         readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
         slot = f"memo:{id(e)}"
+        # with no named value inside, a miss leaves nothing in the trace but the reads it replays:
+        # the table can serve every record of the market (a named value's first evaluation in a
+        # record makes a node, so with one inside the table is the record's own)
+        across = not any(
+            isinstance(n, ast.Name) and self.res.names.get(id(n), ("", ""))[0] == "named" for n in ast.walk(e)
+        )
+        limit = 200_000
 
         def memo_traced(env: Env) -> Any:
             tr = env.tracer
@@ -400,7 +506,7 @@ class Compiler:
             outer = tr.row
             if outer is None:
                 return fn(env)
-            cache = env.caches[LEVEL_MARKET]
+            cache = self.market_store(env.market) if across else env.caches[LEVEL_MARKET]
             table = cache.get(slot)
             if table is None:
                 table = cache[slot] = {}
@@ -415,7 +521,8 @@ class Compiler:
                 finally:
                     tr.row = outer
                 reads = tuple(inner.items())
-                table[key] = (value, reads)
+                if len(table) < limit:
+                    table[key] = (value, reads)
             except TypeError:  # an unhashable key (a list): just evaluate
                 return fn(env)
             for k, v in reads:

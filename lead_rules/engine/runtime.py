@@ -322,6 +322,51 @@ def var_reader(var: str) -> Fn:
     return lambda env: env.vars[var]
 
 
+def var_path_reader(var: str, steps: tuple[str, ...]) -> Fn | None:
+    """``var.a`` / ``var.a.b`` read in one closure (the common field reads of a loop variable), else None."""
+    if len(steps) == 1:
+        (a,) = steps
+
+        def read_var1(env: Env) -> Any:
+            o = env.vars[var]
+            return None if o is None else getattr(o, a)
+        return read_var1
+    if len(steps) == 2:
+        a, b = steps
+
+        def read_var2(env: Env) -> Any:
+            o = env.vars[var]
+            if o is None:
+                return None
+            o = getattr(o, a)
+            return None if o is None else getattr(o, b)
+        return read_var2
+    return None
+
+
+def root_path_reader(root: str, steps: tuple[str, ...]) -> Fn | None:
+    """``bene.a`` / ``aco.a`` / ``market.a`` (and two steps) read in one closure, else None."""
+    if root not in ("bene", "aco", "market") or len(steps) > 2:
+        return None
+    get_root = operator.attrgetter(root)
+    if len(steps) == 1:
+        (a,) = steps
+
+        def read_root1(env: Env) -> Any:
+            o = get_root(env)
+            return None if o is None else getattr(o, a)
+        return read_root1
+    a, b = steps
+
+    def read_root2(env: Env) -> Any:
+        o = get_root(env)
+        if o is None:
+            return None
+        o = getattr(o, a)
+        return None if o is None else getattr(o, b)
+    return read_root2
+
+
 def path_reader(base: Fn, steps: tuple[str, ...]) -> Fn:
     if len(steps) == 1:
         (a,) = steps

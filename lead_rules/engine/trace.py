@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..language.errors import Span
 from ..language.values import to_json
 
@@ -103,6 +105,9 @@ class TraceNode:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form of this node and its subtree."""
+        return self._to_dict(_Json())
+
+    def _to_dict(self, conv: _Json) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "label": self.label}
         if self.text and self.text != self.label:
             d["text"] = self.text
@@ -111,7 +116,7 @@ class TraceNode:
         else:
             # a decision's or pathway's value is an ACO id (null: none); others may be unknown
             three_valued = isinstance(self.value, bool) or (self.value is None and self.kind not in _ACO_VALUED)
-            d["value"] = truth(self.value) if three_valued else to_json(self.value)
+            d["value"] = truth(self.value) if three_valued else conv(self.value)
         if self.cached:
             d["cached"] = True
         if self.span is not None and self.span.line > 0:
@@ -125,14 +130,45 @@ class TraceNode:
         if self.kind in ("criterion", "definition") and not self.cached and not self.skipped:
             reads = self.reads()
             if reads:
-                d["reads"] = [{"field": k, "value": to_json(v)} for k, v in reads]
+                d["reads"] = [{"field": k, "value": conv(v)} for k, v in reads]
         if self.rows is not None:
-            d["rows"] = to_json(self.rows)  # rows keep raw values; converted only when rendered
+            d["rows"] = conv(self.rows)  # rows keep raw values; converted only when rendered
         if self.candidates is not None:
             d["candidates"] = self.candidates
         if self.children:
-            d["children"] = [c.to_dict() for c in self.children]
+            d["children"] = [c._to_dict(conv) for c in self.children]
         return d
+
+
+class _Json:
+    """:func:`~lead_rules.language.values.to_json` for one rendering, each record or market object converted once.
+
+    A trace refers to the same objects (a claim line, a month row, an ACO) from many nodes
+    and rows; their JSON is computed the first time and reused (the objects are frozen).
+    """
+
+    __slots__ = ("memo",)
+
+    def __init__(self) -> None:
+        self.memo: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, str)):
+            return value
+        if isinstance(value, (list, tuple)):
+            return [self(v) for v in value]
+        if isinstance(value, dict):
+            return {str(k): self(v) for k, v in value.items()}
+        if isinstance(value, BaseModel):  # frozen: not changed while a trace is rendered
+            found = self.memo.get(id(value))
+            if found is not None and found[0] is value:
+                return found[1]
+            out = to_json(value)
+            self.memo[id(value)] = (value, out)
+            return out
+        if isinstance(value, (set, frozenset)):
+            return sorted((self(v) for v in value), key=lambda x: (str(type(x)), str(x)))
+        return to_json(value)
 
 
 def truth(value: Any) -> str:
