@@ -5,11 +5,16 @@ Used by every command of :mod:`.main` and by :mod:`.demo`.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import IO, TYPE_CHECKING
 
 from ..engine.policy import Policy, load_market, load_policy
 from ..language.errors import PolicyError
 from ..language.records import Market
+
+if TYPE_CHECKING:  # typing only: the batch module is not imported at startup
+    from ..batch.jsonl import BatchCounts
 
 
 def policy_or_exit(path: str) -> Policy:
@@ -35,3 +40,16 @@ def market_or_exit(path: str, policy: Policy | None = None) -> Market:
         for d in exc.diagnostics:
             print(d.render(), file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def write_summary_line(
+    dst: IO[str], counts: BatchCounts, policy: Policy, args: argparse.Namespace, market: Market | None = None
+) -> None:
+    """End an ``evaluate`` output with its summary line: the counts and the provenance (the interpreter)."""
+    from ..engine.provenance import provenance, summary_line
+
+    context = None if market is not None else (getattr(args, "context", None) or getattr(args, "market", None))
+    input_path = getattr(args, "input", None)
+    record = provenance(policy, "interpreter", market=market, context=context, input_path=input_path,
+                        rows=counts.read)
+    dst.write(summary_line(record, counts.to_dict()))

@@ -6,8 +6,10 @@ traceback), streams records, and reports counts on standard error. Exit codes:
 0 success, 1 policy errors / failed tests / ``--strict`` batches with errors,
 2 bad usage, unreadable or wrongly formatted input, an unwritable output (a
 folder, a full disk), a missing optional dependency, or a broken policy test
-file. Whatever goes wrong, a command prints one line ``lead-rules: ...`` on
-standard error (or located diagnostics), never a Python traceback.
+file, 3 ``explain --from-output`` of an output whose provenance records another
+policy hash (unless ``--policy-hash-mismatch=warn``). Whatever goes wrong, a
+command prints one line ``lead-rules: ...`` on standard error (or located
+diagnostics), never a Python traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import IO, Any
 
 from ..engine.output_files import OutputRefused, atomic_output, refuse_overwrite
 from ..engine.policy import check_policy
-from .loading import market_or_exit, policy_or_exit
+from .loading import market_or_exit, policy_or_exit, write_summary_line
 
 
 @contextlib.contextmanager
@@ -156,6 +158,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     with _open(args.input, "r", sys.stdin) as src, _output(args.output, inputs) as dst:
         counts = decide(src, dst)
+        write_summary_line(dst, counts, policy, args, market)  # the last line: counts and provenance
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
 
@@ -184,6 +187,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.from_output:
         from ..sql.explain import decision_from_row, read_output_row
 
+        if not Path(args.from_output).is_file():
+            print(f"lead-rules: no such output {args.from_output}", file=sys.stderr)
+            return 2
+        refused = _check_provenance(args, policy, market)
+        if refused:
+            return refused
         row = read_output_row(args.from_output, args.id)
         if row is None:
             print(f"lead-rules: no row with bene_id {args.id!r} in {args.from_output}", file=sys.stderr)
@@ -221,6 +230,42 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return 0
     print(f"lead-rules: no record with bene_id {args.id!r} in {args.input or 'standard input'}", file=sys.stderr)
     return 2
+
+
+PROVENANCE_MISMATCH = 3
+"""The exit code of ``explain --from-output`` refusing an output made by another policy."""
+
+
+def _check_provenance(args: argparse.Namespace, policy: Any, market: Any) -> int:
+    """0, or :data:`PROVENANCE_MISMATCH` after one line when the output was made by another policy.
+
+    With ``--policy-hash-mismatch=warn`` the line is a warning and the explanation goes on. An output
+    without provenance (written before it was recorded) and another market are warnings.
+    """
+    from ..engine.provenance import market_hash, read_provenance
+
+    record = read_provenance(args.from_output)
+    if record is None:
+        print(f"lead-rules: warning: {args.from_output} records no provenance; the policy that made it "
+              "cannot be checked", file=sys.stderr)
+        return 0
+    made = record.get("policy") or {}
+    if made.get("hash") != policy.content_hash:
+        warn = args.policy_hash_mismatch == "warn"
+        print(
+            f"lead-rules: {'warning: ' if warn else ''}{args.from_output} was made by policy {made.get('id')} "
+            f"v{made.get('version')} (hash {str(made.get('hash'))[:12]}), but {args.policy} is {policy.id} "
+            f"v{policy.version} (hash {policy.content_hash[:12]})"
+            + ("" if warn else "; explain with that policy, or pass --policy-hash-mismatch=warn"),
+            file=sys.stderr,
+        )
+        if not warn:
+            return PROVENANCE_MISMATCH
+    made_market = (record.get("market") or {}).get("hash")
+    if made_market is not None and made_market != market_hash(market):
+        print(f"lead-rules: warning: {args.from_output} was made with another market (hash {made_market[:12]})",
+              file=sys.stderr)
+    return 0
 
 
 def _market_arg(args: argparse.Namespace) -> str:
@@ -395,6 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--context", help="the evaluation context (a market, or context documents)")
     x.add_argument("--input", help="records.jsonl or .yaml (default: standard input)")
     x.add_argument("--from-output", help="explain from a batch output (criterion columns) instead of re-running")
+    x.add_argument(
+        "--policy-hash-mismatch",
+        choices=["refuse", "warn"],
+        default="refuse",
+        help="when the --from-output file records another policy hash than --policy: refuse (default, "
+        "exit 3) or warn and explain anyway",
+    )
     x.add_argument("--id", required=True, help="the bene_id to explain")
     x.add_argument("--json", action="store_true", help="print the decision with its trace as JSON")
     x.add_argument(
