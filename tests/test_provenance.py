@@ -92,7 +92,8 @@ def test_evaluate_ends_with_a_summary_line(pop: dict[str, Path], capsys: pytest.
     body = json.loads(lines[-1])[SUMMARY_KEY]
     decided = [json.loads(ln) for ln in lines[:-1]]
     assert body["read"] == len(decided) == 25
-    assert body["by_outcome"] == {o: sum(1 for d in decided if d["outcome"] == o) for o in {d["outcome"] for d in decided}}
+    outcomes = [d["outcome"] for d in decided]
+    assert body["by_outcome"] == {o: outcomes.count(o) for o in set(outcomes)}
     assert_provenance(body["provenance"], "interpreter", pop, pop["jsonl"])
     assert_provenance(read_provenance(out), "interpreter", pop, pop["jsonl"])
 

@@ -53,3 +53,39 @@ def write_summary_line(
     record = provenance(policy, "interpreter", market=market, context=context, input_path=input_path,
                         rows=counts.read)
     dst.write(summary_line(record, counts.to_dict()))
+
+
+PROVENANCE_MISMATCH = 3
+"""The exit code of ``explain --from-output`` refusing an output made by another policy."""
+
+
+def check_provenance(args: argparse.Namespace, policy: Policy, market: Market) -> int:
+    """0, or :data:`PROVENANCE_MISMATCH` after one line when the output was made by another policy.
+
+    With ``--policy-hash-mismatch=warn`` the line is a warning and the explanation goes on. An output
+    without provenance (written before it was recorded) and another market are warnings.
+    """
+    from ..engine.provenance import market_hash, read_provenance
+
+    record = read_provenance(args.from_output)
+    if record is None:
+        print(f"lead-rules: warning: {args.from_output} records no provenance; the policy that made it "
+              "cannot be checked", file=sys.stderr)
+        return 0
+    made = record.get("policy") or {}
+    if made.get("hash") != policy.content_hash:
+        warn = args.policy_hash_mismatch == "warn"
+        print(
+            f"lead-rules: {'warning: ' if warn else ''}{args.from_output} was made by policy {made.get('id')} "
+            f"v{made.get('version')} (hash {str(made.get('hash'))[:12]}), but {args.policy} is {policy.id} "
+            f"v{policy.version} (hash {policy.content_hash[:12]})"
+            + ("" if warn else "; explain with that policy, or pass --policy-hash-mismatch=warn"),
+            file=sys.stderr,
+        )
+        if not warn:
+            return PROVENANCE_MISMATCH
+    made_market = (record.get("market") or {}).get("hash")
+    if made_market is not None and made_market != market_hash(market):
+        print(f"lead-rules: warning: {args.from_output} was made with another market (hash {made_market[:12]})",
+              file=sys.stderr)
+    return 0

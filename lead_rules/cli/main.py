@@ -23,7 +23,8 @@ from typing import IO, Any
 
 from ..engine.output_files import OutputRefused, atomic_output, refuse_overwrite
 from ..engine.policy import check_policy
-from .loading import market_or_exit, policy_or_exit, write_summary_line
+from .loading import PROVENANCE_MISMATCH as PROVENANCE_MISMATCH  # re-exported: the documented exit code
+from .loading import check_provenance, market_or_exit, policy_or_exit, write_summary_line
 
 
 @contextlib.contextmanager
@@ -190,7 +191,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if not Path(args.from_output).is_file():
             print(f"lead-rules: no such output {args.from_output}", file=sys.stderr)
             return 2
-        refused = _check_provenance(args, policy, market)
+        refused = check_provenance(args, policy, market)
         if refused:
             return refused
         row = read_output_row(args.from_output, args.id)
@@ -232,42 +233,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 2
 
 
-PROVENANCE_MISMATCH = 3
-"""The exit code of ``explain --from-output`` refusing an output made by another policy."""
-
-
-def _check_provenance(args: argparse.Namespace, policy: Any, market: Any) -> int:
-    """0, or :data:`PROVENANCE_MISMATCH` after one line when the output was made by another policy.
-
-    With ``--policy-hash-mismatch=warn`` the line is a warning and the explanation goes on. An output
-    without provenance (written before it was recorded) and another market are warnings.
-    """
-    from ..engine.provenance import market_hash, read_provenance
-
-    record = read_provenance(args.from_output)
-    if record is None:
-        print(f"lead-rules: warning: {args.from_output} records no provenance; the policy that made it "
-              "cannot be checked", file=sys.stderr)
-        return 0
-    made = record.get("policy") or {}
-    if made.get("hash") != policy.content_hash:
-        warn = args.policy_hash_mismatch == "warn"
-        print(
-            f"lead-rules: {'warning: ' if warn else ''}{args.from_output} was made by policy {made.get('id')} "
-            f"v{made.get('version')} (hash {str(made.get('hash'))[:12]}), but {args.policy} is {policy.id} "
-            f"v{policy.version} (hash {policy.content_hash[:12]})"
-            + ("" if warn else "; explain with that policy, or pass --policy-hash-mismatch=warn"),
-            file=sys.stderr,
-        )
-        if not warn:
-            return PROVENANCE_MISMATCH
-    made_market = (record.get("market") or {}).get("hash")
-    if made_market is not None and made_market != market_hash(market):
-        print(f"lead-rules: warning: {args.from_output} was made with another market (hash {made_market[:12]})",
-              file=sys.stderr)
-    return 0
-
-
 def _market_arg(args: argparse.Namespace) -> str:
     """The market of an alignment policy: ``--market``, or its general name ``--context``."""
     path: str | None = args.market or getattr(args, "context", None)
@@ -303,49 +268,10 @@ def cmd_market(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    """Align a whole population with DuckDB, Spark or the interpreter."""
-    import json
+    """Align a whole population with DuckDB, Spark or the interpreter (files, or standard input and output)."""
+    from .streams import run_align
 
-    from ..sql.run import align
-
-    policy = policy_or_exit(args.policy)  # located diagnostics before any engine starts
-    if policy.doc.decision is not None:
-        print(
-            f"lead-rules: {args.policy} is a '{policy.doc.decision.kind}' decision, which the SQL engines do not "
-            "compile (S120); use 'lead-rules evaluate'",
-            file=sys.stderr,
-        )
-        return 1
-    market = market_or_exit(args.market, policy)
-    if not Path(args.input).exists():
-        print(f"lead-rules: no such input {args.input}", file=sys.stderr)
-        return 2
-    if Path(args.output).is_dir():
-        print(f"lead-rules: --output {args.output} is a folder: give a .parquet, .csv or .jsonl file", file=sys.stderr)
-        return 2
-    _refuse_output(args.output, [args.input, args.market, args.policy])
-    summary = align(
-        policy,
-        market,
-        args.input,
-        args.output,
-        engine=args.engine,
-        progress=not args.quiet,
-        columns=args.columns,
-    )
-    print(
-        f"read {summary['read']}, decided {summary['decided']}, errors {summary['errors']} "
-        f"(aligned {summary['aligned']}, not_aligned {summary['not_aligned']}) "
-        f"in {summary['seconds']} s with {summary['engine']} -> {summary['output']}",
-        file=sys.stderr,
-    )
-    if args.log:  # the decision log (lead_rules/tools/decision_log.py)
-        from .tools import write_align_log_or_exit
-
-        write_align_log_or_exit(args)
-    if args.summary_json:
-        print(json.dumps(summary, indent=2, default=str))
-    return 1 if args.strict and summary["errors"] else 0
+    return run_align(args, _refuse_output)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -465,8 +391,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--policy", required=True, help="policy file or folder")
     a.add_argument("--market", required=True, help="market YAML or JSON file")
-    a.add_argument("--input", required=True, help="population: .jsonl, .parquet, or a folder of relational tables")
-    a.add_argument("--output", required=True, help="decisions: .parquet, .csv or .jsonl")
+    a.add_argument(
+        "--input",
+        required=True,
+        help="population: .jsonl, .parquet, a folder of relational tables, or - for standard input "
+        "(JSON Lines, or Parquet when it starts with PAR1)",
+    )
+    a.add_argument(
+        "--output",
+        required=True,
+        help="decisions: .parquet, .csv or .jsonl, or - for standard output (the summary goes to standard error)",
+    )
+    a.add_argument(
+        "--format",
+        choices=["jsonl", "parquet", "csv"],
+        default=None,
+        help="output format, whatever the --output extension (default: from the extension; jsonl on a stream)",
+    )
+    a.add_argument(
+        "--input-format",
+        choices=["jsonl", "parquet"],
+        default=None,
+        help="input format, whatever the --input extension (default: from the extension; sniffed on standard input)",
+    )
     a.add_argument(
         "--columns",
         choices=["full", "reasons", "decisions"],

@@ -12,7 +12,8 @@ Hashes are SHA-256: the policy's content hash (every file of the policy, as
 loaded), the market's canonical JSON (:func:`market_hash`, the same value the
 decision log records, so a market given as YAML or JSON hashes alike), and the
 input file's bytes (a folder of tables: each file's name and bytes in name
-order). Standard input records its row count.
+order). Standard input records its row count. ``created`` is the time of the run, or
+``$SOURCE_DATE_EPOCH`` (the reproducible-builds convention) so that a re-run can be byte-identical.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def tool_version() -> str:
         return "unknown"
 
 
+def created_time() -> str:
+    """Now in UTC (ISO 8601, seconds), or ``$SOURCE_DATE_EPOCH`` when set: byte-identical outputs on re-runs."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch.isdigit() else dt.datetime.now(dt.UTC)
+    return when.isoformat(timespec="seconds")
+
+
 def provenance(
     policy: Policy,
     engine: str,
@@ -107,7 +115,7 @@ def provenance(
     record: dict[str, Any] = {
         "tool": "lead-rules",
         "tool_version": tool_version(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created": created_time(),
         "engine": engine,
         "policy": {"id": policy.id, "version": policy.version, "hash": policy.content_hash},
     }
