@@ -20,7 +20,7 @@ from ..batch.jsonl import BatchCounts, json_default
 from ..engine.kinds import SubjectResult, decide_all, load_contexts
 from ..engine.policy import Policy
 from ..language.documents import read_all, read_documents
-from .loading import write_summary_line
+from .loading import context_key_hints, write_summary_line
 
 
 def _context(policy: Policy, path: str | None) -> Any:
@@ -30,7 +30,10 @@ def _context(policy: Policy, path: str | None) -> Any:
             raise SystemExit(2)
         return None
     try:
-        return load_contexts(policy, read_all(path))
+        docs = read_all(path)
+        for hint in context_key_hints(policy, docs):  # a typo in a key a schema keeps as an extension
+            print(f"lead-rules: warning: {path}: {hint}", file=sys.stderr)
+        return load_contexts(policy, docs)
     except (OSError, ValueError) as exc:
         print(f"lead-rules: {path}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

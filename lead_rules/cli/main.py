@@ -24,7 +24,7 @@ from typing import IO, Any
 from ..engine.output_files import OutputRefused, atomic_output, refuse_overwrite
 from ..engine.policy import check_policy
 from .loading import PROVENANCE_MISMATCH as PROVENANCE_MISMATCH  # re-exported: the documented exit code
-from .loading import check_provenance, market_or_exit, policy_or_exit, write_summary_line
+from .loading import add_effective_option, check_provenance, market_or_exit, policy_or_exit, write_summary_line
 
 
 @contextlib.contextmanager
@@ -139,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         with _output(args.output, inputs) as dst:
             return evaluate(policy, args, dst)
-    market = market_or_exit(_market_arg(args), policy)
+    market = market_or_exit(_market_arg(args), policy, args.allow_outside_effective)
     if args.log:
         _refuse_output(args.log, inputs)
     if args.input is not None and Path(args.input).suffix.lower() in (".yaml", ".yml"):
@@ -184,7 +184,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from .kinds import explain
 
         return explain(policy, args)
-    market = market_or_exit(_market_arg(args), policy)
+    market = market_or_exit(_market_arg(args), policy, args.allow_outside_effective)
     if args.from_output:
         from ..sql.explain import decision_from_row, read_output_row
 
@@ -279,7 +279,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from ..sql.compiler import compile_policy
 
     policy = policy_or_exit(args.policy)
-    market = market_or_exit(args.market, policy)
+    market = market_or_exit(args.market, policy, args.allow_outside_effective)
     compiled = compile_policy(policy, market, args.dialect)
     for issue in compiled.issues:
         print(str(issue), file=sys.stderr)
@@ -358,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="keep the first N rows of each comprehension and N candidates of each ranking in the compact trace",
     )
+    add_effective_option(e)
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="explain the decision for one beneficiary")
@@ -380,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the programmer's view: every requirement of every pathway with the fields it read",
     )
+    add_effective_option(x)
     x.set_defaults(func=cmd_explain)
 
     a = sub.add_parser("align", help="align a whole population (DuckDB by default, Spark, or the interpreter)")
@@ -425,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--strict", action="store_true", help="exit 1 when any record is an error row")
     a.add_argument("--summary-json", action="store_true", help="print the summary as JSON on standard output")
     a.add_argument("--log", help="decisions.log.jsonl: one decision log line per decision (see docs/tools.md)")
+    add_effective_option(a)
     a.set_defaults(func=cmd_align)
 
     m = sub.add_parser("market", help="fill a market's medicaid_partners from the valid partnership arrangements")
@@ -447,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--policy", required=True, help="policy file or folder")
     q.add_argument("--market", required=True, help="market YAML or JSON file")
+    add_effective_option(q)
     q.set_defaults(func=cmd_sql)
 
     t = sub.add_parser("test", help="run the YAML policy tests and report criterion coverage")

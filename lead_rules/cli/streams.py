@@ -94,6 +94,17 @@ def _spool_stdin(work: Path, fmt: str | None) -> tuple[Path, dict[str, Any]]:
     return named, {"path": "-", "hash": digest.hexdigest(), "rows": rows}
 
 
+def _parquet_magic(path: Path) -> bool:
+    """Whether ``path`` starts and ends with Parquet's ``PAR1`` (a whole file, not a truncated one)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < 12:
+            return False
+        fh.seek(-4, os.SEEK_END)
+        return head == b"PAR1" and fh.read(4) == b"PAR1"
+
+
 @contextlib.contextmanager
 def align_streams(args: argparse.Namespace) -> Iterator[AlignStreams]:
     """The input and output paths of ``align`` for ``args`` (``-``, ``--format``, ``--input-format``).
@@ -130,6 +141,10 @@ def align_streams(args: argparse.Namespace) -> Iterator[AlignStreams]:
                 os.symlink(Path(args.input).resolve(), link)
                 input_path = str(link)
                 input_info = {"path": args.input, "hash": file_hash(args.input)}
+        if args.input != "-" and Path(args.input).is_file():
+            is_parquet = (in_fmt or _SUFFIX_FORMATS.get(Path(args.input).suffix.lower())) == "parquet"
+            if is_parquet and not _parquet_magic(Path(args.input)):
+                raise StreamError(f"{args.input} is not a Parquet file (no PAR1 magic at its start and end)")
         streams = AlignStreams(input_path, Path(args.output), fmt, input_info)
         if is_stream(args.output):
             streams.output_path = workdir() / f"decisions{ext}"
@@ -177,7 +192,7 @@ def run_align(args: argparse.Namespace, refuse_output: Callable[[str, list[str |
             file=sys.stderr,
         )
         return 1
-    market = market_or_exit(args.market, policy)
+    market = market_or_exit(args.market, policy, args.allow_outside_effective)
     if args.input != "-" and not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2
