@@ -120,3 +120,16 @@ def test_a_failed_run_leaves_no_output_file(pop: dict[str, Path], tmp_path: Path
     proc = _run(["--input", "-", "--output", "-"], pop, b"PAR1 neither")
     assert proc.returncode == 2 and proc.stdout == b""
     assert proc.stderr.decode().startswith("lead-rules: standard input is not a valid Parquet file")
+
+
+def test_a_decision_log_of_a_streamed_run_verifies(pop: dict[str, Path], tmp_path: Path) -> None:
+    log = tmp_path / "decisions.log.jsonl"
+    proc = _run(["--input", "-", "--output", str(tmp_path / "d.txt"), "--format", "csv", "--log", str(log)], pop,
+                pop["jsonl"].read_bytes())
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(log.read_text().splitlines()) == 30
+    verify = subprocess.run(
+        [sys.executable, "-m", "lead_rules.cli", "verify-log", "--log", str(log), "--policy", str(LEAD), "--market",
+         str(pop["market"]), "--input", str(pop["jsonl"])], capture_output=True, check=False, cwd=REPO,
+    )
+    assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()

@@ -25,7 +25,6 @@ from typing import IO, Any
 OUTPUT_EXTENSIONS = {"jsonl": ".jsonl", "parquet": ".parquet", "csv": ".csv"}
 """``--format`` -> the extension the engines write it by."""
 _SUFFIX_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv"}
-INPUT_FORMATS = ("jsonl", "parquet")
 
 
 class StreamError(ValueError):
@@ -213,15 +212,15 @@ def run_align(args: argparse.Namespace, refuse_output: Callable[[str, list[str |
                 columns=args.columns,
                 input_info=streams.input_info,
             )
-            if streams.deliver is not None:
-                streams.deliver(summary["provenance"])
-            summary["output"] = args.output
             if args.log:  # the decision log (lead_rules/tools/decision_log.py), from the files the engine used
                 from .tools import write_align_log_or_exit
 
                 write_align_log_or_exit(
                     argparse.Namespace(**{**vars(args), "input": streams.input_path, "output": streams.output_path})
                 )
+            if streams.deliver is not None:
+                streams.deliver(summary["provenance"])
+            summary["output"] = args.output
     except StreamError as exc:
         print(f"lead-rules: {exc}", file=sys.stderr)
         return 2
