@@ -1,7 +1,8 @@
 """Null and absent agree: records.md says an absent optional field and ``null`` both mean
 "not known", and a Parquet file cannot express "absent". The same records as JSON Lines with
 absent keys, JSON Lines with nulls and Parquet get identical decisions on the interpreter
-(``evaluate`` and ``align --engine interpreter``) and DuckDB; Spark in test_null_absent_spark.py."""
+(``evaluate`` and ``align --engine interpreter``) and DuckDB (also from the relational tables);
+Spark in test_null_absent_spark.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_sql_io import to_relational
 
 from lead_rules.batch.jsonl import decide_lines
 from lead_rules.engine.policy import Policy, load_market, load_policy
@@ -88,6 +90,8 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     as_json = pa.struct(list(_json_schema(PARQUET_SCHEMA)))
     column = pa.array(null, type=as_json).cast(pa.struct(list(PARQUET_SCHEMA)))
     pq.write_table(pa.Table.from_struct_array(column), files["parquet"])
+    for fmt in ("csv", "parquet"):  # the relational tables of records.md: a null or empty cell
+        files[f"tables-{fmt}"] = to_relational(files["parquet"], root / f"tables-{fmt}", fmt)
     policy = load_policy(LEAD)
     return {"files": files, "fields": fields, "policy": policy, "market": load_market(paths["market"], policy),
             "market_path": paths["market"], "root": root}
@@ -137,7 +141,8 @@ def test_interpreter_evaluate_decides_null_as_absent(population: dict[str, Any])
 
 @pytest.mark.parametrize("engine", ["interpreter", "duckdb"])
 def test_align_decides_null_absent_and_parquet_alike(population: dict[str, Any], engine: str) -> None:
-    results = {s: aligned(population, engine, s) for s in ("absent", "null", "parquet")}
+    sources = ("absent", "null", "parquet") + (("tables-csv", "tables-parquet") if engine == "duckdb" else ())
+    results = {s: aligned(population, engine, s) for s in sources}
     policy, market, files = population["policy"], population["market"], population["files"]
     results["evaluate"] = _evaluate(policy, market, files["absent"])
     assert_same(population, results)
