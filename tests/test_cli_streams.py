@@ -96,6 +96,8 @@ def test_format_overrides_an_odd_output_extension(pop: dict[str, Path], tmp_path
     csv = tmp_path / "decisions.txt"
     assert _run(["--input", str(pop["jsonl"]), "--output", str(csv), "--format", "csv", "--quiet"], pop).returncode == 0
     assert csv.read_text().startswith("bene_id,") and (tmp_path / "decisions.txt.provenance.json").is_file()
+    record = read_provenance(csv)
+    assert record is not None and record["output"]["path"] == "decisions.txt" and record["engine"] == "duckdb"
 
 
 def test_input_format_reads_an_odd_input_extension(pop: dict[str, Path], tmp_path: Path) -> None:

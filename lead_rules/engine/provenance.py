@@ -170,8 +170,8 @@ def read_provenance(output: str | Path) -> dict[str, Any] | None:
             meta = pq.read_metadata(p).metadata or {}
             text = meta.get(METADATA_KEY.encode())
             return _object(json.loads(text)) if text else None
-        if suffix == ".csv":
-            side = sidecar_path(p)
+        side = sidecar_path(p)
+        if suffix == ".csv" or side.is_file():  # a CSV, also one written under another extension (--format csv)
             return _object(json.loads(side.read_text(encoding="utf-8"))) if side.is_file() else None
         last = _last_line(p)
         if last is None:
