@@ -175,3 +175,14 @@ def example_policy() -> Policy:
 def example_market() -> Market:
     """The example market (two ACOs, performance year 2028)."""
     return Market.model_validate(yaml.safe_load(EXAMPLE_MARKET.read_text(encoding="utf-8")))
+
+
+def output_rows(path: Path) -> list[dict[str, Any]]:
+    """The decision rows of a JSON Lines output: every line but the summary line (counts and provenance)."""
+    import json
+
+    from lead_rules.engine.provenance import SUMMARY_KEY
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert rows and SUMMARY_KEY in rows[-1], f"{path} does not end with its summary line"
+    return [r for r in rows[:-1]]

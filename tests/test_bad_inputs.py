@@ -5,7 +5,9 @@ output, /dev/full) gives a one-line error, the documented exit code, and no Pyth
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,10 +30,20 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     common = ["--policy", str(LEAD), "--market", str(paths["market"]), "--quiet"]
     assert main(["align", *common, "--input", str(paths["jsonl"]), "--output", str(decisions), "--columns",
                  "decisions"]) == 0
+    full = root / "full.parquet"
+    assert main(["align", *common, "--input", str(paths["jsonl"]), "--output", str(full)]) == 0
+    edited = root / "lead-edited"  # the LEAD policy after the run: another content hash
+    shutil.copytree(LEAD, edited)
+    (edited / "parameters.yaml").write_text((LEAD / "parameters.yaml").read_text(encoding="utf-8") + "\n# edited\n",
+                                            encoding="utf-8")
+    market = paths["market"].read_text(encoding="utf-8")
+    (root / "market-2040.yaml").write_text(market.replace("performance_year: 2028", "performance_year: 2040"),
+                                           encoding="utf-8")
     (root / "binary.yaml").write_bytes(b"\xff\xfe\x00not yaml\x00")
     (root / "empty").mkdir()
     first = json.loads(paths["jsonl"].read_text(encoding="utf-8").splitlines()[0])["bene_id"]
     return {**paths, "root": root, "decisions": decisions, "binary": root / "binary.yaml", "empty": root / "empty",
+            "full": full, "edited": edited, "market-2040": root / "market-2040.yaml",
             "missing": root / "no-such-file.jsonl", "first_id": Path(first)}
 
 
@@ -76,6 +88,30 @@ CASES: list[tuple[str, Build, int, str]] = [
     ("test a missing path", lambda f: ["test", str(f["missing"])], 2, ""),
     ("test a parquet file", lambda f: ["test", str(f["parquet"])], 2, ""),
     ("generate over a file", lambda f: ["generate", "--output", str(f["market"]), "--n", "3"], 2, "File exists"),
+    # streaming and provenance options (issue 14)
+    ("align bad --format value",
+     lambda f: ["align", *_pm(f), "--input", str(f["jsonl"]), "--output", "-", "--format", "xml"], 2, "invalid choice"),
+    ("align bad --input-format value",
+     lambda f: ["align", *_pm(f), "--input", "-", "--output", "-", "--input-format", "csv"], 2, "invalid choice"),
+    ("align jsonl read as --input-format parquet",
+     lambda f: ["align", *_pm(f), "--input", str(f["jsonl"]), "--input-format", "parquet", "--output",
+                str(f["root"] / "z.parquet"), "--quiet"], 2, "not a Parquet file"),
+    ("align odd extension without --format",
+     lambda f: ["align", *_pm(f), "--input", str(f["jsonl"]), "--output", str(f["root"] / "z.out"), "--quiet"],
+     2, "--format jsonl|parquet|csv"),
+    ("explain bad --policy-hash-mismatch value",
+     lambda f: ["explain", *_pm(f), "--from-output", str(f["full"]), "--id", "X", "--policy-hash-mismatch", "maybe"],
+     2, "invalid choice"),
+    ("explain from the output of another policy",
+     lambda f: ["explain", "--policy", str(f["edited"]), "--market", str(f["market"]), "--from-output", str(f["full"]),
+                "--id", str(f["first_id"])], 3, "--policy-hash-mismatch=warn"),
+    ("explain from a missing output",
+     lambda f: ["explain", *_pm(f), "--from-output", str(f["missing"]), "--id", "X"], 2, "no such output"),
+    ("market outside the effective period",
+     lambda f: ["align", "--policy", str(LEAD), "--market", str(f["market-2040"]), "--input", str(f["jsonl"]),
+                "--output", "-"], 2, "outside the effective period"),
+    ("bad --allow-outside-effective value",
+     lambda f: ["sql", *_pm(f), "--allow-outside-effective=yes"], 2, "ignored explicit argument"),
 ]
 if not HAS_SPARK:
     CASES.append((
@@ -86,10 +122,38 @@ if not HAS_SPARK:
     ))
 if DEV_FULL:
     CASES += [
+        ("align --format parquet to /dev/full",
+         lambda f: ["align", *_pm(f), "--input", str(f["jsonl"]), "--output", "/dev/full", "--format", "parquet",
+                    "--quiet"], 2, "No space left"),
         ("evaluate to /dev/full",
          lambda f: ["evaluate", *_pm(f), "--input", str(f["jsonl"]), "--output", "/dev/full"], 2, "No space left"),
         ("generate to /dev/full", lambda f: ["generate", "--output", "/dev/full", "--n", "3"], 2, "/dev/full"),
     ]
+
+
+# (id, argv, standard input, exit code, words): bad bytes on standard input ("-")
+STDIN_CASES: list[tuple[str, Build, bytes, int, str]] = [
+    ("align stdin that is not Parquet", lambda f: ["align", *_pm(f), "--input", "-", "--output", "-"],
+     b"PAR1 truncated", 2, "not a valid Parquet file"),
+    ("align stdin forced to Parquet", lambda f: ["align", *_pm(f), "--input", "-", "--output", "-", "--input-format",
+     "parquet"], b'{"bene_id": "B1"}\n', 2, "not a valid Parquet file"),
+    ("evaluate stdin that is Parquet", lambda f: ["evaluate", *_pm(f)], b"PAR1\x00\x00binary", 0, ""),
+]
+
+
+@pytest.mark.parametrize(("argv", "stdin", "code", "words"), [c[1:] for c in STDIN_CASES],
+                         ids=[c[0] for c in STDIN_CASES])
+def test_bad_standard_input_gives_one_line_and_the_exit_code(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    argv: Build, stdin: bytes, code: int, words: str
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    if code == 0:  # a binary line on standard input is an error row of evaluate, never a traceback
+        assert main(argv(files)) == 0
+        assert "Traceback" not in capsys.readouterr().err
+        return
+    test_bad_input_gives_one_line_and_the_exit_code(files, capsys, argv, code, words)
 
 
 @pytest.mark.parametrize(("argv", "code", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import output_rows
 
 from lead_rules.cli.main import main
 
@@ -42,7 +43,7 @@ def test_evaluate_batch_keeps_every_line_in_order(tmp_path: Path, capsys: pytest
     out = tmp_path / "out.jsonl"
     args = ["evaluate", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--output", str(out)]
     assert main(args) == 0
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = output_rows(out)
     non_blank = [i + 1 for i, line in enumerate(BATCH_LINES) if line.strip()]
     assert [r["line"] for r in rows] == non_blank
     by_line = {r["line"]: r for r in rows}
@@ -68,7 +69,7 @@ def test_trace_flag_adds_the_trace(tmp_path: Path, capsys: pytest.CaptureFixture
     src = _write(tmp_path, [json.dumps(GOOD)])
     main(["evaluate", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(src), "--trace",
           "--trace-format", "full"])
-    row = json.loads(capsys.readouterr().out)
+    row = json.loads(capsys.readouterr().out.splitlines()[0])  # the summary line follows
     assert row["trace"]["kind"] == "decision"
     labels = [c["label"] for c in row["trace"]["children"]]
     assert labels == ["voluntary", "claims"]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import output_rows
 
 from lead_rules.cli.main import main
 from lead_rules.synth.generate import write_population
@@ -26,7 +27,7 @@ def test_align_duckdb_agrees_with_the_interpreter(population: dict[str, Path], t
         args = ["align", "--engine", engine, "--policy", str(LEAD), "--market", str(population["market"])]
         code = main([*args, "--input", str(population["parquet"]), "--output", str(out), "--quiet"])
         assert code == 0
-        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        rows = output_rows(out)
         outputs[engine] = {r["bene_id"]: (r["outcome"], r["aco_id"], r["pathway"]) for r in rows}
     assert len(outputs["duckdb"]) == 400
     assert outputs["duckdb"] == outputs["interpreter"]

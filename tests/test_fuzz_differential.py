@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import output_rows
 from corrupt_lines import MUTATIONS, corrupted_cases
 
 from lead_rules.engine.policy import check_policy, load_market, load_policy
@@ -51,7 +52,7 @@ def test_engines_agree_on_fuzzed_records(tmp_path: Path, seed: int) -> None:
     for engine in _engines():
         out = tmp_path / f"{engine}.jsonl"
         summary = align(EXAMPLE, MARKET, src, out, engine=engine, progress=False)
-        got = [json.loads(line) for line in out.read_text().splitlines()]
+        got = output_rows(out)
         assert len(got) == len(cases) == summary["read"] == summary["decided"] + summary["errors"]
         rows[engine] = got
     diffs = []

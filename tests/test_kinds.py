@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, output_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +31,7 @@ SETTLEMENTS = POLICIES / "savings-sharing" / "samples" / "settlements.yaml"
 def run(args: list[str], out: Path) -> list[dict[str, Any]]:
     code = main([*args, "--output", str(out)])
     assert code == 0
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    return output_rows(out)
 
 
 def to_jsonl(docs: list[dict[str, Any]], path: Path) -> Path:

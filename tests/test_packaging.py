@@ -66,6 +66,7 @@ def test_installed_package_loads_and_evaluates_outside_the_repo(installed_site: 
         "--market", str(policy_dir / "markets" / "example-2028.yaml"), stdin=json.dumps(record) + "\n",
     )
     assert out.returncode == 0, out.stderr
-    row = json.loads(out.stdout)
+    row, summary = (json.loads(line) for line in out.stdout.splitlines())
     assert (row["outcome"], row["aco_id"], row["pathway"]) == ("aligned", "ACO-B", "claims")
+    assert summary["lead_rules_summary"]["provenance"]["input"] == {"path": "-", "rows": 1}
     assert "read 1, decided 1, errors 0" in out.stderr

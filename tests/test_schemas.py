@@ -94,13 +94,16 @@ def test_json_schema_is_derived() -> None:
     ]
 
 
-def test_lists_default_to_empty_and_reject_null() -> None:
+def test_lists_default_to_empty_and_null_is_absent() -> None:
+    # records.md: absent and null both mean "not known"; a null list is empty and a null field takes its default
     model = bundled("beneficiary").model
-    assert model.model_validate({"bene_id": "B1"}).months == []  # type: ignore[attr-defined]
-    with pytest.raises(ValueError):
-        model.model_validate({"bene_id": "B1", "months": None})
-    with pytest.raises(ValueError):
-        records.Beneficiary.model_validate({"bene_id": "B1", "months": None})
+    for m in (model, records.Beneficiary):
+        assert m.model_validate({"bene_id": "B1"}).months == []  # type: ignore[attr-defined]
+        assert m.model_validate({"bene_id": "B1", "months": None}).months == []  # type: ignore[attr-defined]
+        nulls = m.model_validate({"bene_id": "B1", "residence": {"state": "NC", "us": None}})
+        assert nulls.residence.us is True  # type: ignore[attr-defined]
+        with pytest.raises(ValueError):
+            m.model_validate({"bene_id": "B1", "months": {"month": "2027-01"}})
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from conftest import output_rows
 
 from lead_rules.engine.policy import check_policy, load_market
 from lead_rules.language.errors import PolicyError
@@ -455,7 +456,6 @@ KNOWN_GAPS = {"nested-duplicate-key": "DuckDB keeps the first of a key repeated 
 @pytest.fixture(scope="module")
 def corrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """Every corruption class once, plus a repeated id; run through evaluate and both align engines."""
-    import json
 
     from corrupt_lines import MUTATIONS, corrupted_lines
 
@@ -471,7 +471,7 @@ def corrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     for engine in ("interpreter", "duckdb"):
         target = folder / f"{engine}.jsonl"
         out[f"{engine}-summary"] = align(EXAMPLE, MARKET, src, target, engine=engine, progress=False)
-        out[engine] = [json.loads(line) for line in target.read_text().splitlines()]
+        out[engine] = output_rows(target)
     from lead_rules.cli import main
 
     target = folder / "evaluate.jsonl"
@@ -491,7 +491,7 @@ def corrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         )
         == 0
     )
-    out["evaluate"] = [json.loads(line) for line in target.read_text().splitlines()]
+    out["evaluate"] = output_rows(target)
     return out
 
 
@@ -588,7 +588,8 @@ def test_trace_output_does_not_depend_on_the_hash_seed(tmp_path: Path, populatio
         out = tmp_path / f"trace-{seed}.jsonl"
         args = [sys.executable, "-m", "lead_rules", "evaluate", "--trace", "--policy", str(LEAD)]
         args += ["--market", str(population["market"]), "--input", str(population["jsonl"]), "--output", str(out)]
-        subprocess.run(args, check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        env = {**os.environ, "PYTHONHASHSEED": seed, "SOURCE_DATE_EPOCH": "1800000000"}  # the provenance time
+        subprocess.run(args, check=True, capture_output=True, env=env)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import output_rows
 
 from lead_rules.cli import main
 from lead_rules.engine.policy import load_market, load_policy
@@ -165,7 +166,7 @@ def test_no_record_change_can_align_to_an_aco_without_tins_or_partners(
         decisions = tmp_path / f"d-{i}.jsonl"
         argv = ["evaluate", "--policy", str(LEAD), "--market", str(market_file)]
         assert main([*argv, "--input", str(changed), "--output", str(decisions)]) == 0
-        rows += [json.loads(row) for row in decisions.read_text().splitlines()]
+        rows += output_rows(decisions)
     assert [r["aco_id"] for r in rows] == ["A1"] * len(lines)
     assert main([*base, "--aco", "NOPE"]) == 2
     assert main([*base[:-1], "B9", "--aco", "A1"]) == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import output_rows
 
 from lead_rules.batch.jsonl import dumps
 from lead_rules.cli.main import main
@@ -26,7 +27,7 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return output_rows(path)  # without the summary line
 
 
 def _evaluate(population: dict[str, Path], out: Path, *extra: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from ..batch.jsonl import BatchCounts, json_default
 from ..engine.kinds import SubjectResult, decide_all, load_contexts
 from ..engine.policy import Policy
 from ..language.documents import read_all, read_documents
+from .loading import context_key_hints, write_summary_line
 
 
 def _context(policy: Policy, path: str | None) -> Any:
@@ -29,7 +30,10 @@ def _context(policy: Policy, path: str | None) -> Any:
             raise SystemExit(2)
         return None
     try:
-        return load_contexts(policy, read_all(path))
+        docs = read_all(path)
+        for hint in context_key_hints(policy, docs):  # a typo in a key a schema keeps as an extension
+            print(f"lead-rules: warning: {path}: {hint}", file=sys.stderr)
+        return load_contexts(policy, docs)
     except (OSError, ValueError) as exc:
         print(f"lead-rules: {path}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -59,6 +63,7 @@ def evaluate(policy: Policy, args: argparse.Namespace, dst: IO[str]) -> int:
             row["trace"] = r.trace.to_dict()
         dst.write(json.dumps(row, default=json_default, separators=(",", ":"), ensure_ascii=False) + "\n")
         counts.add(r.outcome)
+    write_summary_line(dst, counts, policy, args)  # the last line: counts and provenance
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
 
@@ -171,5 +176,6 @@ def evaluate_alignment_documents(policy: Policy, market: Any, args: argparse.Nam
                 row["trace"] = decision.trace.to_dict()
         dst.write(dumps(row) + "\n")
         counts.add(row["outcome"])
+    write_summary_line(dst, counts, policy, args, market)
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0

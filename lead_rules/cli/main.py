@@ -6,8 +6,10 @@ traceback), streams records, and reports counts on standard error. Exit codes:
 0 success, 1 policy errors / failed tests / ``--strict`` batches with errors,
 2 bad usage, unreadable or wrongly formatted input, an unwritable output (a
 folder, a full disk), a missing optional dependency, or a broken policy test
-file. Whatever goes wrong, a command prints one line ``lead-rules: ...`` on
-standard error (or located diagnostics), never a Python traceback.
+file, 3 ``explain --from-output`` of an output whose provenance records another
+policy hash (unless ``--policy-hash-mismatch=warn``). Whatever goes wrong, a
+command prints one line ``lead-rules: ...`` on standard error (or located
+diagnostics), never a Python traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import IO, Any
 
 from ..engine.output_files import OutputRefused, atomic_output, refuse_overwrite
 from ..engine.policy import check_policy
-from .loading import market_or_exit, policy_or_exit
+from .loading import PROVENANCE_MISMATCH as PROVENANCE_MISMATCH  # re-exported: the documented exit code
+from .loading import add_effective_option, check_provenance, market_or_exit, policy_or_exit, write_summary_line
 
 
 @contextlib.contextmanager
@@ -136,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         with _output(args.output, inputs) as dst:
             return evaluate(policy, args, dst)
-    market = market_or_exit(_market_arg(args), policy)
+    market = market_or_exit(_market_arg(args), policy, args.allow_outside_effective)
     if args.log:
         _refuse_output(args.log, inputs)
     if args.input is not None and Path(args.input).suffix.lower() in (".yaml", ".yml"):
@@ -156,6 +159,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     with _open(args.input, "r", sys.stdin) as src, _output(args.output, inputs) as dst:
         counts = decide(src, dst)
+        write_summary_line(dst, counts, policy, args, market)  # the last line: counts and provenance
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
 
@@ -180,10 +184,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from .kinds import explain
 
         return explain(policy, args)
-    market = market_or_exit(_market_arg(args), policy)
+    market = market_or_exit(_market_arg(args), policy, args.allow_outside_effective)
     if args.from_output:
         from ..sql.explain import decision_from_row, read_output_row
 
+        if not Path(args.from_output).is_file():
+            print(f"lead-rules: no such output {args.from_output}", file=sys.stderr)
+            return 2
+        refused = check_provenance(args, policy, market)
+        if refused:
+            return refused
         row = read_output_row(args.from_output, args.id)
         if row is None:
             print(f"lead-rules: no row with bene_id {args.id!r} in {args.from_output}", file=sys.stderr)
@@ -258,49 +268,10 @@ def cmd_market(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    """Align a whole population with DuckDB, Spark or the interpreter."""
-    import json
+    """Align a whole population with DuckDB, Spark or the interpreter (files, or standard input and output)."""
+    from .streams import run_align
 
-    from ..sql.run import align
-
-    policy = policy_or_exit(args.policy)  # located diagnostics before any engine starts
-    if policy.doc.decision is not None:
-        print(
-            f"lead-rules: {args.policy} is a '{policy.doc.decision.kind}' decision, which the SQL engines do not "
-            "compile (S120); use 'lead-rules evaluate'",
-            file=sys.stderr,
-        )
-        return 1
-    market = market_or_exit(args.market, policy)
-    if not Path(args.input).exists():
-        print(f"lead-rules: no such input {args.input}", file=sys.stderr)
-        return 2
-    if Path(args.output).is_dir():
-        print(f"lead-rules: --output {args.output} is a folder: give a .parquet, .csv or .jsonl file", file=sys.stderr)
-        return 2
-    _refuse_output(args.output, [args.input, args.market, args.policy])
-    summary = align(
-        policy,
-        market,
-        args.input,
-        args.output,
-        engine=args.engine,
-        progress=not args.quiet,
-        columns=args.columns,
-    )
-    print(
-        f"read {summary['read']}, decided {summary['decided']}, errors {summary['errors']} "
-        f"(aligned {summary['aligned']}, not_aligned {summary['not_aligned']}) "
-        f"in {summary['seconds']} s with {summary['engine']} -> {summary['output']}",
-        file=sys.stderr,
-    )
-    if args.log:  # the decision log (lead_rules/tools/decision_log.py)
-        from .tools import write_align_log_or_exit
-
-        write_align_log_or_exit(args)
-    if args.summary_json:
-        print(json.dumps(summary, indent=2, default=str))
-    return 1 if args.strict and summary["errors"] else 0
+    return run_align(args, _refuse_output)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -308,7 +279,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from ..sql.compiler import compile_policy
 
     policy = policy_or_exit(args.policy)
-    market = market_or_exit(args.market, policy)
+    market = market_or_exit(args.market, policy, args.allow_outside_effective)
     compiled = compile_policy(policy, market, args.dialect)
     for issue in compiled.issues:
         print(str(issue), file=sys.stderr)
@@ -387,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="keep the first N rows of each comprehension and N candidates of each ranking in the compact trace",
     )
+    add_effective_option(e)
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="explain the decision for one beneficiary")
@@ -395,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--context", help="the evaluation context (a market, or context documents)")
     x.add_argument("--input", help="records.jsonl or .yaml (default: standard input)")
     x.add_argument("--from-output", help="explain from a batch output (criterion columns) instead of re-running")
+    x.add_argument(
+        "--policy-hash-mismatch",
+        choices=["refuse", "warn"],
+        default="refuse",
+        help="when the --from-output file records another policy hash than --policy: refuse (default, "
+        "exit 3) or warn and explain anyway",
+    )
     x.add_argument("--id", required=True, help="the bene_id to explain")
     x.add_argument("--json", action="store_true", help="print the decision with its trace as JSON")
     x.add_argument(
@@ -402,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the programmer's view: every requirement of every pathway with the fields it read",
     )
+    add_effective_option(x)
     x.set_defaults(func=cmd_explain)
 
     a = sub.add_parser("align", help="align a whole population (DuckDB by default, Spark, or the interpreter)")
@@ -413,8 +393,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--policy", required=True, help="policy file or folder")
     a.add_argument("--market", required=True, help="market YAML or JSON file")
-    a.add_argument("--input", required=True, help="population: .jsonl, .parquet, or a folder of relational tables")
-    a.add_argument("--output", required=True, help="decisions: .parquet, .csv or .jsonl")
+    a.add_argument(
+        "--input",
+        required=True,
+        help="population: .jsonl, .parquet, a folder of relational tables, or - for standard input "
+        "(JSON Lines, or Parquet when it starts with PAR1)",
+    )
+    a.add_argument(
+        "--output",
+        required=True,
+        help="decisions: .parquet, .csv or .jsonl, or - for standard output (the summary goes to standard error)",
+    )
+    a.add_argument(
+        "--format",
+        choices=["jsonl", "parquet", "csv"],
+        default=None,
+        help="output format, whatever the --output extension (default: from the extension; jsonl on a stream)",
+    )
+    a.add_argument(
+        "--input-format",
+        choices=["jsonl", "parquet"],
+        default=None,
+        help="input format, whatever the --input extension (default: from the extension; sniffed on standard input)",
+    )
     a.add_argument(
         "--columns",
         choices=["full", "reasons", "decisions"],
@@ -426,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--strict", action="store_true", help="exit 1 when any record is an error row")
     a.add_argument("--summary-json", action="store_true", help="print the summary as JSON on standard output")
     a.add_argument("--log", help="decisions.log.jsonl: one decision log line per decision (see docs/tools.md)")
+    add_effective_option(a)
     a.set_defaults(func=cmd_align)
 
     m = sub.add_parser("market", help="fill a market's medicaid_partners from the valid partnership arrangements")
@@ -448,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--policy", required=True, help="policy file or folder")
     q.add_argument("--market", required=True, help="market YAML or JSON file")
+    add_effective_option(q)
     q.set_defaults(func=cmd_sql)
 
     t = sub.add_parser("test", help="run the YAML policy tests and report criterion coverage")

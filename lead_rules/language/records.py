@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -84,6 +85,12 @@ class Residence(_Record):
     state: Code | None = None
     county_fips: Code | None = None
     us: bool | None = True
+
+    @field_validator("us", mode="before")
+    @classmethod
+    def _null_is_absent(cls, value: Any) -> Any:
+        return True if value is None else value  # records.md: null and absent both "not known": the default
+
 
 
 class Medicaid(_Record):
@@ -151,6 +158,11 @@ class Beneficiary(_Record):
     months: list[MonthRecord] = Field(default_factory=list)
     voluntary: list[Voluntary] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
+
+    @field_validator("months", "voluntary", "claims", mode="before")
+    @classmethod
+    def _null_list_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value  # a null list is empty, as an absent one (Parquet cannot be absent)
 
 
 class _Config(BaseModel):

@@ -219,13 +219,31 @@ def _build_model(
     )
     rules = [(f, by_name[f.nonempty_when[0]]) for f in fields_of(struct) if f.nonempty_when
              for by_name in [{g.name: g for g in fields_of(struct)}]]
-    validators = {"nonempty_when": _nonempty_when(rules)} if rules else None
+    validators: dict[str, Any] = {"nonempty_when": _nonempty_when(rules)} if rules else {}
+    defaulted = {key for f in fields_of(struct) if not f.required and f.default is not None for key in (f.name, f.attr)}
+    if defaulted:  # records.md: absent and null both mean "not known", so a null takes the default too
+        validators["null_is_absent"] = _null_is_absent(frozenset(defaulted))
     model: type[BaseModel] = create_model(
-        struct.name, __config__=config, __validators__=validators, **definitions
+        struct.name, __config__=config, __validators__=validators or None, **definitions
     )
     model.__doc__ = f"A {struct.name} validated against its schema."
     models[struct] = model
     return model
+
+
+def _null_is_absent(keys: frozenset[str]) -> Any:
+    """A before-validator dropping the keys in ``keys`` whose value is null, so they take their default.
+
+    A list that defaults to empty, or a field with a default (``residence.us``), decides
+    the same whether the key is absent or null, as in a Parquet file, which cannot be absent.
+    """
+
+    def drop(data: Any) -> Any:
+        if isinstance(data, dict) and any(data.get(k, 0) is None for k in keys):
+            return {k: v for k, v in data.items() if v is not None or k not in keys}
+        return data
+
+    return model_validator(mode="before")(drop)
 
 
 def _nonempty_when(rules: list[tuple[SchemaField, SchemaField]]) -> Any:

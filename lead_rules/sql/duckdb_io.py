@@ -94,7 +94,6 @@ def check(x: str, f: Field, path: str) -> str:
     """SQL for the validation error of JSON value ``x`` of field ``f`` (null when valid)."""
     t = f.type
     jt = f"json_type({x})"
-    absent = f"{x} IS NULL"
     null_or_absent = f"({x} IS NULL OR {jt} = 'NULL')"
     if f.required:
         missing = f"WHEN {x} IS NULL THEN {path} || ': Field required' "
@@ -164,7 +163,7 @@ def check(x: str, f: Field, path: str) -> str:
             f"ELSE coalesce({elem_checks}) END)"
         )
         first = f"list_filter({per}, lambda {e}: {e} IS NOT NULL)[1]"
-        list_missing = f"WHEN {absent} THEN NULL " if not f.required else missing
+        list_missing = f"WHEN {null_or_absent} THEN NULL " if not f.required else missing  # null: empty, as absent
         return (
             f"CASE {list_missing}WHEN {jt} <> 'ARRAY' THEN {path} || ': Input should be a valid list' ELSE {first} END"
         )
@@ -185,7 +184,7 @@ def convert(x: str, f: Field) -> str:
     value = _convert(x, t)
     if f.default is not None and not isinstance(t, ListT):
         default = "TRUE" if f.default is True else "FALSE" if f.default is False else _q(str(f.default))
-        return f"(CASE WHEN {x} IS NULL THEN {default} ELSE {value} END)"
+        return f"(CASE WHEN {x} IS NULL OR json_type({x}) = 'NULL' THEN {default} ELSE {value} END)"  # null: default
     return value
 
 
@@ -458,8 +457,7 @@ def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT
             )
             cols.append(f"CAST({name} AS VARCHAR) AS {name}")
         elif isinstance(f.type, ListT):
-            errors.append(f"CASE WHEN {name} IS NULL THEN '{f.name}: Input should be a valid list' END")
-            elem = f.type.elem
+            elem = f.type.elem  # a null list is empty, as an absent one (records.md: both "not known")
             if isinstance(elem, StructT) and any(s.type == MONTH for s in fields_of(elem)):
                 e, i = _lam(), _lam()
                 m = next(s.name for s in fields_of(elem) if s.type == MONTH)
@@ -479,7 +477,7 @@ def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT
                 joined = f"CAST(list_transform({name}, lambda {e}: coalesce({mx}, 'X')) AS VARCHAR)"
                 bad = f"NOT coalesce(regexp_full_match({joined}, '\\[({_MONTH_RE}(, {_MONTH_RE})*)?\\]'), false)"
                 errors.append(f"CASE WHEN {bad} THEN {first} END")
-                cols.append(name)  # a null list is an error row (above); no copy of the list
+                cols.append(f"coalesce({name}, []) AS {name}")
             else:
                 money = isinstance(elem, StructT) and any(s.type == DECIMAL for s in fields_of(elem))
                 if money and isinstance(elem, StructT) and not _narrow_money(present[f.name]):
@@ -495,15 +493,26 @@ def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT
                         f"'{f.name}: more than {MONEY_SCALE} decimal places (the SQL engine reads money with "
                         f"{MONEY_SCALE})' END"
                     )
-                cols.append(name)  # a null list is an error row (above); no copy of the list
+                cols.append(f"coalesce({name}, []) AS {name}")
         else:
-            cols.append(f"{name}")
+            cols.append(f"{_null_default(name, f.type, f.default)} AS {name}")
     error = f"coalesce({', '.join(errors)})" if errors else "NULL"
     bene_id = '"bene_id"' if "bene_id" in present else "NULL"
     return (
         f"SELECT file_row_number + 1 AS _line, {error} AS _error, CAST({bene_id} AS VARCHAR) AS _bene_id, "
         f"{', '.join(cols)} FROM {src}"
     )
+
+
+def _null_default(x: str, t: Type, default: Any) -> str:
+    """``x`` with a null field that has a default given the default (a Parquet null is "not known", as absent)."""
+    if default is not None and not isinstance(t, ListT):
+        return f"coalesce({x}, {'TRUE' if default is True else 'FALSE' if default is False else _q(str(default))})"
+    if isinstance(t, StructT) and any(s.default is not None and not isinstance(s.type, ListT) for s in fields_of(t)):
+        packed = ", ".join(f"{_ident(s.name)} := {_null_default(f'{x}.{_ident(s.name)}', s.type, s.default)}"
+                           for s in fields_of(t))
+        return f"(CASE WHEN {x} IS NULL THEN NULL ELSE struct_pack({packed}) END)"
+    return x
 
 
 def _narrow_money(parquet_type: str) -> bool:

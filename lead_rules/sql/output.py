@@ -4,11 +4,16 @@ Shared by the DuckDB runner (:mod:`.run`) and the Spark runner (:mod:`.spark`),
 so that neither imports the other for them: which columns a ``--columns`` set
 holds, how the input kind is told from its path, the DuckDB ``COPY`` options
 per output suffix, the connection, and :func:`write_rows`, which writes an
-Arrow table of output rows and counts it.
+Arrow table of output rows and counts it. Parquet's key-value metadata holds
+``lead_rules_complete`` and, inside :func:`output_metadata`, the provenance of
+the run (:mod:`lead_rules.engine.provenance`), set by :func:`.run.align`.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,8 @@ import duckdb
 from .compiler import CompiledSQL
 from .quoting import literal, select_list
 from .relational import TABLES
+
+_METADATA: ContextVar[Mapping[str, str] | None] = ContextVar("lead_rules_output_metadata", default=None)
 
 OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json", ".ndjson": "json"}
 
@@ -84,10 +91,28 @@ def copy_options(output: Path) -> tuple[str, str]:
     if fmt is None:
         raise ValueError(f"unknown output format {output.suffix!r}: expected .parquet, .csv or .jsonl")
     if fmt == "parquet":
-        return fmt, "(FORMAT parquet, COMPRESSION zstd, KV_METADATA {lead_rules_complete: 'true'})"
+        extra = "".join(f", {k}: {literal(v)}" for k, v in (_METADATA.get() or {}).items())
+        return fmt, f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{lead_rules_complete: 'true'{extra}}})"
     if fmt == "csv":
         return fmt, "(FORMAT csv, HEADER true)"
     return fmt, "(FORMAT json)"
+
+
+@contextlib.contextmanager
+def output_metadata(values: Mapping[str, str]) -> Iterator[None]:
+    """Parquet outputs written inside the block (by any engine) carry ``values`` as key-value metadata.
+
+    Keys are names of letters, digits and ``_`` (they are written unquoted); values go through
+    :func:`.quoting.literal`.
+    """
+    for key in values:
+        if not key.isidentifier():
+            raise ValueError(f"a metadata key is a name, not {key!r}")
+    token = _METADATA.set(dict(values))
+    try:
+        yield
+    finally:
+        _METADATA.reset(token)
 
 
 def write_rows(table: Any, output: Path, copy: tuple[str, str], kind: str) -> dict[str, Any]:

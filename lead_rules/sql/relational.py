@@ -112,6 +112,11 @@ def _text_value(x: str, t: Type) -> str:
     raise TypeError(f"no text value for {t}")  # pragma: no cover
 
 
+def _null_default(value: str, f: Field) -> str:
+    """A null cell of a field with a default takes it, as an absent column does (records.md: both "not known")."""
+    return f"coalesce({value}, TRUE)" if f.default is True else value
+
+
 def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
     return {str(r[0]) for r in con.sql(f"DESCRIBE SELECT * FROM {_scan(path)}").fetchall()}
 
@@ -163,7 +168,7 @@ def relational_input_sql(con: duckdb.DuckDBPyConnection, folder: Path, record: S
             inner = ", ".join(
                 f"{_ident(s.name)} := "
                 + (
-                    _text_value(f"CAST(b.{_ident(f.name + '_' + s.name)} AS VARCHAR)", s.type)
+                    _null_default(_text_value(f"CAST(b.{_ident(f.name + '_' + s.name)} AS VARCHAR)", s.type), s)
                     if s.name in present
                     else ("TRUE" if s.default is True else "NULL")
                 )

@@ -40,6 +40,7 @@ from .output import (
     copy_options,
     esc,
     input_kind,
+    output_metadata,
     output_names,
     output_reader,
     summarise,
@@ -407,6 +408,7 @@ def align(
     engine: str = "duckdb",
     progress: bool = True,
     columns: str = "full",
+    input_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Align a whole population and write the decisions; return a summary dict.
 
@@ -418,7 +420,13 @@ def align(
     The output never replaces an input and appears only when complete
     (:mod:`lead_rules.engine.output_files`). The policy and the market may be
     given loaded (the CLI loads them first for its diagnostics).
+
+    The output records its ``provenance`` (:mod:`lead_rules.engine.provenance`; also in the
+    summary): Parquet key-value metadata, the last line of JSON Lines, a CSV sidecar file.
+    ``input_info`` replaces the input part (the CLI's standard input: ``path`` ``-`` and ``rows``).
     """
+    from ..engine.provenance import METADATA_KEY, provenance, sidecar_path, summary_line, write_sidecar
+
     started = time.monotonic()
     if engine not in ("duckdb", "spark", "interpreter"):
         raise ValueError(f"unknown engine {engine!r}: expected duckdb, spark or interpreter")
@@ -427,7 +435,11 @@ def align(
     fmt = copy_options(Path(output_path))[0]  # an unknown output format fails before anything runs
     policy = policy_path if isinstance(policy_path, Policy) else load_policy(policy_path)
     market = load_market(market_path, policy)
-    with atomic_output(output_path) as partial:  # the output appears only when complete
+    prov = provenance(policy, engine, market=market, input_path=None if input_info else input_path, columns=columns)
+    if input_info:
+        prov["input"] = dict(input_info)
+    metadata = output_metadata({METADATA_KEY: json.dumps(prov, separators=(",", ":"))})
+    with atomic_output(output_path) as partial, metadata:  # the output appears only when complete
         if engine == "duckdb":
             sql, issues = cached_duckdb_sql(policy, market, columns, fmt)
             schema = policy.record_schema
@@ -445,6 +457,15 @@ def align(
             summary = run_interpreter(
                 policy, market, input_path, partial, progress=progress, columns=columns, compiled=compiled
             )
+        counts = {k: summary[k] for k in ("read", "decided", "errors", "aligned", "not_aligned", "by_pathway")}
+        if fmt == "json":  # the last line: counts and provenance (readers skip it: it has no outcome)
+            with open(partial, "a", encoding="utf-8") as fh:
+                fh.write(summary_line(prov, counts))
+        regular = partial != Path(output_path)  # not a device or a pipe, written in place
+        if fmt == "csv" and regular:
+            sidecar_path(output_path).unlink(missing_ok=True)  # never a stale sidecar beside the new file
+    if fmt == "csv" and regular:
+        write_sidecar(output_path, prov)
     seconds = time.monotonic() - started
     summary.update(
         complete=True,
@@ -455,5 +476,6 @@ def align(
         columns=columns,
         policy=f"{policy.id} v{policy.version}",
         issues=issues,
+        provenance=prov,
     )
     return summary

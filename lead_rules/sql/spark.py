@@ -203,7 +203,6 @@ def register_spark_input(spark: Any, path: str | Path) -> tuple[Any, Any]:
                 values.append(("array()" if isinstance(f.type, ListT) else "NULL") + f" AS `{f.name}`")
                 continue
             if isinstance(f.type, ListT):
-                checks.append(f"CASE WHEN `{f.name}` IS NULL THEN '{f.name}: Input should be a valid list' END")
                 assert isinstance(f.type.elem, StructT)
                 for s in fields_of(f.type.elem):
                     if s.type == MONTH:
@@ -212,6 +211,8 @@ def register_spark_input(spark: Any, path: str | Path) -> tuple[Any, Any]:
                             f"THEN '{f.name}: expected a month as ''YYYY-MM''' END"
                         )
                 values.append(f"coalesce(`{f.name}`, array()) AS `{f.name}`")
+            elif isinstance(f.type, StructT):  # a null field with a default takes it (records.md: null is "not known")
+                values.append(f"{_value('`' + f.name + '`', f)} AS `{f.name}`")
             else:
                 values.append(f"`{f.name}`")
         cause = "coalesce(" + ", ".join(checks) + ")"

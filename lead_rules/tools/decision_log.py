@@ -32,9 +32,9 @@ from pydantic import ValidationError
 
 from ..batch.jsonl import BatchCounts, decide_lines, dumps, json_default
 from ..engine.policy import Policy
+from ..engine.provenance import canonical, market_hash
 from ..engine.trace_codec import TraceEncoder
 from ..language.records import Beneficiary, Market
-from ..language.values import to_json
 
 DECISION_FIELDS = ("bene_id", "outcome", "aco_id", "pathway")
 
@@ -50,28 +50,8 @@ def record_hash(record: Mapping[str, Any] | None, raw: str | None = None) -> str
             bene = Beneficiary.model_validate(record)
         except ValidationError:
             return _sha(json.dumps(record, sort_keys=True, default=json_default, separators=(",", ":")))
-        return _sha(json.dumps(_canonical(bene.model_dump()), sort_keys=True, separators=(",", ":")))
+        return _sha(json.dumps(canonical(bene.model_dump()), sort_keys=True, separators=(",", ":")))
     return _sha((raw or "").strip())
-
-
-def _canonical(value: Any) -> Any:
-    """Plain JSON values with one spelling per value: decimals normalised (131.70 -> "131.7"), sets sorted."""
-    if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        return text
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_canonical(v) for v in value), key=str)
-    return to_json(value)
-
-
-def market_hash(market: Market) -> str:
-    """The SHA-256 of the market's canonical JSON."""
-    plain = _canonical(market.model_dump(by_alias=True))  # sets sorted: the same hash in every process
-    return _sha(json.dumps(plain, sort_keys=True, separators=(",", ":")))
 
 
 def decision_id(policy_hash: str, mk_hash: str, input_hash: str) -> str:
