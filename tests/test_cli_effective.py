@@ -63,7 +63,8 @@ def test_a_market_outside_the_effective_period(
     if command == "evaluate":
         rows = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
         assert json.loads(rows[0])["outcome"] in ("aligned", "not_aligned")  # decided under the year given
-        assert json.loads(rows[-1])["lead_rules_summary"]["provenance"]["market"]["performance_year"] == end + 4
+        side = json.loads((tmp_path / "out.jsonl.provenance.json").read_text(encoding="utf-8"))
+        assert side["market"]["performance_year"] == end + 4
 
 
 def test_the_option_does_not_hide_other_market_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lead_rules.engine.output_files import TEMP_PREFIX
-from lead_rules.engine.provenance import SUMMARY_KEY, read_provenance
+from lead_rules.engine.provenance import read_provenance
 from lead_rules.synth.generate import write_population
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,13 +51,13 @@ def test_jsonl_from_stdin_to_stdout(pop: dict[str, Path]) -> None:
     proc = _run(["--input", "-", "--output", "-"], pop, pop["jsonl"].read_bytes())
     assert proc.returncode == 0
     lines = proc.stdout.decode().splitlines()
-    rows = [json.loads(line) for line in lines[:-1]]
+    rows = [json.loads(line) for line in lines]  # one line per record: the provenance is not in the stream
     assert [(r["bene_id"], r["outcome"], r["aco_id"], r["pathway"]) for r in rows] == _reference(pop)
-    summary = json.loads(lines[-1])[SUMMARY_KEY]
-    assert summary["read"] == 30 and summary["provenance"]["input"]["path"] == "-"
-    assert summary["provenance"]["input"]["rows"] == 30
     err = proc.stderr.decode()
-    assert err.startswith("read 30, decided 30") and err.rstrip().endswith("-> -")  # the summary on stderr
+    line = next(ln for ln in err.splitlines() if ln.startswith("lead-rules: provenance "))
+    record = json.loads(line.removeprefix("lead-rules: provenance "))
+    assert record["counts"]["read"] == 30 and record["input"]["path"] == "-" and record["input"]["rows"] == 30
+    assert err.splitlines()[-1].startswith("read 30, decided 30") and err.rstrip().endswith("-> -")
 
 
 def test_parquet_from_stdin_to_stdout(pop: dict[str, Path]) -> None:
@@ -79,8 +79,8 @@ def test_csv_to_stdout_and_summary_json_on_stderr(pop: dict[str, Path]) -> None:
     header, *rows = proc.stdout.decode().splitlines()
     assert header.startswith("bene_id,outcome,aco_id,pathway") and len(rows) == 30
     err = proc.stderr.decode()
-    assert "no provenance sidecar" in err
-    assert json.loads(err[err.index("{"):])["read"] == 30  # --summary-json moved off standard output
+    assert "lead-rules: provenance {" in err
+    assert json.loads(err[err.index("\n{") + 1:])["read"] == 30  # --summary-json moved off standard output
 
 
 def test_format_overrides_an_odd_output_extension(pop: dict[str, Path], tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_input_format_reads_an_odd_input_extension(pop: dict[str, Path], tmp_pat
     out = tmp_path / "d.jsonl"
     proc = _run(["--input", str(odd), "--input-format", "parquet", "--output", str(out), "--quiet"], pop)
     assert proc.returncode == 0, proc.stderr.decode()
-    rows = [json.loads(line) for line in out.read_text().splitlines()[:-1]]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["bene_id"], r["outcome"], r["aco_id"], r["pathway"]) for r in rows] == _reference(pop)
     record = read_provenance(out)
     assert record is not None and record["input"]["path"] == str(odd)

@@ -66,7 +66,8 @@ def test_installed_package_loads_and_evaluates_outside_the_repo(installed_site: 
         "--market", str(policy_dir / "markets" / "example-2028.yaml"), stdin=json.dumps(record) + "\n",
     )
     assert out.returncode == 0, out.stderr
-    row, summary = (json.loads(line) for line in out.stdout.splitlines())
+    (row,) = (json.loads(line) for line in out.stdout.splitlines())  # one line per input line
     assert (row["outcome"], row["aco_id"], row["pathway"]) == ("aligned", "ACO-B", "claims")
-    assert summary["lead_rules_summary"]["provenance"]["input"] == {"path": "-", "rows": 1}
+    prov = next(ln for ln in out.stderr.splitlines() if ln.startswith("lead-rules: provenance "))
+    assert json.loads(prov.removeprefix("lead-rules: provenance "))["input"] == {"path": "-", "rows": 1}
     assert "read 1, decided 1, errors 0" in out.stderr

@@ -20,7 +20,7 @@ import pytest
 
 from lead_rules.cli.main import PROVENANCE_MISMATCH, main
 from lead_rules.engine.policy import load_market, load_policy
-from lead_rules.engine.provenance import SUMMARY_KEY, market_hash, read_provenance, sidecar_path
+from lead_rules.engine.provenance import market_hash, read_provenance, sidecar_path
 from lead_rules.sql.run import align
 from lead_rules.synth.generate import write_population
 
@@ -63,15 +63,14 @@ def test_align_records_provenance_in_every_format(pop: dict[str, Path], engine: 
     summary = align(LEAD, pop["market"], pop["parquet"], out, engine=engine, progress=False)
     record = read_provenance(out)
     assert_provenance(record, engine, pop, pop["parquet"])
-    assert summary["provenance"] == {k: v for k, v in record.items() if k != "output"}  # the sidecar adds output
-    if fmt == "csv":
+    assert summary["provenance"] == {k: v for k, v in record.items() if k not in ("output", "counts")}
+    if fmt != "parquet":
         side = json.loads(sidecar_path(out).read_text(encoding="utf-8"))
         assert side["output"]["hash"] == _sha(out)  # the sidecar belongs to this very file
-    if fmt == "jsonl":
+        assert side["counts"]["read"] == summary["read"] == 25
+    if fmt == "jsonl":  # the output contract: one line per input record, nothing else
         lines = out.read_text(encoding="utf-8").splitlines()
-        last = json.loads(lines[-1])[SUMMARY_KEY]
-        assert len(lines) - 1 == last["read"] == summary["read"] == 25
-        assert all("outcome" in json.loads(ln) for ln in lines[:-1])
+        assert len(lines) == 25 and all("outcome" in json.loads(ln) for ln in lines)
 
 
 def test_a_csv_sidecar_is_never_stale(pop: dict[str, Path]) -> None:
@@ -84,17 +83,17 @@ def test_a_csv_sidecar_is_never_stale(pop: dict[str, Path]) -> None:
     assert second["output"]["hash"] == _sha(out) != first["output"]["hash"]
 
 
-def test_evaluate_ends_with_a_summary_line(pop: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_writes_a_sidecar(pop: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = pop["root"] / "evaluated.jsonl"
     assert main(["evaluate", "--policy", str(LEAD), "--market", str(pop["market"]), "--input", str(pop["jsonl"]),
                  "--output", str(out)]) == 0
     lines = out.read_text(encoding="utf-8").splitlines()
-    body = json.loads(lines[-1])[SUMMARY_KEY]
-    decided = [json.loads(ln) for ln in lines[:-1]]
-    assert body["read"] == len(decided) == 25
+    decided = [json.loads(ln) for ln in lines]
+    body = json.loads(sidecar_path(out).read_text(encoding="utf-8"))
+    assert body["counts"]["read"] == len(decided) == 25 and all("outcome" in d for d in decided)
     outcomes = [d["outcome"] for d in decided]
-    assert body["by_outcome"] == {o: outcomes.count(o) for o in set(outcomes)}
-    assert_provenance(body["provenance"], "interpreter", pop, pop["jsonl"])
+    assert body["counts"]["by_outcome"] == {o: outcomes.count(o) for o in set(outcomes)}
+    assert body["output"]["hash"] == _sha(out)
     assert_provenance(read_provenance(out), "interpreter", pop, pop["jsonl"])
 
 
@@ -104,8 +103,10 @@ def test_evaluate_from_standard_input_records_the_row_count(pop: dict[str, Path]
         input=pop["jsonl"].read_bytes(), capture_output=True, check=False, cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr.decode()
-    last = json.loads(proc.stdout.decode().splitlines()[-1])[SUMMARY_KEY]
-    assert_provenance(last["provenance"], "interpreter", pop, None)
+    assert len(proc.stdout.decode().splitlines()) == 25  # one line per record on standard output
+    line = next(ln for ln in proc.stderr.decode().splitlines() if ln.startswith("lead-rules: provenance "))
+    record = json.loads(line.removeprefix("lead-rules: provenance "))
+    assert_provenance(record, "interpreter", pop, None)
 
 
 def test_a_decision_kind_records_its_context(tmp_path: Path) -> None:

@@ -3,9 +3,9 @@
 Reads records lazily (a file or standard input), decides each with the
 interpreter, and writes one JSON line per input line: the decision, or an
 ``error`` row naming the line and the cause when the line is not JSON or not
-a valid record. Counts add up: ``read == decided + errors``. The CLI ends the
-output with one summary line (:func:`lead_rules.engine.provenance.summary_line`:
-the counts and the provenance), which has no ``outcome``.
+a valid record. Counts add up: ``read == decided + errors``. The CLI writes the
+counts and the provenance beside the output, in its sidecar file
+(:func:`lead_rules.engine.provenance.write_sidecar`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class BatchCounts:
             self.decided += 1
 
     def to_dict(self) -> dict[str, Any]:
-        """The counts as the JSON Lines summary line holds them."""
+        """The counts as the output's provenance sidecar holds them (``counts``)."""
         return {"read": self.read, "decided": self.decided, "errors": self.errors,
                 "by_outcome": dict(sorted(self.by_outcome.items()))}
 

@@ -20,7 +20,7 @@ from ..batch.jsonl import BatchCounts, json_default
 from ..engine.kinds import SubjectResult, decide_all, load_contexts
 from ..engine.policy import Policy
 from ..language.documents import read_all, read_documents
-from .loading import context_key_hints, write_summary_line
+from .loading import context_key_hints, note_provenance
 
 
 def _context(policy: Policy, path: str | None) -> Any:
@@ -63,7 +63,7 @@ def evaluate(policy: Policy, args: argparse.Namespace, dst: IO[str]) -> int:
             row["trace"] = r.trace.to_dict()
         dst.write(json.dumps(row, default=json_default, separators=(",", ":"), ensure_ascii=False) + "\n")
         counts.add(r.outcome)
-    write_summary_line(dst, counts, policy, args)  # the last line: counts and provenance
+    note_provenance(counts, policy, args)
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
 
@@ -176,6 +176,6 @@ def evaluate_alignment_documents(policy: Policy, market: Any, args: argparse.Nam
                 row["trace"] = decision.trace.to_dict()
         dst.write(dumps(row) + "\n")
         counts.add(row["outcome"])
-    write_summary_line(dst, counts, policy, args, market)
+    note_provenance(counts, policy, args, market)
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0

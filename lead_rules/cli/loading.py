@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..engine.policy import Policy, load_market, load_policy
 from ..language.errors import Diagnostic, PolicyError
@@ -64,17 +65,36 @@ def add_effective_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def write_summary_line(
-    dst: IO[str], counts: BatchCounts, policy: Policy, args: argparse.Namespace, market: Market | None = None
+def note_provenance(
+    counts: BatchCounts, policy: Policy, args: argparse.Namespace, market: Market | None = None
 ) -> None:
-    """End an ``evaluate`` output with its summary line: the counts and the provenance (the interpreter)."""
-    from ..engine.provenance import provenance, summary_line
+    """Remember an ``evaluate`` run's provenance and counts on ``args`` for :func:`deliver_provenance`.
+
+    The decision lines stay one per input line (the output contract); the provenance goes
+    to the sidecar file once the output is in place, or to standard error for standard output.
+    """
+    from ..engine.provenance import provenance
 
     context = None if market is not None else (getattr(args, "context", None) or getattr(args, "market", None))
     input_path = getattr(args, "input", None)
     record = provenance(policy, "interpreter", market=market, context=context, input_path=input_path,
                         rows=counts.read)
-    dst.write(summary_line(record, counts.to_dict()))
+    args.provenance_record = {**record, "counts": counts.to_dict()}
+
+
+def deliver_provenance(args: argparse.Namespace, output: str | None) -> None:
+    """Write the provenance noted on ``args``: ``output``'s sidecar, or one line on standard error."""
+    import json
+
+    from ..engine.provenance import write_sidecar
+
+    record = getattr(args, "provenance_record", None)
+    if record is None:
+        return
+    if output is None or output == "-" or not Path(output).is_file():
+        print("lead-rules: provenance " + json.dumps(record, separators=(",", ":"), default=str), file=sys.stderr)
+    else:
+        write_sidecar(output, record)
 
 
 PROVENANCE_MISMATCH = 3

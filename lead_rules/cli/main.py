@@ -24,7 +24,14 @@ from typing import IO, Any
 from ..engine.output_files import OutputRefused, atomic_output, refuse_overwrite
 from ..engine.policy import check_policy
 from .loading import PROVENANCE_MISMATCH as PROVENANCE_MISMATCH  # re-exported: the documented exit code
-from .loading import add_effective_option, check_provenance, market_or_exit, policy_or_exit, write_summary_line
+from .loading import (
+    add_effective_option,
+    check_provenance,
+    deliver_provenance,
+    market_or_exit,
+    note_provenance,
+    policy_or_exit,
+)
 
 
 @contextlib.contextmanager
@@ -72,6 +79,9 @@ def _output(path: str | None, inputs: list[str | None]) -> Iterator[IO[str]]:
         yield sys.stdout
         return
     _refuse_output(path, inputs)
+    from ..engine.provenance import sidecar_path
+
+    sidecar_path(path).unlink(missing_ok=True)  # never a stale sidecar beside the new file
     with atomic_output(path) as partial, _open(str(partial), "w", sys.stdout) as dst:
         yield dst
 
@@ -138,7 +148,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from .kinds import evaluate
 
         with _output(args.output, inputs) as dst:
-            return evaluate(policy, args, dst)
+            code = evaluate(policy, args, dst)
+        deliver_provenance(args, args.output)
+        return code
     market = market_or_exit(_market_arg(args), policy, args.allow_outside_effective)
     if args.log:
         _refuse_output(args.log, inputs)
@@ -146,7 +158,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from .kinds import evaluate_alignment_documents
 
         with _output(args.output, inputs) as dst:
-            return evaluate_alignment_documents(policy, market, args, dst)
+            code = evaluate_alignment_documents(policy, market, args, dst)
+        deliver_provenance(args, args.output)
+        return code
 
     def decide(src: IO[str], dst: IO[str]) -> BatchCounts:
         if args.log:  # the decision log (lead_rules/tools/decision_log.py)
@@ -159,7 +173,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     with _open(args.input, "r", sys.stdin) as src, _output(args.output, inputs) as dst:
         counts = decide(src, dst)
-        write_summary_line(dst, counts, policy, args, market)  # the last line: counts and provenance
+        note_provenance(counts, policy, args, market)
+    deliver_provenance(args, args.output)  # the sidecar, once the output is in place
     print(counts.summary(), file=sys.stderr)
     return 1 if args.strict and counts.errors else 0
 

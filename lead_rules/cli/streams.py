@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -154,8 +155,9 @@ def align_streams(args: argparse.Namespace) -> Iterator[AlignStreams]:
                 with open(streams.output_path, "rb") as src:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 dst.flush()
-                if fmt == "csv":
-                    streams.notes.append("a CSV on a stream has no provenance sidecar; use --format jsonl or parquet")
+                if fmt != "parquet":  # no sidecar beside a stream: the provenance on standard error
+                    print("lead-rules: provenance " + json.dumps(record, separators=(",", ":"), default=str),
+                          file=sys.stderr)
 
             streams.deliver = deliver_stream
         elif _SUFFIX_FORMATS.get(Path(args.output).suffix.lower()) != fmt:
@@ -165,14 +167,14 @@ def align_streams(args: argparse.Namespace) -> Iterator[AlignStreams]:
 
             def deliver_file(record: dict[str, Any]) -> None:
                 os.replace(streams.output_path, partial)
-                if fmt == "csv":
+                if fmt != "parquet":
                     sidecar_path(target).unlink(missing_ok=True)  # never stale; written after the move
                     streams.sidecar = record
 
             streams.deliver = deliver_file
         streams.work = work
         yield streams
-    if streams.sidecar is not None:  # an odd-extension CSV, moved into place: its sidecar beside it
+    if streams.sidecar is not None:  # an odd-extension CSV or JSON Lines file, moved into place: its sidecar beside it
         write_sidecar(args.output, streams.sidecar)
 
 
@@ -219,7 +221,8 @@ def run_align(args: argparse.Namespace, refuse_output: Callable[[str, list[str |
                     argparse.Namespace(**{**vars(args), "input": streams.input_path, "output": streams.output_path})
                 )
             if streams.deliver is not None:
-                streams.deliver(summary["provenance"])
+                counts = {k: summary[k] for k in ("read", "decided", "errors", "aligned", "not_aligned", "by_pathway")}
+                streams.deliver({**summary["provenance"], "counts": counts})
             summary["output"] = args.output
     except StreamError as exc:
         print(f"lead-rules: {exc}", file=sys.stderr)

@@ -2,9 +2,9 @@
 
 Part of the last arrow of the pipeline, beside :mod:`.output_files`: ``evaluate``
 and ``align`` (every engine and format) record :func:`provenance` in their
-output -- the JSON Lines summary line (:data:`SUMMARY_KEY`, the last line),
-Parquet key-value metadata (:data:`METADATA_KEY`) or a CSV sidecar file
-(:func:`sidecar_path`) -- and ``explain --from-output`` reads it back with
+output -- Parquet key-value metadata (:data:`METADATA_KEY`), or a sidecar file
+beside JSON Lines and CSV (:func:`sidecar_path`), whose lines stay one per input
+record -- and ``explain --from-output`` reads it back with
 :func:`read_provenance` to refuse an explanation under another policy. It
 lives in ``engine/`` (stage 1) so that ``sql/``, ``batch/`` and ``cli/`` share it.
 
@@ -31,12 +31,10 @@ from ..language.records import Market
 from ..language.values import to_json
 from .policy import Policy
 
-SUMMARY_KEY = "lead_rules_summary"
-"""The key of the last line of a JSON Lines output: the run's counts and its ``provenance``."""
 METADATA_KEY = "lead_rules_provenance"
 """The Parquet key-value metadata key holding the provenance as JSON text."""
 SIDECAR_SUFFIX = ".provenance.json"
-"""A CSV output ``decisions.csv`` has its provenance in ``decisions.csv.provenance.json``."""
+"""A JSON Lines or CSV output ``decisions.csv`` has its provenance in ``decisions.csv.provenance.json``."""
 
 
 def canonical(value: Any) -> Any:
@@ -135,19 +133,16 @@ def provenance(
 
 
 def sidecar_path(output: str | Path) -> Path:
-    """The provenance sidecar of a CSV output (``decisions.csv`` -> ``decisions.csv.provenance.json``)."""
+    """The provenance sidecar of a text output (``decisions.csv`` -> ``decisions.csv.provenance.json``)."""
     p = Path(output)
     return p.with_name(p.name + SIDECAR_SUFFIX)
 
 
-def summary_line(provenance_record: Mapping[str, Any], counts: Mapping[str, Any]) -> str:
-    """The last line of a JSON Lines output: ``{"lead_rules_summary": {counts..., "provenance": ...}}``."""
-    body = {**counts, "provenance": dict(provenance_record)}
-    return json.dumps({SUMMARY_KEY: body}, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
-
-
 def write_sidecar(output: str | Path, provenance_record: Mapping[str, Any]) -> Path:
-    """Write the CSV sidecar of ``output`` atomically (with the SHA-256 of ``output`` itself); return its path."""
+    """Write the sidecar of a JSON Lines or CSV ``output`` atomically, with ``output``'s own SHA-256.
+
+    Returns the sidecar's path.
+    """
     path = sidecar_path(output)
     body = {**provenance_record, "output": {"path": Path(output).name, "hash": file_hash(output)}}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -160,7 +155,7 @@ def write_sidecar(output: str | Path, provenance_record: Mapping[str, Any]) -> P
 
 
 def read_provenance(output: str | Path) -> dict[str, Any] | None:
-    """The provenance recorded in an output file (Parquet metadata, CSV sidecar, JSONL last line), or None."""
+    """The provenance recorded for an output file (Parquet metadata, or the sidecar of JSON Lines and CSV), or None."""
     p = Path(output)
     suffix = p.suffix.lower()
     try:
@@ -171,13 +166,7 @@ def read_provenance(output: str | Path) -> dict[str, Any] | None:
             text = meta.get(METADATA_KEY.encode())
             return _object(json.loads(text)) if text else None
         side = sidecar_path(p)
-        if suffix == ".csv" or side.is_file():  # a CSV, also one written under another extension (--format csv)
-            return _object(json.loads(side.read_text(encoding="utf-8"))) if side.is_file() else None
-        last = _last_line(p)
-        if last is None:
-            return None
-        body = json.loads(last).get(SUMMARY_KEY) if last.startswith("{") else None
-        return _object(body.get("provenance")) if isinstance(body, dict) else None
+        return _object(json.loads(side.read_text(encoding="utf-8"))) if side.is_file() else None
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -192,17 +181,3 @@ def _is_parquet(p: Path) -> bool:
             return fh.read(4) == b"PAR1"
     except OSError:
         return False
-
-
-def _last_line(p: Path) -> str | None:
-    """The last non-blank line of a text file (read from its end)."""
-    with open(p, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        end = fh.tell()
-        size = min(end, 1 << 16)
-        while True:
-            fh.seek(end - size)
-            lines = [ln for ln in fh.read(size).splitlines() if ln.strip()]
-            if (len(lines) > 1 or size == end) or not lines:
-                return lines[-1].decode("utf-8", "replace") if lines else None
-            size = min(end, size * 4)

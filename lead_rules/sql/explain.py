@@ -156,7 +156,7 @@ def read_output_row(output_path: str | Path, bene_id: str) -> dict[str, Any] | N
     reader = {
         ".parquet": f"read_parquet('{path}')",
         ".csv": f"read_csv('{path}', header = true, all_varchar = true)",
-    }.get(suffix, f"read_json('{path}', format = 'newline_delimited', ignore_errors = true)")  # the summary line
+    }.get(suffix, f"read_json('{path}', format = 'newline_delimited')")
     rel = duckdb.connect().sql(f"SELECT * FROM {reader} WHERE bene_id = $id", params={"id": bene_id})
     rows = rel.fetchall()
     if not rows:

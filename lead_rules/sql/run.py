@@ -422,10 +422,10 @@ def align(
     given loaded (the CLI loads them first for its diagnostics).
 
     The output records its ``provenance`` (:mod:`lead_rules.engine.provenance`; also in the
-    summary): Parquet key-value metadata, the last line of JSON Lines, a CSV sidecar file.
+    summary): Parquet key-value metadata, or a sidecar file beside JSON Lines and CSV.
     ``input_info`` replaces the input part (the CLI's standard input: ``path`` ``-`` and ``rows``).
     """
-    from ..engine.provenance import METADATA_KEY, provenance, sidecar_path, summary_line, write_sidecar
+    from ..engine.provenance import METADATA_KEY, provenance, sidecar_path, write_sidecar
 
     started = time.monotonic()
     if engine not in ("duckdb", "spark", "interpreter"):
@@ -458,14 +458,11 @@ def align(
                 policy, market, input_path, partial, progress=progress, columns=columns, compiled=compiled
             )
         counts = {k: summary[k] for k in ("read", "decided", "errors", "aligned", "not_aligned", "by_pathway")}
-        if fmt == "json":  # the last line: counts and provenance (readers skip it: it has no outcome)
-            with open(partial, "a", encoding="utf-8") as fh:
-                fh.write(summary_line(prov, counts))
         regular = partial != Path(output_path)  # not a device or a pipe, written in place
-        if fmt == "csv" and regular:
+        if fmt != "parquet" and regular:
             sidecar_path(output_path).unlink(missing_ok=True)  # never a stale sidecar beside the new file
-    if fmt == "csv" and regular:
-        write_sidecar(output_path, prov)
+    if fmt != "parquet" and regular:  # JSON Lines and CSV: one line per record, the provenance beside
+        write_sidecar(output_path, {**prov, "counts": counts})
     seconds = time.monotonic() - started
     summary.update(
         complete=True,

@@ -56,7 +56,7 @@ def _reader(path: Path) -> str:
     if suffix == ".csv":
         return f"read_csv('{p}', header = true)"
     if suffix in (".jsonl", ".json", ".ndjson"):
-        return f"read_json('{p}', format = 'newline_delimited', ignore_errors = true)"  # the summary line: no outcome
+        return f"read_json('{p}', format = 'newline_delimited')"
     raise ValueError(f"unknown decisions format {path.suffix!r}: expected .parquet, .csv or .jsonl")
 
 
@@ -89,8 +89,7 @@ def collect(
         reader = reader[:-1] + ", file_row_number = true)"
         con.sql(f"CREATE VIEW d0 AS SELECT * FROM {reader}")
     else:
-        con.sql(f"CREATE VIEW d0 AS SELECT *, row_number() OVER () - 1 AS file_row_number FROM {reader} "
-                "WHERE outcome IS NOT NULL")  # not the summary line (lead_rules/engine/provenance.py)
+        con.sql(f"CREATE VIEW d0 AS SELECT *, row_number() OVER () - 1 AS file_row_number FROM {reader}")
     columns = {str(r[0]) for r in con.sql("DESCRIBE d0").fetchall()}
     has_reasons = "reasons" in columns
     if population is not None:
