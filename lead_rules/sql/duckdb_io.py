@@ -205,7 +205,9 @@ def _convert(x: str, t: Type) -> str:
     if t == INT:
         return (
             f"(CASE json_type({x}) WHEN 'VARCHAR' THEN TRY_CAST({x} ->> '$' AS BIGINT) "
-            f"WHEN 'NULL' THEN NULL ELSE TRY_CAST(TRY_CAST({x} AS DOUBLE) AS BIGINT) END)"
+            f"WHEN 'NULL' THEN NULL WHEN 'BIGINT' THEN TRY_CAST({x} AS BIGINT) "
+            f"WHEN 'UBIGINT' THEN TRY_CAST({x} AS BIGINT) "  # integers exactly, not through a double
+            f"ELSE TRY_CAST(TRY_CAST({x} AS DOUBLE) AS BIGINT) END)"
         )
     if t == DECIMAL:
         return f"TRY_CAST({_decimal_text(x)} AS DECIMAL(18, {MONEY_SCALE}))"
