@@ -79,3 +79,49 @@ def test_checked_policies_agree_at_the_edges_of_the_range(tmp_path: Path) -> Non
     interp = [policy.evaluate(r, market, trace=False) for r in records]
     assert [(r["outcome"], r["aco_id"]) for r in duck] == [(d.outcome, d.aco_id) for d in interp]
     assert [d.outcome for d in interp] == ["aligned"] * 4 + ["not_aligned"]  # each edge decides
+
+
+INT_TEXTS = [
+    "5",
+    "9007199254740993",  # 2**53 + 1: exact, not through a double
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",  # beyond 64 bits: an error row with the model's cause
+    "-9223372036854775809",
+    "18446744073709551621",
+    "1e19",
+    "3.0",
+    '"9223372036854775808"',
+    '"12"',
+    "9.21e18",
+]
+"""JSON texts of a record int (``claims.line``) around the 64-bit range."""
+
+
+def int_lines() -> list[bytes]:
+    """One record a text of :data:`INT_TEXTS`."""
+    return [
+        b'{"bene_id": "I%d", "claims": [{"claim_id": "c1", "line": %s}]}' % (i, v.encode())
+        for i, v in enumerate(INT_TEXTS)
+    ]
+
+
+def test_record_ints_beyond_64_bits_are_the_same_error_row_on_both_engines(tmp_path: Path) -> None:
+    from lead_rules.sql.run import align
+
+    src = tmp_path / "ints.jsonl"
+    src.write_bytes(b"\n".join(int_lines()) + b"\n")
+    rows = {}
+    for engine in ("interpreter", "duckdb"):
+        out = tmp_path / f"{engine}.jsonl"
+        align(MARKET.parent.parent, MARKET, src, out, engine=engine, progress=False)
+        rows[engine] = [(r["outcome"], r["cause"]) for r in map(json.loads, out.read_text().splitlines())]
+    assert rows["interpreter"] == rows["duckdb"]
+    errors = [text for text, (outcome, _) in zip(INT_TEXTS, rows["duckdb"], strict=True) if outcome == "error"]
+    assert errors == [
+        "9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551621",
+        "1e19",
+        '"9223372036854775808"',
+    ]

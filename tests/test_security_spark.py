@@ -5,7 +5,7 @@ bounded fuzzed file (fixed seed, as :mod:`test_fuzz_differential`): on Spark eac
 is one row, ``read = decided + errors``, and the outcome, ACO, pathway *and cause*
 equal the interpreter engine's -- duplicate keys at any depth, money range and scale,
 strict JSON, ASCII digits, year range, dates that are not datetimes, bytes that are not
-UTF-8, deep nesting. A repeated ``bene_id`` in Parquet is an error row naming the first row.
+UTF-8, deep nesting, record ints beyond 64 bits. A repeated ``bene_id`` in Parquet is an error row naming the first row.
 Skipped without pyspark or Java, like tests/test_sql_spark.py.
 """
 
@@ -23,6 +23,7 @@ if shutil.which("java") is None:  # pragma: no cover - CI installs Java
     pytest.skip("no Java for Spark", allow_module_level=True)
 
 from corrupt_lines import MUTATIONS, corrupted_cases, corrupted_lines  # noqa: E402
+from test_security_overflow import INT_TEXTS, int_lines  # noqa: E402
 
 from lead_rules.sql.run import align  # noqa: E402
 
@@ -49,6 +50,8 @@ def test_spark_gives_the_interpreters_verdict_and_cause_on_every_corruption(tmp_
     lines = corrupted_lines(seed=8, n=len(names))
     lines.append(lines[names.index("valid")])  # a repeated bene_id
     names.append("repeated-id")
+    names += [f"int:{text}" for text in INT_TEXTS]  # record ints around the 64-bit range
+    lines += int_lines()
     fuzzed = corrupted_cases(SEED, N)
     names += [f"fuzz:{name}" for name, _ in fuzzed]
     lines += [line for _, line in fuzzed]
