@@ -10,10 +10,13 @@ definition and criterion and reports, at the expression's place:
   nested deeper than :data:`~lead_rules.language.limits.COMPREHENSION_NESTING_BUDGET`
   (n elements k deep cost n**k; lists of the market and parameters are fixed by
   the policy author and do not count);
-- E604 integer arithmetic (a product, sum, difference, negation, absolute value or
-  ``sum(...)``) whose bound (literals and parameters by value, counts by the step
-  budget, years by 9999, an int field of the record by the whole 64-bit range)
-  exceeds 64 bits -- so no checked policy can overflow on an SQL engine;
+- E604 integer arithmetic (a product, sum, difference, negation or absolute value)
+  whose bound (literals and parameters by value, counts by the step budget,
+  years by 9999, an int field of the record by the whole 64-bit range, a
+  ``sum(...)`` by the step budget times its element) exceeds 64 bits -- so no
+  checked policy makes an SQL engine raise an overflow. A bare ``sum(...)`` of
+  record ints is not refused: past 64 bits it is an error row on the
+  interpreter, while DuckDB sums in 128 bits (docs/security.md, known gaps);
 - E603 an expression whose SQL would grow beyond
   :data:`~lead_rules.language.limits.SQL_WEIGHT_BUDGET` (constructs that repeat an argument,
   such as ``add_months``, multiply its size at every level of nesting).
@@ -53,9 +56,9 @@ SQL_GROWTH = {
 _DIVISION_GROWTH = 4
 
 RECORD_INT_MAGNITUDE = -INT_MIN
-"""The bound of an int field of the record: any 64-bit value, so ``-x``, ``abs(x)``, ``x + 1``
-and a sum of such fields can overflow. The interpreter would make that an error row, but
-DuckDB raises (the whole query fails) or sums in 128 bits; E604 refuses it statically."""
+"""The bound of an int field of the record: any 64-bit value, so ``-x``, ``abs(x)`` and ``x + 1``
+can overflow. The interpreter would make that an error row, but DuckDB raises (the whole
+query fails); E604 refuses it statically."""
 
 _ARITHMETIC = {"*": "product", "+": "sum", "-": "difference", "Neg": "negation"}
 
@@ -217,8 +220,8 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dic
         rv = costs.record_vars(expr)
         for node in ast.walk(expr):
             what = _ARITHMETIC.get(node.op if isinstance(node, ast.Binary) else type(node).__name__)
-            if isinstance(node, ast.Call | ast.Comprehension):
-                what = "sum" if node.func == "sum" else "absolute value" if node.func == "abs" else None
+            if isinstance(node, ast.Call | ast.Comprehension):  # a bare sum(...) is bounded at run time only
+                what = "absolute value" if isinstance(node, ast.Call) and node.func == "abs" else None
             if what is not None and res.type_of(node) == INT and costs.magnitude(node, params, rv) > INT_MAX:
                 diags.error(
                     "E604",
