@@ -296,20 +296,23 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def _read_record(path: str, bene_id: str | None) -> dict[str, Any] | None:
-    import json
-    from decimal import Decimal
+    from ..language.strict_json import parse_record
 
     p = Path(path)
     if p.suffix.lower() == ".json":
-        value = json.loads(p.read_text(encoding="utf-8"), parse_float=Decimal)
+        value, bad = parse_record(p.read_text(encoding="utf-8", errors="surrogateescape"))
+        if bad is not None:
+            raise ValueError(f"{path}: {bad}")
         if not isinstance(value, dict):
             raise ValueError(f"{path} does not hold one JSON object (a record)")
         return value
     if bene_id is None and p.suffix.lower() in (".jsonl", ".ndjson"):
-        with open(p, encoding="utf-8") as fh:
-            for line in fh:
+        with open(p, encoding="utf-8", errors="surrogateescape") as fh:
+            for number, line in enumerate(fh, start=1):
                 if line.strip():
-                    value = json.loads(line, parse_float=Decimal)
+                    value, bad = parse_record(line)
+                    if bad is not None:
+                        raise ValueError(f"{path}:{number}: {bad}")
                     return value if isinstance(value, dict) else None
         return None
     if bene_id is None:

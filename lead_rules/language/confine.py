@@ -43,3 +43,24 @@ def confine(reference: str, base: Path, roots: list[Path]) -> tuple[Path | None,
     if ".." in PurePosixPath(reference.replace("\\", "/")).parts:
         return None, "a path that leaves the policy folder ('..')"
     return None, "a path that leads outside the policy folder (a symbolic link)"
+
+
+def escaping_links(folder: Path, suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[Path]:
+    """The entries of ``folder`` named ``*.yaml`` that are symbolic links leading outside it.
+
+    A policy folder's files are read because of where they are; a link (to a
+    file or a folder) that leads elsewhere, or that cannot be resolved, would
+    make the loader read, and its diagnostics show, a file the policy does not hold.
+    """
+    root = folder.resolve()
+    out = []
+    for entry in sorted(folder.iterdir()):
+        if entry.suffix not in suffixes or not entry.is_symlink():
+            continue
+        try:
+            inside = entry.resolve().is_relative_to(root)
+        except (OSError, RuntimeError):  # a loop of links
+            inside = False
+        if not inside:
+            out.append(entry)
+    return out

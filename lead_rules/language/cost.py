@@ -10,8 +10,13 @@ definition and criterion and reports, at the expression's place:
   nested deeper than :data:`~lead_rules.language.limits.COMPREHENSION_NESTING_BUDGET`
   (n elements k deep cost n**k; lists of the market and parameters are fixed by
   the policy author and do not count);
-- E604 an integer product whose bound (literals and parameters by value, counts
-  by the step budget, years by 9999, ...) exceeds 64 bits;
+- E604 integer arithmetic (a product, sum, difference, negation or absolute value)
+  whose bound (literals and parameters by value, counts by the step budget,
+  years by 9999, an int field of the record by the whole 64-bit range, a
+  ``sum(...)`` by the step budget times its element) exceeds 64 bits -- so no
+  checked policy makes an SQL engine raise an overflow. A bare ``sum(...)`` of
+  record ints is not refused: past 64 bits it is an error row on the
+  interpreter, while DuckDB sums in 128 bits (docs/security.md, known gaps);
 - E603 an expression whose SQL would grow beyond
   :data:`~lead_rules.language.limits.SQL_WEIGHT_BUDGET` (constructs that repeat an argument,
   such as ``add_months``, multiply its size at every level of nesting).
@@ -26,7 +31,14 @@ from typing import Any
 
 from . import ast
 from .errors import Diagnostics
-from .limits import COMPREHENSION_NESTING_BUDGET, INT_MAX, SQL_WEIGHT_BUDGET, STEP_BUDGET, VALUE_DEGREE_BUDGET
+from .limits import (
+    COMPREHENSION_NESTING_BUDGET,
+    INT_MAX,
+    INT_MIN,
+    SQL_WEIGHT_BUDGET,
+    STEP_BUDGET,
+    VALUE_DEGREE_BUDGET,
+)
 from .types import INT
 
 SQL_GROWTH = {
@@ -42,6 +54,13 @@ SQL_GROWTH = {
 """How many times the SQL of a call repeats its arguments (measured on the compiler)."""
 
 _DIVISION_GROWTH = 4
+
+RECORD_INT_MAGNITUDE = -INT_MIN
+"""The bound of an int field of the record: any 64-bit value, so ``-x``, ``abs(x)`` and ``x + 1``
+can overflow. The interpreter would make that an error row, but DuckDB raises (the whole
+query fails); E604 refuses it statically."""
+
+_ARITHMETIC = {"*": "product", "+": "sum", "-": "difference", "Neg": "negation"}
 
 
 class _Costs:
@@ -78,7 +97,6 @@ class _Costs:
         kids = e.children()
         return max((self.degree(k) for k in kids), default=1)
 
-
     def on_record(self, e: ast.Expr, record_vars: frozenset[str]) -> bool:
         """Whether the list ``e`` comes from the record (untrusted length), not the market or parameters."""
         for node in ast.walk(e):
@@ -102,10 +120,28 @@ class _Costs:
             return max(self.nesting(e.source, record_vars), inner + (1 if over_record else 0))
         return max((self.nesting(k, record_vars) for k in e.children()), default=0)
 
+    def record_vars(self, e: ast.Expr) -> frozenset[str]:
+        """The comprehension variables of ``e`` that range over lists of the record (nested ones too)."""
+        found: set[str] = set()
+        changed = True
+        while changed:  # an inner source such as ``m.items`` is on the record when ``m`` is
+            changed = False
+            for node in ast.walk(e):
+                if (
+                    isinstance(node, ast.Comprehension)
+                    and node.var not in found
+                    and self.on_record(node.source, frozenset(found))
+                ):
+                    found.add(node.var)
+                    changed = True
+        return frozenset(found)
 
-    def magnitude(self, e: ast.Expr, params: dict[str, Any]) -> int:
+    def magnitude(self, e: ast.Expr, params: dict[str, Any], rv: frozenset[str] = frozenset()) -> int:
         """A bound of ``|e|`` from what the policy fixes: literals, int parameters, counts (lists at most
-        :data:`STEP_BUDGET` long), years; record fields count as 1 (their overflow is an error row)."""
+        :data:`STEP_BUDGET` long), years. An int field of the record (``rv``: the comprehension variables
+        over the record's lists) can hold any 64-bit value: :data:`RECORD_INT_MAGNITUDE`."""
+        if isinstance(e, ast.Attr):
+            return RECORD_INT_MAGNITUDE if self.res.type_of(e) == INT and self.on_record(e, rv) else 1
         if isinstance(e, ast.Literal):
             return abs(e.value) if isinstance(e.value, int) and not isinstance(e.value, bool) else 0
         if isinstance(e, ast.Name):
@@ -116,14 +152,15 @@ class _Costs:
             if kind == "named" and name in self.named:
                 if name not in self.magnitudes:  # memoized: a chain of definitions is walked once
                     self.magnitudes[name] = 1  # a cycle is reported by the checker
-                    self.magnitudes[name] = self.magnitude(self.named[name].expr, params)
+                    expr = self.named[name].expr
+                    self.magnitudes[name] = self.magnitude(expr, params, self.record_vars(expr))
                 return self.magnitudes[name]
             return 1  # a record field: its size is the data's (an overflow is an error row at run time)
         if isinstance(e, ast.Binary):
-            a, b = self.magnitude(e.left, params), self.magnitude(e.right, params)
+            a, b = self.magnitude(e.left, params, rv), self.magnitude(e.right, params, rv)
             return min(a * b, INT_MAX * 2) if e.op == "*" else min(a + b, INT_MAX * 2)
         if isinstance(e, ast.Neg):
-            return self.magnitude(e.operand, params)
+            return self.magnitude(e.operand, params, rv)
         if isinstance(e, ast.Call):
             if e.func in ("year",):
                 return 9999
@@ -134,11 +171,15 @@ class _Costs:
             if e.func in ("months_between",):
                 return 119_988
             if e.func in ("abs", "coalesce", "min", "max"):
-                return max((self.magnitude(a, params) for a in e.args), default=0)
+                return max((self.magnitude(a, params, rv) for a in e.args), default=0)
         if isinstance(e, ast.Comprehension) and e.func == "count":
             return STEP_BUDGET
+        if isinstance(e, ast.Comprehension) and e.func == "sum":
+            return min(STEP_BUDGET * self.magnitude(e.element, params, rv), INT_MAX * 2)
+        if isinstance(e, ast.Comprehension) and e.func in ("min", "max"):
+            return self.magnitude(e.element, params, rv)
         if isinstance(e, ast.Cond):
-            return max(self.magnitude(e.then_, params), self.magnitude(e.else_, params))
+            return max(self.magnitude(e.then_, params, rv), self.magnitude(e.else_, params, rv))
         return 1  # unknown to the bound: only what is known can prove an overflow
 
 
@@ -176,18 +217,18 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dic
                 expr.span,
                 "name the inner aggregate as a definition, computed once per record",
             )
+        rv = costs.record_vars(expr)
         for node in ast.walk(expr):
-            if (
-                isinstance(node, ast.Binary)
-                and node.op == "*"
-                and res.type_of(node) == INT
-                and costs.magnitude(node, params) > INT_MAX
-            ):
+            what = _ARITHMETIC.get(node.op if isinstance(node, ast.Binary) else type(node).__name__)
+            if isinstance(node, ast.Call | ast.Comprehension):  # a bare sum(...) is bounded at run time only
+                what = "absolute value" if isinstance(node, ast.Call) and node.func == "abs" else None
+            if what is not None and res.type_of(node) == INT and costs.magnitude(node, params, rv) > INT_MAX:
                 diags.error(
                     "E604",
-                    "this integer product can exceed the 64-bit range",
+                    f"this integer {what} can exceed the 64-bit range",
                     node.span,
-                    "bound the factors (a count is at most the list length) or compute with decimals",
+                    "bound the operands (a count is at most the list length; an int field of the record "
+                    "can hold any 64-bit value, so compare it rather than compute with it) or compute with decimals",
                 )
                 break
         weight = sql_weight(expr)

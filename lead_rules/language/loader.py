@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ast
-from .confine import allowed_roots, confine, policy_root
+from .confine import allowed_roots, confine, escaping_links, policy_root
 from .decisions import DecisionDoc, load_decision
 from .errors import Diagnostics, Span, did_you_mean
 from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, NAME_PATTERN, valid_name
@@ -498,8 +498,16 @@ def load_doc(path: Path, diags: Diagnostics) -> PolicyDoc:
     if not path.exists():
         diags.error("E002", "no such policy file or folder", Span(str(path), 1, 1, 1, 2))
         return loader.doc
-    files = policy_files(path)
-    if not files:
+    refused = escaping_links(path) if path.is_dir() else []
+    for link in refused:  # E305 as for a parameter file: the target is never read, so never shown
+        diags.error(  # located at the folder that holds the link: a snippet of the link would show the target
+            "E305",
+            f"policy file {link.name[:80]!r} refused: a symbolic link that leads outside the policy folder",
+            Span(str(path), 1, 1, 1, 2),
+            "keep the policy's files in its folder (copy the file, not a link)",
+        )
+    files = [f for f in policy_files(path) if f not in refused]
+    if not files and not refused:
         diags.error("E002", "no policy files (*.yaml) in this folder", Span(str(path), 1, 1, 1, 2))
     for f in files:
         loader.add_file(f)

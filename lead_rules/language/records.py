@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .limits import ACO_ID_PATTERN, valid_aco_id
+from .limits import ACO_ID_PATTERN, INT_MAX, INT_MIN, valid_aco_id
 from .values import Month
 
 
@@ -72,6 +72,8 @@ def _money(value: Decimal) -> Decimal:
 
 
 Money = Annotated[Decimal, AfterValidator(_money)]
+Int64 = Annotated[int, Field(ge=INT_MIN, le=INT_MAX)]
+"""An int of a record: 64 bits on every engine (DuckDB and Spark read BIGINT)."""
 Code = Annotated[str, Field(strict=True)]
 
 
@@ -137,7 +139,7 @@ class Claim(_Record):
     """
 
     claim_id: Code | None = None
-    line: int | None = None
+    line: Int64 | None = None
     from_date: DateField | None = None
     tin: Code | None = None
     npi: Code | None = None

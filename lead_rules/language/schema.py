@@ -36,7 +36,8 @@ from pydantic import (
 )
 
 from .errors import Diagnostics, PolicyError, Span
-from .records import DateField, Money
+from .limits import NAME_PATTERN, valid_name
+from .records import DateField, Int64, Money
 from .types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, Prim, StructT, Type, parse_type
 from .values import Month
 from .yaml_source import YNode, load_yaml_file
@@ -147,7 +148,7 @@ def _month(value: Any) -> Month:
 _MonthField = Annotated[Month, PlainValidator(_month), PlainSerializer(str, return_type=str)]
 _Code = Annotated[str, Field(strict=True)]
 _PRIM_ANNOTATIONS: dict[Type, Any] = {
-    STRING: _Code, INT: int, DECIMAL: Decimal, BOOL: bool, DATE: DateField, MONTH: _MonthField,
+    STRING: _Code, INT: Int64, DECIMAL: Decimal, BOOL: bool, DATE: DateField, MONTH: _MonthField,
 }
 """A date is ``YYYY-MM-DD`` in ASCII digits (or a date object), never a datetime; a month ``YYYY-MM``."""
 _RESERVED = set(dir(BaseModel))
@@ -285,6 +286,15 @@ class _SchemaLoader:
         attrs: set[str] = set()
         ok = True
         for fname, (kspan, fnode) in node.entries.items():
+            if not valid_name(str(fname)):  # field names become SQL identifiers and output columns
+                self.diags.error(
+                    "E505",
+                    f"field name {str(fname)[:40]!r} is outside the character set of names",
+                    kspan,
+                    f"a name matches {NAME_PATTERN}: ASCII letters, digits and '_', at most 128 characters",
+                )
+                ok = False
+                continue
             f = self.field(str(fname), fnode, kspan, depth)
             if f is None:
                 ok = False
@@ -351,7 +361,7 @@ class _SchemaLoader:
                 self.diags.error("E501", f"a {text} field needs 'fields'", tspan)
                 return None
             sname = spec.get("name") or "".join(p.capitalize() for p in name.split("_"))
-            if not isinstance(sname, str) or not sname.isidentifier():
+            if not isinstance(sname, str) or not valid_name(sname):
                 self.diags.error("E501", f"struct name {sname!r} must be an identifier", span)
                 return None
             inner = self.struct(sname, sub, span, depth + 1)
@@ -450,7 +460,7 @@ def load_schema(path: Path, diags: Diagnostics) -> Schema | None:
             hint = f"allowed keys: {', '.join(SCHEMA_KEYS)}"
             diags.error("E500", f"unknown key '{key}'", head_node.key_span(key), hint)
     for key in ("id", "name", "root"):
-        if not isinstance(head.get(key), str) or not str(head.get(key)).isidentifier():
+        if not isinstance(head.get(key), str) or not valid_name(str(head.get(key))):
             diags.error("E500", f"'schema.{key}' must be an identifier", head_node.span)
     unknown = head.get("unknown_fields", "keep")
     if unknown not in ("keep", "reject"):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..language import records
+from ..language.limits import INT_MAX, INT_MIN
 from ..language.schema import fields_of as schema_fields_of
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
 from .quoting import identifier, literal
@@ -132,7 +133,16 @@ def check(x: str, f: Field, path: str) -> str:
             f"{jt} IN ('UBIGINT', 'BIGINT') OR ({jt} = 'DOUBLE' AND CAST({x} AS DOUBLE) = floor(CAST({x} AS DOUBLE))) "
             f"OR ({jt} = 'VARCHAR' AND regexp_full_match({x} ->> '$', '-?[0-9]+'))"
         )
-        return f"CASE {missing}WHEN {ok} THEN NULL ELSE {path} || ': Input should be a valid integer' END"
+        text = f"({x} ->> '$')"  # an integer beyond 64 bits (records.Int64), told on its text, not a double
+        big = f"abs(TRY_CAST({text} AS DOUBLE)) >= {float(2**63)!r} AND TRY_CAST({text} AS BIGINT) IS NULL"
+        sign = (
+            f"CASE WHEN {text} LIKE '-%' THEN 'greater than or equal to {INT_MIN}' "
+            f"ELSE 'less than or equal to {INT_MAX}' END"
+        )
+        return (
+            f"CASE {missing}WHEN NOT ({ok}) THEN {path} || ': Input should be a valid integer' "
+            f"WHEN {big} THEN {path} || ': Input should be ' || {sign} END"
+        )
     if t == DECIMAL:
         text = _decimal_text(x)
         ok = f"TRY_CAST({text} AS DECIMAL(38, 12)) IS NOT NULL"
@@ -204,7 +214,9 @@ def _convert(x: str, t: Type) -> str:
     if t == INT:
         return (
             f"(CASE json_type({x}) WHEN 'VARCHAR' THEN TRY_CAST({x} ->> '$' AS BIGINT) "
-            f"WHEN 'NULL' THEN NULL ELSE TRY_CAST(TRY_CAST({x} AS DOUBLE) AS BIGINT) END)"
+            f"WHEN 'NULL' THEN NULL WHEN 'BIGINT' THEN TRY_CAST({x} AS BIGINT) "
+            f"WHEN 'UBIGINT' THEN TRY_CAST({x} AS BIGINT) "  # integers exactly, not through a double
+            f"ELSE TRY_CAST(TRY_CAST({x} AS DOUBLE) AS BIGINT) END)"
         )
     if t == DECIMAL:
         return f"TRY_CAST({_decimal_text(x)} AS DECIMAL(18, {MONEY_SCALE}))"
@@ -305,7 +317,7 @@ def guard_pattern(record: StructT | None = None) -> str:
     parts = [
         rf'"({alt(codes)})"\s*:\s*[^"n\s]',
         rf'"({alt(bools)})"\s*:\s*[^tfn\s]',
-        rf'"({alt(ints)})"\s*:\s*([^-0-9n\s]|-?[0-9]+[.eE])',
+        rf'"({alt(ints)})"\s*:\s*([^-0-9n\s]|-?[0-9]+[.eE]|-?[0-9]{{19}})',  # 19 digits: maybe beyond 64 bits
         rf'"({alt(decimals)})"\s*:\s*([^-0-9n\s]|-?[0-9]*\.[0-9]{{{MONEY_SCALE + 1}}}|-?[0-9.]+[eE])',
         rf'"({alt(dated)})"\s*:\s*[^"n\s]',
         rf'"({alt(nested)})"\s*:\s*[^{{n\s]',

@@ -26,6 +26,7 @@ from ..engine.trace import truth
 from ..language import ast
 from ..language.records import Market
 from .compiler import criterion_column_name, rank_column_name
+from .quoting import scan
 
 
 def _bool(value: Any) -> bool | None:
@@ -151,12 +152,12 @@ def _choose(
 
 def read_output_row(output_path: str | Path, bene_id: str) -> dict[str, Any] | None:
     """The batch output row of ``bene_id`` (Parquet, CSV or JSON Lines), or None."""
-    path = str(output_path).replace("'", "''")
+    path = str(output_path)
     suffix = Path(output_path).suffix.lower()
     reader = {
-        ".parquet": f"read_parquet('{path}')",
-        ".csv": f"read_csv('{path}', header = true, all_varchar = true)",
-    }.get(suffix, f"read_json('{path}', format = 'newline_delimited')")
+        ".parquet": scan("read_parquet", path),
+        ".csv": scan("read_csv", path, {"header": True, "all_varchar": True}),
+    }.get(suffix, scan("read_json", path, {"format": "newline_delimited"}))
     rel = duckdb.connect().sql(f"SELECT * FROM {reader} WHERE bene_id = $id", params={"id": bene_id})
     rows = rel.fetchall()
     if not rows:

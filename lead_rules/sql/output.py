@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from .compiler import CompiledSQL
-from .quoting import literal, select_list
+from .quoting import copy_to, literal, scan, select_list
 from .relational import TABLES
 
 _METADATA: ContextVar[Mapping[str, str] | None] = ContextVar("lead_rules_output_metadata", default=None)
@@ -70,19 +70,20 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     if threads:
         con.sql(f"SET threads = {int(threads)}")
     if memory_limit:
-        con.sql(f"SET memory_limit = '{esc(memory_limit)}'")
+        con.sql(f"SET memory_limit = {literal(memory_limit)}")
     con.sql("SET preserve_insertion_order = true")
     return con
 
 
 def output_reader(output: Path, fmt: str) -> str:
     """The DuckDB table function that reads an ``align`` output file back (``fmt`` from :data:`OUTPUT_FORMATS`)."""
-    path = esc(str(output))
+    path = str(output)
     if fmt == "parquet":
-        return f"read_parquet('{path}')"
+        return scan("read_parquet", path)
     if fmt == "csv":
-        return f"read_csv('{path}', header = true, all_varchar = true)"
-    return f"read_json('{path}', format = 'newline_delimited', columns = {{outcome: 'VARCHAR', pathway: 'VARCHAR'}})"
+        return scan("read_csv", path, {"header": True, "all_varchar": True})
+    columns = {"outcome": "VARCHAR", "pathway": "VARCHAR"}
+    return scan("read_json", path, {"format": "newline_delimited", "columns": columns})
 
 
 def copy_options(output: Path) -> tuple[str, str]:
@@ -126,7 +127,7 @@ def write_rows(table: Any, output: Path, copy: tuple[str, str], kind: str) -> di
     con = connect()
     con.register("_lr_rows", table)
     select = select_list(list(table.column_names), json_columns=frozenset({"reasons"} if fmt == "csv" else ()))
-    con.sql(f"COPY (SELECT {select} FROM _lr_rows) TO '{esc(str(output))}' {options}")
+    con.sql(copy_to(f"SELECT {select} FROM _lr_rows", str(output), options))
     counts = con.sql("SELECT outcome, pathway, count(*) FROM _lr_rows GROUP BY ALL ORDER BY ALL").fetchall()
     return summarise(counts, kind)
 

@@ -4,12 +4,18 @@ Every identifier (output column names carry criterion names from the policy
 and ACO ids from the market file) and every string literal (file paths,
 settings) that a writer or runner splices into SQL text goes through
 :func:`identifier` or :func:`literal`, which let SQLGlot quote and escape it
-for the target dialect. Query bodies are built as SQLGlot expressions by the
+for the target dialect (``duckdb``, or ``spark``: backticks, and backslash
+escapes in literals). Query bodies are built as SQLGlot expressions by the
 compiler; this module serves the few places that assemble statement text
-around them (``COPY ... TO``, ``read_parquet(...)``, Spark column references).
+around them: :func:`scan` (``read_parquet(...)``/``read_csv(...)`` of a path),
+:func:`copy_to` (``COPY ... TO`` a path), Spark's reader (column references,
+``from_json`` schemas and patterns). What those places add themselves is only
+fixed SQL keywords of this package, never text from a file.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from sqlglot import exp
 
@@ -31,3 +37,33 @@ def select_list(names: list[str], dialect: str = "duckdb", json_columns: frozens
         col = identifier(n, dialect)
         out.append(f"to_json({col}) AS {col}" if n in json_columns else col)
     return ", ".join(out)
+
+
+ScanOption = bool | str | Mapping[str, str]
+
+
+def scan(function: str, path: str, options: Mapping[str, ScanOption] | None = None, dialect: str = "duckdb") -> str:
+    """``function('path', key = value, ...)``: a table function reading ``path``.
+
+    An option is a bool, a text (a string literal) or a mapping of text (a struct
+    literal such as the ``columns`` of ``read_json``).
+    """
+
+    def value(v: ScanOption) -> exp.Expr:
+        if isinstance(v, bool):
+            return exp.true() if v else exp.false()
+        if isinstance(v, str):
+            return exp.Literal.string(v)
+        pairs = [
+            exp.PropertyEQ(this=exp.to_identifier(k, quoted=True), expression=exp.Literal.string(t))
+            for k, t in v.items()
+        ]
+        return exp.Struct(expressions=pairs)
+
+    named = [exp.EQ(this=exp.column(k), expression=value(v)) for k, v in (options or {}).items()]
+    return exp.Anonymous(this=function, expressions=[exp.Literal.string(path), *named]).sql(dialect)
+
+
+def copy_to(query: str, path: str, options: str) -> str:
+    """``COPY (query) TO 'path' options`` (DuckDB): ``query`` and ``options`` are SQL this package built."""
+    return f"COPY ({query}) TO {literal(path)} {options}"

@@ -21,7 +21,7 @@ import duckdb
 
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .duckdb_io import Field, fields_of, record_fields
-from .quoting import identifier, literal
+from .quoting import identifier, literal, scan
 from .sqltypes import MONEY_SCALE
 
 TABLES = ("beneficiaries", "bene_months", "voluntary", "claims")
@@ -47,8 +47,8 @@ def find_table(folder: Path, name: str) -> Path | None:
 
 def _scan(path: Path) -> str:
     if path.suffix == ".parquet":
-        return f"read_parquet({_q(str(path))})"
-    return f"read_csv({_q(str(path))}, header = true, all_varchar = true, auto_detect = true)"
+        return scan("read_parquet", str(path))
+    return scan("read_csv", str(path), {"header": True, "all_varchar": True, "auto_detect": True})
 
 
 def _flat(prefix: str, f: Field) -> list[tuple[str, Field]]:

@@ -20,7 +20,6 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,10 @@ from ..language.records import Beneficiary, Market
 from ..language.strict_json import parse_record
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .compiler import CompiledSQL, compile_policy
-from .duckdb_io import BENEFICIARY, BENEFICIARY_FIELDS, Field, fields_of, guard_pattern
+from .duckdb_io import BENEFICIARY, BENEFICIARY_FIELDS, SUSPECT_PATTERN, Field, fields_of, guard_pattern
+from .interpreter_engine import duplicate_cause
 from .output import copy_options, input_kind, output_names, write_rows
-from .quoting import identifier
+from .quoting import identifier, literal
 from .sqltypes import MONEY_SCALE, POPULATION_TABLE
 
 _SESSION: Any = None
@@ -60,26 +60,47 @@ def spark_session(master: str | None = None) -> Any:
     return _SESSION
 
 
-def _ddl(t: Type, struct_text: bool = True) -> str:
-    """The Spark DDL type of a record field as read from JSON (months and dates as text)."""
-    if t in (STRING, DATE, MONTH):
+def _id(name: str) -> str:
+    """``name`` as a Spark identifier (:func:`.quoting.identifier`)."""
+    return identifier(name, "spark")
+
+
+def _lit(text: str) -> str:
+    """``text`` as a Spark string literal (:func:`.quoting.literal`)."""
+    return literal(text, "spark")
+
+
+def _member(x: str, name: str) -> str:
+    """Spark SQL: the field ``name`` of struct expression ``x``."""
+    return f"{x}.{_id(name)}"
+
+
+def _ddl(t: Type) -> str:
+    """The Spark DDL type of a record field as read from JSON (months, dates and money as text)."""
+    if t in (STRING, DATE, MONTH, DECIMAL):
         return "STRING"
     if t == BOOL:
         return "BOOLEAN"
     if t == INT:
         return "BIGINT"
-    if t == DECIMAL:
-        return f"DECIMAL(18, {MONEY_SCALE})"
     if isinstance(t, ListT):
         return f"ARRAY<{_ddl(t.elem)}>"
     if isinstance(t, StructT):
-        return "STRUCT<" + ", ".join(f"`{n}`: {_ddl(ft)}" for n, ft in t.fields) + ">"
+        return "STRUCT<" + ", ".join(f"{_id(n)}: {_ddl(ft)}" for n, ft in t.fields) + ">"
     raise TypeError(f"no Spark type for {t}")  # pragma: no cover
 
 
 def json_schema() -> str:
-    """The ``from_json`` schema of a record."""
-    return ", ".join(f"`{f.name}` {_ddl(f.type)}" for f in BENEFICIARY_FIELDS)
+    """The ``from_json`` schema of a record.
+
+    Money is read as its JSON text, so that a value outside DECIMAL(18, 2) is
+    told from a JSON ``null`` (``from_json`` would make both null) and takes
+    the exact path, as on DuckDB.
+    """
+    return ", ".join(f"{_id(f.name)} {_ddl(f.type)}" for f in BENEFICIARY_FIELDS)
+
+
+_MONEY = f"DECIMAL(18, {MONEY_SCALE})"
 
 
 def _date_ok(x: str) -> str:
@@ -90,16 +111,23 @@ def _month_ok(x: str) -> str:
     return f"({x} IS NOT NULL AND regexp_like({x}, '^[0-9]{{4}}-(0[1-9]|1[0-2])$') AND {x} >= '0001')"
 
 
+def _money_ok(x: str) -> str:
+    # the guard pattern sends more than 2 places, exponents and strings to the exact path; here the range
+    return f"({x} IS NULL OR try_cast({x} AS {_MONEY}) IS NOT NULL)"
+
+
 def _value(x: str, f: Field, defaults: bool = True) -> str:
     """Spark SQL: the typed value of parsed field ``x`` (validated); ``defaults`` for absent fields."""
     t = f.type
     if t == DATE:
         return f"try_to_date({x}, 'yyyy-MM-dd')"
+    if t == DECIMAL:
+        return f"try_cast({x} AS {_MONEY})"
     if isinstance(t, StructT):
-        parts = ", ".join(f"'{s.name}', {_value(f'{x}.`{s.name}`', s, defaults)}" for s in fields_of(t))
+        parts = ", ".join(f"{_lit(s.name)}, {_value(_member(x, s.name), s, defaults)}" for s in fields_of(t))
         return f"CASE WHEN {x} IS NULL THEN NULL ELSE named_struct({parts}) END"
     if isinstance(t, ListT) and isinstance(t.elem, StructT):
-        parts = ", ".join(f"'{s.name}', {_value(f'_e.`{s.name}`', s, defaults)}" for s in fields_of(t.elem))
+        parts = ", ".join(f"{_lit(s.name)}, {_value(_member('_e', s.name), s, defaults)}" for s in fields_of(t.elem))
         return f"coalesce(transform({x}, _e -> named_struct({parts})), array())"
     if t == BOOL and f.default is True and defaults:
         return f"coalesce({x}, true)"
@@ -115,12 +143,14 @@ def _clean(x: str, f: Field) -> str:
         return _date_ok(x)
     if t == MONTH:
         return _month_ok(x)
+    if t == DECIMAL:
+        return _money_ok(x)
     if isinstance(t, StructT):
-        parts = [_clean(f"{x}.`{s.name}`", s) for s in fields_of(t)]
+        parts = [_clean(_member(x, s.name), s) for s in fields_of(t)]
         parts = [p for p in parts if p != "true"]
         return "(" + " AND ".join(parts) + ")" if parts else "true"
     if isinstance(t, ListT) and isinstance(t.elem, StructT):
-        inner = [_clean(f"_e.`{s.name}`", s) for s in fields_of(t.elem)]
+        inner = [_clean(_member("_e", s.name), s) for s in fields_of(t.elem)]
         inner = [p for p in inner if p != "true"]
         bad = "_e IS NULL" + (" OR NOT (" + " AND ".join(inner) + ")" if inner else "")
         return f"NOT exists(coalesce({x}, array()), _e -> {bad})"
@@ -144,29 +174,26 @@ def _all_fields() -> list[Field]:
 
 def _population_select(src: str, defaults: bool = True) -> str:
     """``defaults``: absent fields take their model default (false for normalised lines, where none is absent)."""
-    cols = ", ".join(f"{_value('j.`' + f.name + '`', f, defaults)} AS `{f.name}`" for f in BENEFICIARY_FIELDS)
+    cols = ", ".join(f"{_value(_member('j', f.name), f, defaults)} AS {_id(f.name)}" for f in BENEFICIARY_FIELDS)
     return f"SELECT _row, {cols} FROM {src}"
 
 
 def _normalised(record: Mapping[str, Any]) -> str:
-    """A record the model accepted, as plain JSON that the fast path reads exactly."""
-
-    def default(v: Any) -> Any:
-        if isinstance(v, Decimal):
-            return float(v)
-        return str(v)
-
+    """A record the model accepted, as plain JSON that the fast path reads exactly (money as its text)."""
     bene = Beneficiary.model_validate(record)
-    return json.dumps(bene.model_dump(mode="python", by_alias=True), default=default)
+    return json.dumps(bene.model_dump(mode="python", by_alias=True), default=str)
 
 
-def _check_on_driver(line: str) -> tuple[str | None, str | None, str | None]:
-    """``(bene_id, cause, normalised line)`` for a line the fast path could not read."""
+def _check_on_driver(line: str, number: int) -> tuple[str | None, str | None, str | None]:
+    """``(bene_id, cause, normalised line)`` for line ``number`` that the fast path could not read.
+
+    The causes are the interpreter engine's (:func:`.interpreter_engine.iter_records`).
+    """
     value, bad = parse_record(line)
     if bad is not None:
-        return None, "not valid JSON", None
+        return None, f"line {number}: not valid JSON", None
     if not isinstance(value, dict):
-        return None, "a record must be a JSON object", None
+        return None, f"line {number}: a record must be a JSON object", None
     raw_id = value.get("bene_id")
     bene_id = raw_id if isinstance(raw_id, str) else None
     try:
@@ -174,16 +201,83 @@ def _check_on_driver(line: str) -> tuple[str | None, str | None, str | None]:
     except ValidationError as exc:
         cause = "; ".join(f"{e['field'] or 'record'}: {e['message']}" for e in validation_errors(exc))
         return bene_id, cause, None
-    for claim in value.get("claims") or []:
-        allowed = claim.get("allowed") if isinstance(claim, dict) else None
-        if allowed is not None and Decimal(str(allowed)) != round(Decimal(str(allowed)), MONEY_SCALE):
-            return bene_id, f"claims: more than {MONEY_SCALE} decimal places (the SQL engine reads money with 2)", None
     return bene_id, None, _normalised(value)
 
 
-def register_spark_input(spark: Any, path: str | Path) -> tuple[Any, Any]:
-    """``(population, errors)``: the valid records and the error rows (``_row``, ``bene_id``, ``cause``)."""
+def _keys_distinct(x: str, t: StructT, depth: int = 0) -> str:
+    """Spark SQL: no object of the JSON text ``x`` (of record struct ``t``) repeats a key, at any depth.
+
+    ``from_json`` keeps one of two equal keys, so each object is read again
+    as text: its keys by ``json_object_keys``, its nested objects and lists
+    of objects as text for the next level.
+    """
+    keys = f"json_object_keys({x})"
+    checks = [f"coalesce(size({keys}) = size(array_distinct({keys})), true)"]
+    inner: list[tuple[str, Type]] = [
+        (n, ft)
+        for n, ft in t.fields
+        if isinstance(ft, StructT) or (isinstance(ft, ListT) and isinstance(ft.elem, StructT))
+    ]
+    if inner:
+        schema = ", ".join(f"{_id(n)} {'STRING' if isinstance(ft, StructT) else 'ARRAY<STRING>'}" for n, ft in inner)
+        parsed = f"from_json({x}, {_lit(schema)})"
+        for n, ft in inner:
+            part = _member(parsed, n)
+            if isinstance(ft, StructT):
+                checks.append(_keys_distinct(part, ft, depth + 1))
+            else:
+                assert isinstance(ft, ListT) and isinstance(ft.elem, StructT)
+                e = f"_k{depth}"
+                checks.append(f"forall(coalesce({part}, array()), {e} -> {_keys_distinct(e, ft.elem, depth + 1)})")
+    return "(" + " AND ".join(checks) + ")"
+
+
+_PARTITION_BITS = 33
+"""``monotonically_increasing_id`` puts the partition index above this bit and the row within it below."""
+
+
+def _numbered(spark: Any, df: Any) -> Any:
+    """``df`` (a file read by Spark, in file order) with ``_row``: its 1-based line or row number.
+
+    One counting pass over the file gives each partition's first number, so
+    the causes name the same lines as the interpreter's and DuckDB's.
+    """
     from pyspark.sql import functions as F
+
+    df = df.withColumn("_id", F.monotonically_increasing_id())
+    counts = df.groupBy(F.shiftright("_id", _PARTITION_BITS).alias("p")).count().collect()
+    offset, cases = 0, []
+    for r in sorted(counts, key=lambda r: int(r["p"])):
+        cases.append(f"WHEN {int(r['p'])} THEN {offset}")
+        offset += int(r["count"])
+    start = f"CASE shiftright(_id, {_PARTITION_BITS}) {' '.join(cases)} END" if cases else "0"
+    low = (1 << _PARTITION_BITS) - 1
+    return df.withColumn("_row", F.expr(f"{start} + (_id & {low}) + 1")).drop("_id")
+
+
+def _first_of_each_id(spark: Any, population: Any, errors: Any) -> tuple[Any, Any]:
+    """A later record of a ``bene_id`` (decidable or not) becomes an error row naming the first line."""
+    ids = population.select("_row", "bene_id").unionByName(
+        errors.where("bene_id IS NOT NULL").select("_row", "bene_id")
+    )
+    ids.createOrReplaceTempView("_lr_ids")
+    again = spark.sql(
+        "SELECT _row, bene_id, _first FROM (SELECT _row, bene_id, min(_row) OVER (PARTITION BY bene_id) AS _first "
+        "FROM _lr_ids) WHERE _row > _first"
+    )
+    prefix = duplicate_cause("")
+    repeated = again.selectExpr("_row", "bene_id", f"concat({_lit(prefix)}, CAST(_first AS STRING)) AS cause")
+    population = population.join(again.select("_row"), "_row", "left_anti")
+    errors = errors.join(again.select("_row"), "_row", "left_anti").unionByName(repeated)
+    return population, errors
+
+
+def register_spark_input(spark: Any, path: str | Path) -> tuple[Any, Any]:
+    """``(population, errors)``: the valid records and the error rows (``_row``, ``bene_id``, ``cause``).
+
+    ``_row`` is the line (JSON Lines) or row (Parquet) number in the file. A
+    later record of a ``bene_id`` is an error row, as on the other engines.
+    """
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     p = Path(path)
@@ -193,64 +287,92 @@ def register_spark_input(spark: Any, path: str | Path) -> tuple[Any, Any]:
         [StructField("_row", LongType()), StructField("bene_id", StringType()), StructField("cause", StringType())]
     )
     if p.suffix.lower() == ".parquet":
-        df = spark.read.parquet(str(p)).withColumn("_row", F.monotonically_increasing_id())
-        df.createOrReplaceTempView("_lr_parquet")
-        present = set(df.columns)
-        checks = ["CASE WHEN bene_id IS NULL OR bene_id = '' THEN 'bene_id: Field required' END"]
-        values = []
-        for f in BENEFICIARY_FIELDS:
-            if f.name not in present:
-                values.append(("array()" if isinstance(f.type, ListT) else "NULL") + f" AS `{f.name}`")
-                continue
-            if isinstance(f.type, ListT):
-                assert isinstance(f.type.elem, StructT)
-                for s in fields_of(f.type.elem):
-                    if s.type == MONTH:
-                        checks.append(
-                            f"CASE WHEN exists(`{f.name}`, _e -> NOT {_month_ok('_e.`' + s.name + '`')}) "
-                            f"THEN '{f.name}: expected a month as ''YYYY-MM''' END"
-                        )
-                values.append(f"coalesce(`{f.name}`, array()) AS `{f.name}`")
-            elif isinstance(f.type, StructT):  # a null field with a default takes it (records.md: null is "not known")
-                values.append(f"{_value('`' + f.name + '`', f)} AS `{f.name}`")
-            else:
-                values.append(f"`{f.name}`")
-        cause = "coalesce(" + ", ".join(checks) + ")"
-        staged = spark.sql(f"SELECT _row, {cause} AS _cause, * FROM _lr_parquet")
-        staged.createOrReplaceTempView("_lr_staged")
-        population = spark.sql(f"SELECT _row, {', '.join(values)} FROM _lr_staged WHERE _cause IS NULL")
-        errors = spark.sql(
-            "SELECT _row, CAST(bene_id AS STRING) AS bene_id, _cause AS cause FROM _lr_staged WHERE _cause IS NOT NULL"
-        )
-        return population, errors
-    lines = spark.read.text(str(p)).withColumn("_row", F.monotonically_increasing_id())
-    lines = lines.where(F.trim(F.col("value")) != "")
+        population, errors = _parquet_input(spark, p)
+    else:
+        population, errors = _jsonl_input(spark, p, error_schema)
+    return _first_of_each_id(spark, population, errors)
+
+
+def _parquet_input(spark: Any, p: Path) -> tuple[Any, Any]:
+    df = _numbered(spark, spark.read.parquet(str(p)))
+    df.createOrReplaceTempView("_lr_parquet")
+    present = set(df.columns)
+    checks = [f"CASE WHEN bene_id IS NULL OR bene_id = '' THEN {_lit('bene_id: Field required')} END"]
+    values = []
+    for f in BENEFICIARY_FIELDS:
+        col = _id(f.name)
+        if f.name not in present:
+            values.append(("array()" if isinstance(f.type, ListT) else "NULL") + f" AS {col}")
+            continue
+        if isinstance(f.type, ListT):
+            assert isinstance(f.type.elem, StructT)
+            for s in fields_of(f.type.elem):
+                if s.type == MONTH:
+                    checks.append(
+                        f"CASE WHEN exists({col}, _e -> NOT {_month_ok(_member('_e', s.name))}) "
+                        f"THEN {_lit(f.name + ': expected a month as ' + chr(39) + 'YYYY-MM' + chr(39))} END"
+                    )
+            values.append(f"coalesce({col}, array()) AS {col}")
+        elif isinstance(f.type, StructT):  # a null field with a default takes it (records.md: null is "not known")
+            values.append(f"{_value(col, f)} AS {col}")
+        else:
+            values.append(col)
+    cause = "coalesce(" + ", ".join(checks) + ")"
+    staged = spark.sql(f"SELECT _row, {cause} AS _cause, * FROM _lr_parquet")
+    staged.createOrReplaceTempView("_lr_staged")
+    population = spark.sql(f"SELECT _row, {', '.join(values)} FROM _lr_staged WHERE _cause IS NULL")
+    errors = spark.sql(
+        "SELECT _row, CAST(bene_id AS STRING) AS bene_id, _cause AS cause FROM _lr_staged WHERE _cause IS NOT NULL"
+    )
+    return population, errors
+
+
+def _jsonl_input(spark: Any, p: Path, error_schema: Any) -> tuple[Any, Any]:
+    """The JSON Lines fast path: lines that are strict JSON, plainly valid, with distinct top-level keys.
+
+    Every other line is judged on the driver by the interpreter's strict reader
+    and record model: bytes that are not UTF-8 (``is_valid_utf8``; Spark keeps
+    a line's bytes), text strict JSON may refuse (:data:`.duckdb_io.SUSPECT_PATTERN`),
+    a repeated key, a value of the wrong kind (:func:`.duckdb_io.guard_pattern`).
+    """
+    lines = _numbered(spark, spark.read.text(str(p)))
+    lines = lines.where("trim(value) <> ''")
     lines.createOrReplaceTempView("_lr_lines")
-    clean = " AND ".join(_clean("j.`" + f.name + "`", f) for f in BENEFICIARY_FIELDS)
+    clean = " AND ".join(_clean(_member("j", f.name), f) for f in BENEFICIARY_FIELDS)
     defaults = "|".join(f.name for f in _all_fields() if f.default is not None)
-    pattern = guard_pattern() + (rf'|"({defaults})"\s*:\s*null' if defaults else "")
-    guard = pattern.replace("\\", "\\\\").replace("'", "\\'")
+    guard = guard_pattern() + (rf'|"({defaults})"\s*:\s*null' if defaults else "")
+    suspect = SUSPECT_PATTERN.decode("ascii")
+    plain = f"_utf8 AND NOT regexp_like(value, {_lit(suspect)}) AND NOT regexp_like(value, {_lit(guard)}) AND {clean}"
+    # the repeated-key walk reads the line again: only for lines that passed the cheaper checks
+    fast_line = f"CASE WHEN coalesce({plain}, false) THEN {_keys_distinct('value', BENEFICIARY)} ELSE false END"
     parsed = spark.sql(
-        f"SELECT _row, value, j, coalesce(NOT regexp_like(value, '{guard}') AND {clean}, false) AS _fast "
-        f"FROM (SELECT _row, value, from_json(value, '{json_schema()}') AS j FROM _lr_lines)"
+        f"SELECT _row, value, _utf8, j, coalesce({fast_line}, false) AS _fast FROM (SELECT _row, value, "
+        f"is_valid_utf8(value) AS _utf8, "
+        f"from_json(value, {_lit(json_schema())}) AS j FROM _lr_lines)"
     )
     parsed.createOrReplaceTempView("_lr_parsed")
     fast = spark.sql(_population_select("_lr_parsed WHERE _fast"))
-    flagged = spark.sql("SELECT _row, value FROM _lr_parsed WHERE NOT _fast").collect()
+    flagged = spark.sql(
+        "SELECT _row, CASE WHEN _utf8 THEN value END AS value FROM _lr_parsed WHERE NOT _fast"
+    ).collect()
     fixed_rows: list[tuple[int, str]] = []
     error_rows: list[tuple[int, str | None, str | None]] = []
     for row in flagged:
-        found_id, why, normalised = _check_on_driver(row["value"])
+        number = int(row["_row"])
+        if row["value"] is None:  # bytes that are not UTF-8
+            error_rows.append((number, None, f"line {number}: not valid JSON"))
+            continue
+        found_id, why, normalised = _check_on_driver(row["value"], number)
         if normalised is not None:
-            fixed_rows.append((row["_row"], normalised))
+            fixed_rows.append((number, normalised))
         else:
-            error_rows.append((row["_row"], found_id, why))
+            error_rows.append((number, found_id, why))
     errors = spark.createDataFrame(error_rows, error_schema)
     population = fast
     if fixed_rows:
         fixed = spark.createDataFrame(fixed_rows, "_row BIGINT, value STRING")
         fixed.createOrReplaceTempView("_lr_fixed")
-        spark.sql(f"SELECT _row, from_json(value, '{json_schema()}') AS j FROM _lr_fixed").createOrReplaceTempView(
+        spark.sql(f"SELECT _row, from_json(value, {_lit(json_schema())}) AS j FROM _lr_fixed").createOrReplaceTempView(
             "_lr_fixed_parsed"
         )
         population = fast.unionByName(spark.sql(_population_select("_lr_fixed_parsed", defaults=False)))

@@ -24,7 +24,6 @@ import random
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,12 +34,13 @@ from ..engine.policy import Policy
 from ..engine.provenance import canonical, market_hash
 from ..engine.trace_codec import TraceEncoder
 from ..language.records import Beneficiary, Market
+from ..language.strict_json import parse_record
 
 DECISION_FIELDS = ("bene_id", "outcome", "aco_id", "pathway")
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def record_hash(record: Mapping[str, Any] | None, raw: str | None = None) -> str:
@@ -130,24 +130,20 @@ def run_batch_logged(
 
 
 def _hash_line(raw: str) -> str:
-    try:
-        value = json.loads(raw, parse_float=Decimal)
-    except json.JSONDecodeError:
-        return record_hash(None, raw)
-    return record_hash(value, raw) if isinstance(value, dict) else record_hash(None, raw)
+    value, bad = parse_record(raw)
+    return record_hash(value, raw) if bad is None and isinstance(value, dict) else record_hash(None, raw)
 
 
 def input_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | None, str]]:
     """``(row, record or None, input hash)`` for every record of a JSONL or Parquet population."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                try:
-                    value = json.loads(line, parse_float=Decimal)
-                except json.JSONDecodeError:
+                value, bad = parse_record(line)
+                if bad is not None:
                     yield number, None, record_hash(None, line)
                     continue
                 record: Mapping[str, Any] | None = value if isinstance(value, dict) else None
@@ -211,14 +207,13 @@ class Verification:
 def read_log(path: Path) -> list[dict[str, Any]]:
     """The entries of a decision log."""
     out = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a log line: {exc.msg}") from None
+            entry, bad = parse_record(line)
+            if bad is not None:
+                raise ValueError(f"{path}:{number}: not a log line: {bad}")
             if not isinstance(entry, dict) or "decision_id" not in entry or "row" not in entry:
                 raise ValueError(f"{path}:{number}: not a decision log line")
             out.append(entry)
