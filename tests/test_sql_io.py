@@ -182,9 +182,7 @@ def test_parquet_month_text_is_validated(tmp_path: Path, month: str) -> None:
         {"bene_id": "OK", "months": [good, {**good, "month": "9999-12"}, {**good, "month": "0001-01"}]},
         {"bene_id": "BAD", "months": [good, {**good, "month": month}]},
     ]
-    rows = [
-        {**r, "voluntary": [], "claims": []} for r in rows
-    ]
+    rows = [{**r, "voluntary": [], "claims": []} for r in rows]
     path = tmp_path / "pop.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA), path)
     out = decide(load_policy(EXAMPLE), load_market(EXAMPLE_MARKET), path)
@@ -208,6 +206,7 @@ def test_column_sets_keep_the_decisions(population: dict[str, Path], tmp_path: P
         criteria = [n for n in names if n.startswith("c:")]
         assert ("reasons" in names) == (columns != "decisions"), names
         assert bool(criteria) == (columns == "full"), names
+
     def decisions(columns: str) -> list[dict[str, Any]]:
         return [{k: r[k] for k in ("bene_id", "outcome", "aco_id", "pathway", "cause")} for r in rows[columns]]
 
@@ -218,3 +217,47 @@ def test_column_sets_keep_the_decisions(population: dict[str, Path], tmp_path: P
 def test_unknown_column_set_is_refused(population: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown column set 'all'"):
         align(EXAMPLE, population["market"], population["parquet"], tmp_path / "x.csv", progress=False, columns="all")
+
+
+def _clean_lines(population: dict[str, Path], n: int) -> list[str]:
+    return population["jsonl"].read_text(encoding="utf-8").splitlines()[:n]
+
+
+_TOP = '{"bene_id"'
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "error"),
+    [
+        ("top-level key", lambda t: t.replace('{"bene_id"', '{"birth_date": null, "bene_id"', 1), True),
+        ("key in a claims element", lambda t: t.replace('"claims": [{', '"claims": [{"tin": "1", ', 1), True),
+        ("key in a months element", lambda t: t.replace('"months": [{', '"months": [{"hmo": "1", ', 1), True),
+        ("key in residence", lambda t: t.replace('"residence": {', '"residence": {"us": true, ', 1), True),
+        ("unknown key twice", lambda t: t.replace('{"bene_id"', '{"x": 1, "x": 2, "bene_id"', 1), True),
+        ("key twice in an unknown field", lambda t: t.replace(_TOP, '{"x": [{"y": 1, "y": 2}], "bene_id"', 1), True),
+        ("unknown field, no key twice", lambda t: t.replace(_TOP, '{"x": [{"y": 1, "z": 2}], "bene_id"', 1), False),
+        ("colon and bracket in a string", lambda t: t.replace(_TOP, '{"note": "a: b,} c", "bene_id"', 1), False),
+        ("trailing comma", lambda t: t.replace('"claims": [{', '"claims": [{"tin": "1",}, {', 1), True),
+    ],
+)
+def test_repeated_keys_at_any_depth_are_errors_on_both_engines(
+    population: dict[str, Path], tmp_path: Path, name: str, edit: Any, error: bool
+) -> None:
+    lines = _clean_lines(population, 3)
+    records = [json.loads(x) for x in lines]
+    assert all(r["claims"] and r["months"] and r["residence"] for r in records[1:2]), "a record with claims"
+    texts = [json.dumps(r) for r in records]
+    texts[1] = edit(texts[1])
+    assert texts[1] != json.dumps(records[1]), name
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    got = {}
+    for engine in ("duckdb", "interpreter"):
+        out = tmp_path / f"{engine}.jsonl"
+        align(EXAMPLE, population["market"], src, out, engine=engine, progress=False)
+        got[engine] = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["outcome"] for r in got["duckdb"]] == [r["outcome"] for r in got["interpreter"]]
+    assert (got["duckdb"][1]["outcome"] == "error") is error, got["duckdb"][1]
+    if error:
+        assert got["duckdb"][1]["cause"] == "line 2: not valid JSON"
+    assert got["duckdb"][0]["outcome"] != "error" and got["duckdb"][2]["outcome"] != "error"

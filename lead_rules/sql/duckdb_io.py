@@ -279,19 +279,6 @@ def _structs(record: StructT | None = None) -> tuple[list[str], list[str]]:
     return sorted(nested), sorted(lists)
 
 
-SUSPECT_PATTERN = rb',\s*[}\]]|[:\[,]\s*[-+]?(?i:nan|inf)|\\u[dD][89a-fA-F]|([\[{]\s*("[^"]*"\s*:\s*)?){33}'
-"""Line text DuckDB's lenient JSON reader accepts but strict JSON may not: a comma before a
-closing bracket, NaN/Infinity, a surrogate escape, deep nesting. A superset: the reader
-(:func:`lead_rules.sql.run.strict_lines`) decides such lines with the interpreter's strict
-reading, so a string that merely contains the text costs time, never a verdict."""
-
-
-def strict_ok(line: str) -> str:
-    """SQL: ``line`` is valid JSON without a repeated key at the top level (DuckDB keeps the first)."""
-    keys = f"json_keys(CASE WHEN json_valid({line}) AND left(ltrim({line}), 1) = '{{' THEN {line} END)"
-    return f"(json_valid({line}) AND coalesce(len({keys}) = len(list_distinct({keys})), true))"
-
-
 def guard_pattern(record: StructT | None = None) -> str:
     """A regular expression for line text that needs the exact path: a value of the wrong JSON kind.
 
@@ -357,41 +344,117 @@ def fast_convert(x: str, f: Field) -> str:
     return x
 
 
-def jsonl_input_sql(path: str | Path, record: StructT | None = None) -> str:
+SUSPECT_PATTERN = rb',\s*[}\]]|[:\[,]\s*[-+]?(?i:nan|inf)|\\u[dD][89a-fA-F]|([\[{]\s*("[^"]*"\s*:\s*)?){33}'
+"""Line text DuckDB's lenient JSON reader accepts but strict JSON may not: a comma before a
+closing bracket, NaN/Infinity, a surrogate escape, deep nesting. A superset: the reader
+(:func:`lead_rules.sql.run.register_input`) finds such lines with this pattern in DuckDB (RE2, in
+parallel, :func:`jsonl_precheck_sql`) and decides each with the interpreter's strict reading, so a
+string that merely contains the text costs time, never a verdict."""
+
+LINE_SIZE = 8 << 20
+"""The longest line (bytes) the parallel line reader takes; a longer line makes the reader retry
+with :data:`HUGE_LINE_SIZE`, which reads the file on one thread (DuckDB's CSV buffers hold a line)."""
+
+HUGE_LINE_SIZE = 1 << 30
+
+_LEADING_ID = r'^[ \t]*\{[ \t]*"bene_id"[ \t]*:[ \t]*"([^"\\]*)"'
+"""A record whose first key is ``bene_id`` with a plain string value: the id, read without parsing."""
+
+
+def jsonl_lines_sql(path: str | Path, line_size: int = LINE_SIZE) -> str:
+    """SQL with one row per line of a JSON Lines file: ``_line`` (1-based, blank lines counted) and ``line``.
+
+    ``WITH ORDINALITY`` numbers the rows inside the parallel scan (a ``row_number() OVER ()``
+    window would put the whole read on one thread).
+    """
+    return (
+        f"SELECT ordinality AS _line, line FROM read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, "
+        "header = false, delim = chr(1), quote = '', escape = '', auto_detect = false, "
+        f"max_line_size = {int(line_size)}, strict_mode = false) WITH ORDINALITY"
+    )
+
+
+def jsonl_precheck_sql(path: str | Path, line_size: int = LINE_SIZE) -> str:
+    """SQL of one cheap parallel pass before the read: the suspect lines and whether an id can repeat.
+
+    One row: ``suspects`` (``_line``, ``line``) of the lines matching :data:`SUSPECT_PATTERN`,
+    ``unread`` (non-blank lines whose id cannot be read without parsing: not ``{"bene_id": "..."``
+    first) and ``repeats`` (ids read that way, counted again). With ``unread = repeats = 0`` no
+    ``bene_id`` repeats, and the reader needs no window over the whole input to find them.
+    """
+    suspect = _q(SUSPECT_PATTERN.decode())
+    lead = _q(_LEADING_ID)
+    return (
+        "SELECT list(struct_pack(n := _line, line := line) ORDER BY _line) FILTER (WHERE suspect) AS suspects, "
+        "count(*) FILTER (WHERE id IS NULL AND nonblank) AS unread, count(id) - count(DISTINCT id) AS repeats "
+        f"FROM (SELECT _line, line, regexp_matches(line, {suspect}) AS suspect, "
+        "coalesce(regexp_matches(line, '[^ ]'), false) AS nonblank, "
+        f"CASE WHEN regexp_matches(line, {lead}) THEN regexp_extract(line, {lead}, 1) END AS id "
+        f"FROM ({jsonl_lines_sql(path, line_size)}))"
+    )
+
+
+def _no_repeated_keys(line: str) -> str:
+    """SQL: no object anywhere in valid JSON ``line`` has a key twice (DuckDB would keep the first)."""
+    valid = f"CASE WHEN json_valid({line}) THEN {line} END"
+    top = f"json_keys({valid})"
+    nested = f"json_keys({valid}, '$..*')"
+    k = _lam()
+    return (
+        f"(coalesce(len({top}) = len(list_distinct({top})), true) AND "
+        f"coalesce(list_bool_and(list_transform({nested}, lambda {k}: len({k}) = len(list_distinct({k})))), true))"
+    )
+
+
+def _key_count(x: str, t: StructT) -> str:
+    """SQL: the keys of the object that strict-transformed into ``x`` (every field of ``t`` is present)."""
+    parts = [str(len(t.fields))]
+    for n, ft in t.fields:
+        v = f"{x}.{_ident(n)}"
+        if isinstance(ft, StructT):
+            parts.append(f"CASE WHEN {v} IS NULL THEN 0 ELSE {_key_count(v, ft)} END")
+        elif isinstance(ft, ListT) and isinstance(ft.elem, StructT):
+            e = _lam()
+            if any(isinstance(s, StructT | ListT) for _, s in ft.elem.fields):
+                per = f"CASE WHEN {e} IS NULL THEN 0 ELSE {_key_count(e, ft.elem)} END"
+                parts.append(f"coalesce(list_sum(list_transform({v}, lambda {e}: {per})), 0)")
+            else:
+                parts.append(f"{len(ft.elem.fields)} * coalesce(len(list_filter({v}, lambda {e}: {e} IS NOT NULL)), 0)")
+    return "(" + " + ".join(parts) + ")"
+
+
+def jsonl_input_sql(
+    path: str | Path, record: StructT | None = None, bad: str = "FALSE", line_size: int = LINE_SIZE
+) -> str:
     """SQL with one row per non-blank line of a JSON Lines file: ``_line``, ``_error``, ``_bene_id`` and typed columns.
 
-    Each line is parsed once by a lenient typed transform (the fast path).
-    A line whose text shows a value of the wrong JSON kind (:func:`guard_pattern`),
-    or whose dates, months, money or ids fail the fast checks, takes the exact
-    path (:func:`check`/:func:`convert`), which gives the precise cause or the
-    lax conversions pydantic accepts (``"yes"`` for a bool, ``"3"`` for an int).
-    ``record`` is the record struct of the policy's schema (default: the bundled one).
+    Each line is parsed once, by a strict typed transform (the fast path: every field of the
+    schema present, no key twice in any of its objects). The line's colon count against the keys
+    that transform saw proves there is no other key (so none repeated elsewhere either). A line
+    whose text shows a value of the wrong JSON kind (:func:`guard_pattern`), which the transform
+    refuses (a field absent, a key twice), or whose dates, months, money or ids fail the fast
+    checks, takes the exact path (:func:`check`/:func:`convert`), which gives the precise cause
+    or the lax conversions pydantic accepts (``"yes"`` for a bool, ``"3"`` for an int) and
+    looks for repeated keys at any depth. ``bad`` is SQL true for the lines strict JSON refuses
+    (:func:`jsonl_precheck_sql`); ``record`` is the record struct of the policy's schema
+    (default: the bundled one).
     """
     fields = record_fields(record)
-    lines = (
-        f"SELECT row_number() OVER () AS _line, line FROM read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, "
-        "header = false, delim = chr(1), quote = '', escape = '', auto_detect = false, "
-        "max_line_size = 1073741824, strict_mode = false)"
-    )
-    top = (
-        "{"
-        + ",".join(
-            f'"{f.name}":' + ('"JSON"' if isinstance(f.type, StructT) else _typed_spec(f.type))
-            for f in fields
-        )
-        + "}"
-    )
+    top_struct = record or BENEFICIARY
+    top = "{" + ",".join(f'"{f.name}":' + _typed_spec(f.type) for f in fields) + "}"
     # blank (only spaces, as trim) and object lines are told by anchored patterns, which copy no line
     is_object = "regexp_matches(line, '^ *[{]')"
+    colons = "(length(line) - length(replace(line, ':', '')))"
     parsed = (
-        f"SELECT _line, line, _ok, CASE WHEN _ok THEN (CASE WHEN {is_object} THEN 'OBJECT' "
-        f"ELSE 'OTHER' END) END AS _kind, "
-        f"CASE WHEN _ok AND {is_object} AND NOT regexp_matches(line, {_q(guard_pattern(record))}) "
-        f"THEN json_transform(line, {_q(top)}) END AS t "
-        f"FROM (SELECT _line, line, {strict_ok('line')} AS _ok FROM ({lines}) "
-        "WHERE line IS NOT NULL AND regexp_matches(line, '[^ ]'))"
+        f"SELECT _line, line, {bad} AS _bad, CASE WHEN {is_object} THEN 'OBJECT' ELSE 'OTHER' END AS _kind, "
+        f"CASE WHEN {is_object} AND NOT regexp_matches(line, {_q(guard_pattern(record))}) "
+        f"THEN TRY(json_transform_strict(line, {_q(top)})) END AS t "
+        f"FROM ({jsonl_lines_sql(path, line_size)}) WHERE line IS NOT NULL AND regexp_matches(line, '[^ ]')"
     )
-    fast_parts = ["t IS NOT NULL"]
+    whole = f"coalesce(t IS NOT NULL AND {colons} = {_key_count('t', top_struct)}, FALSE)"
+    keyed = f"SELECT *, {whole} AS _whole FROM ({parsed})"
+    ok = f"(CASE WHEN _bad THEN FALSE WHEN _whole THEN TRUE ELSE json_valid(line) AND {_no_repeated_keys('line')} END)"
+    fast_parts = ["_whole"]
     fast_cols = {}
     for f in fields:
         x = f"t.{_ident(f.name)}"
@@ -401,24 +464,22 @@ def jsonl_input_sql(path: str | Path, record: StructT | None = None) -> str:
             leaf_ok = " AND ".join(
                 p for p in (fast_ok(f"{e}.{_ident(s.name)}", s) for s in fields_of(elem)) if p != "TRUE"
             )
-            bad = f"{e} IS NULL" + (f" OR NOT ({leaf_ok})" if leaf_ok else "")
-            fast_parts.append(f"len(list_filter({x}, lambda {e}: {bad})) = 0")
+            bad_elem = f"{e} IS NULL" + (f" OR NOT ({leaf_ok})" if leaf_ok else "")
+            fast_parts.append(f"len(list_filter({x}, lambda {e}: {bad_elem})) = 0")
             packed = ", ".join(
                 f"{_ident(s.name)} := {fast_convert(f'{e}.{_ident(s.name)}', s)}" for s in fields_of(elem)
             )
             fast_cols[f.name] = f"coalesce(list_transform({x}, lambda {e}: struct_pack({packed})), [])"
-        elif isinstance(f.type, StructT):
-            fast_parts.append(f"({check(x, f, _q(f.name))}) IS NULL")
-            fast_cols[f.name] = convert(x, f)
         else:
-            ok = fast_ok(x, f)
-            if ok != "TRUE":
-                fast_parts.append(ok)
+            part = fast_ok(x, f)
+            if isinstance(f.type, StructT) and f.required:
+                part = f"({x} IS NOT NULL AND {part})"
+            if part != "TRUE":
+                fast_parts.append(part)
             fast_cols[f.name] = fast_convert(x, f)
     clean = " AND ".join(fast_parts)
     raw = {
-        f.name: f"json_extract(CASE WHEN _kind = 'OBJECT' THEN line END, {_q('$.' + f.name)})"
-        for f in fields
+        f.name: f"json_extract(CASE WHEN _kind = 'OBJECT' AND _ok THEN line END, {_q('$.' + f.name)})" for f in fields
     }
     checks = ", ".join(check(raw[f.name], f, _q(f.name)) for f in fields)
     error = (
@@ -430,7 +491,7 @@ def jsonl_input_sql(path: str | Path, record: StructT | None = None) -> str:
         f"CASE WHEN _clean THEN {fast_cols[f.name]} ELSE {convert(raw[f.name], f)} END AS {_ident(f.name)}"
         for f in fields
     )
-    staged = f"SELECT *, coalesce({clean}, FALSE) AS _clean FROM ({parsed})"
+    staged = f"SELECT *, NOT _bad AND coalesce({clean}, FALSE) AS _clean, {ok} AS _ok FROM ({keyed})"
     bene_id = f"CASE WHEN json_type({raw['bene_id']}) = 'VARCHAR' THEN {raw['bene_id']} ->> '$' END"
     return (
         f"SELECT _line, {error} AS _error, CASE WHEN _clean THEN t.bene_id ELSE {bene_id} END AS _bene_id, "

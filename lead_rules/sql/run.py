@@ -30,7 +30,14 @@ from ..language.records import Market
 from ..language.strict_json import parse_record
 from ..language.types import StructT
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
-from .duckdb_io import INPUT_VIEW, SUSPECT_PATTERN, jsonl_input_sql, parquet_input_sql
+from .duckdb_io import (
+    HUGE_LINE_SIZE,
+    INPUT_VIEW,
+    LINE_SIZE,
+    jsonl_input_sql,
+    jsonl_precheck_sql,
+    parquet_input_sql,
+)
 from .interpreter_engine import duplicate_cause as duplicate_cause  # re-exported
 from .interpreter_engine import iter_records as iter_records  # re-exported: the tools' reader
 from .interpreter_engine import run_interpreter
@@ -53,58 +60,72 @@ def _first_of_each_id(sql: str) -> str:
     first = "min(_line) OVER (PARTITION BY _bene_id)"
     cause = f"'bene_id: duplicate, first decided at line ' || {first}"
     again = f"_bene_id IS NOT NULL AND _line > {first}"
-    return (
-        f"SELECT * REPLACE (CASE WHEN {again} THEN {cause} ELSE _error END AS _error) "
-        f"FROM ({sql}) ORDER BY _line"
-    )
+    return f"SELECT * REPLACE (CASE WHEN {again} THEN {cause} ELSE _error END AS _error) FROM ({sql}) ORDER BY _line"
+
+
+_INLINE_BAD_LINES = 1000
+"""Up to this many lines strict JSON refuses are named in the query text; more go to a table."""
 
 
 def strict_lines(path: str | Path, work: list[Path]) -> Path:
-    """``path``, or a copy where each line strict JSON refuses reads ``(not valid JSON)``.
+    """A copy of ``path`` where each line that is not UTF-8 reads ``(not valid JSON)``.
 
-    DuckDB's line reader refuses a whole file for one undecodable byte, and its
-    JSON reader accepts trailing commas, NaN, lone surrogate escapes and any
-    depth. One pass over the file in large chunks (UTF-8 decoding and a regular
-    expression, both in C) finds whether any line is undecodable or suspect
-    (:data:`~lead_rules.sql.duckdb_io.SUSPECT_PATTERN`); only then the file is
-    copied line by line, each suspect line judged by
-    :func:`lead_rules.language.strict_json.parse_record`, so those lines become the
-    error row ``not valid JSON`` as on the interpreter and the batch goes on.
-    The copy goes to a temporary folder noted in ``work`` (the caller removes it).
+    DuckDB's line reader refuses a whole file for one undecodable byte; the copy
+    (in a temporary folder noted in ``work``, which the caller removes) lets the
+    batch go on with that line as the error row ``not valid JSON``, as on the interpreter.
     """
-    import codecs
-    import re
     import tempfile
 
-    suspect = re.compile(SUSPECT_PATTERN)
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    clean = True
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 24) + fh.readline():
-                decoder.decode(chunk)
-                if suspect.search(chunk):
-                    clean = False
-                    break
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        clean = False
-    if clean:
-        return Path(path)
     folder = Path(tempfile.mkdtemp(prefix="lead-rules-input-"))
     work.append(folder)
     copy = folder / "input.jsonl"
     with open(path, "rb") as src, open(copy, "wb") as dst:
         for line in src:
             try:
-                text = line.decode("utf-8")
+                line.decode("utf-8")
             except UnicodeDecodeError:
                 line = b"(not valid JSON)\n"
-            else:
-                if suspect.search(line) and text.strip() and parse_record(text)[1] is not None:
-                    line = b"(not valid JSON)\n"
             dst.write(line)
     return copy
+
+
+def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None, work: list[Path]) -> str:
+    """The input SQL of a JSON Lines file, after one cheap parallel pass (:func:`jsonl_precheck_sql`).
+
+    The pass finds the lines strict JSON may refuse (each is then decided by
+    :func:`lead_rules.language.strict_json.parse_record`, as the interpreter reads it) and whether
+    a ``bene_id`` can repeat; only then the rows go through the window that marks repeats, which
+    holds the whole input and puts it back in line order. A line longer than
+    :data:`~lead_rules.sql.duckdb_io.LINE_SIZE` or an undecodable byte make the pass retry on
+    one thread or on a copy (:func:`strict_lines`).
+    """
+    source, line_size = Path(path), LINE_SIZE
+    for _ in range(3):
+        try:
+            suspects, unread, repeats = con.sql(jsonl_precheck_sql(source, line_size)).fetchall()[0]
+            break
+        except duckdb.InvalidInputException as exc:
+            text = str(exc)
+            if "Maximum line size" in text and line_size < HUGE_LINE_SIZE:
+                line_size = HUGE_LINE_SIZE
+            elif "unicode" in text.lower() and source == Path(path):
+                source = strict_lines(path, work)
+            else:
+                raise
+    else:  # pragma: no cover - each retry changes one of the two settings
+        raise ValueError(f"{path}: cannot be read as JSON Lines")
+    bad_lines = [int(s["n"]) for s in suspects or () if s["line"].strip() and parse_record(s["line"])[1] is not None]
+    ordered = bool(unread or repeats)
+    if not bad_lines:
+        bad = "FALSE"
+    elif len(bad_lines) <= _INLINE_BAD_LINES:
+        bad = f"_line IN ({', '.join(map(str, bad_lines))})"
+    else:
+        con.sql("CREATE OR REPLACE TEMP TABLE _lr_bad_lines (n BIGINT)")
+        con.executemany("INSERT INTO _lr_bad_lines VALUES (?)", [[n] for n in bad_lines])
+        bad, ordered = "_line IN (SELECT n FROM _lr_bad_lines)", True
+    sql = jsonl_input_sql(source, record, bad, line_size)
+    return _first_of_each_id(sql) if ordered else sql
 
 
 def register_input(
@@ -117,13 +138,13 @@ def register_input(
     """
     kind = input_kind(path)
     if kind == "jsonl":
-        sql = jsonl_input_sql(strict_lines(path, work if work is not None else []), record)
+        sql = _jsonl_input(con, path, record, work if work is not None else [])
     elif kind == "parquet":
         cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{esc(str(path))}')").fetchall()
-        sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols}, record)
+        sql = _first_of_each_id(parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols}, record))
     else:
-        sql = relational_input_sql(con, Path(path), record)
-    con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {_first_of_each_id(sql)}")
+        sql = _first_of_each_id(relational_input_sql(con, Path(path), record))
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {sql}")
     con.sql(f"CREATE OR REPLACE TEMP VIEW {POPULATION_TABLE} AS SELECT * FROM {INPUT_VIEW}")
     return kind
 
