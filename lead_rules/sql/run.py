@@ -14,7 +14,6 @@ interpreter, record by record, for comparison.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -29,6 +28,8 @@ from ..engine.policy import Policy, load_market, load_policy
 from ..language.records import Market
 from ..language.strict_json import parse_record
 from ..language.types import StructT
+from .cache import cached_duckdb_sql as cached_duckdb_sql  # re-exported
+from .cache import sql_cache_dir as sql_cache_dir  # re-exported
 from .compiler import REASON_TYPE, CompiledSQL, compile_policy
 from .duckdb_io import (
     HUGE_LINE_SIZE,
@@ -345,76 +346,6 @@ def run_duckdb_sql(
     finally:
         _remove(work)
     return summarise(counts, kind)
-
-
-def sql_cache_dir() -> Path:
-    """The folder of compiled-SQL texts: ``$LEAD_RULES_CACHE_DIR``, else ``$XDG_CACHE_HOME/lead-rules/sql``."""
-    import os
-
-    explicit = os.environ.get("LEAD_RULES_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lead-rules" / "sql"
-
-
-def _code_hash() -> str:
-    """A hash of the package's own source and of sqlglot's version: a changed compiler misses the cache."""
-    import hashlib
-
-    import sqlglot
-
-    h = hashlib.sha256(str(getattr(sqlglot, "__version__", "")).encode())
-    for path in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
-        h.update(path.as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def _canonical(value: Any) -> str:
-    """JSON text of a dumped model with its sets sorted (their iteration order depends on the hash seed)."""
-
-    def norm(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): norm(x) for k, x in v.items()}
-        if isinstance(v, (set, frozenset)):
-            return sorted((norm(x) for x in v), key=repr)
-        if isinstance(v, (list, tuple)):
-            return [norm(x) for x in v]
-        return v
-
-    return json.dumps(norm(value), sort_keys=True, default=str)
-
-
-def cached_duckdb_sql(policy: Policy, market: Market, columns: str, fmt: str) -> tuple[str, list[str]]:
-    """The output query text and SQL issues of ``policy`` on ``market``, from the cache when compiled before.
-
-    Keyed by the policy's content hash, the market, the column set, the output format and
-    the compiler's source (:func:`_code_hash`); a cache that cannot be read or written is
-    skipped (the query is compiled). Saves the compile and the SQLGlot generation (~1 s).
-    """
-    import hashlib
-    import os
-
-    key = hashlib.sha256(
-        "\0".join((_code_hash(), policy.content_hash, _canonical(market.model_dump()), columns, fmt)).encode()
-    ).hexdigest()
-    path = sql_cache_dir() / f"{key}.json"
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(entry, dict) and isinstance(entry.get("sql"), str) and isinstance(entry.get("issues"), list):
-            return entry["sql"], [str(i) for i in entry["issues"]]
-    except (OSError, ValueError):
-        pass
-    compiled = compile_policy(policy, market, "duckdb")
-    sql = duckdb_output_sql(compiled, columns, fmt)
-    issues = [str(i) for i in compiled.issues]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"sql": sql, "issues": issues}), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return sql, issues
 
 
 # --- the entry point ------------------------------------------------------------------
