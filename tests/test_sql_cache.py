@@ -10,7 +10,8 @@ import pytest
 from conftest import EXAMPLE, EXAMPLE_MARKET
 
 from lead_rules.engine.policy import load_market, load_policy
-from lead_rules.sql.cache import cache_key, cached_duckdb_sql, read_entry, write_entry
+from lead_rules.sql.cache import cache_key, read_entry, write_entry
+from lead_rules.sql.run import cached_duckdb_sql
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX ownership")
 

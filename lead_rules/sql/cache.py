@@ -1,7 +1,7 @@
 """The compiled-SQL cache of ``lead-rules align --engine duckdb``: the output query text by policy hash.
 
 Compiling the LEAD policy and generating its DuckDB text with SQLGlot takes about a second,
-more than a small run. :func:`cached_duckdb_sql` keeps the text in the user's cache folder
+more than a small run. :func:`lead_rules.sql.run.cached_duckdb_sql` keeps the text in the user's cache folder
 (:func:`sql_cache_dir`), keyed by the package source and SQLGlot's version, the policy's
 content hash, the market, the column set and the output format. The folder is the user's
 own but another account may share the machine, so an entry is used only when it is safe:
@@ -142,23 +142,3 @@ def cache_key(policy: Policy, market: Market, columns: str, fmt: str) -> str:
     """The entry name of one compiled output query."""
     parts = (code_hash(), policy.content_hash, _canonical(market.model_dump()), columns, fmt)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def cached_duckdb_sql(policy: Policy, market: Market, columns: str, fmt: str) -> tuple[str, list[str]]:
-    """The output query text and SQL issues of ``policy`` on ``market``, from the cache when compiled before.
-
-    A cache that cannot be trusted, read or written is skipped (the query is compiled).
-    """
-    from .compiler import compile_policy
-    from .run import duckdb_output_sql
-
-    key = cache_key(policy, market, columns, fmt)
-    folder = sql_cache_dir()
-    hit = read_entry(folder, key)
-    if hit is not None:
-        return hit
-    compiled = compile_policy(policy, market, "duckdb")
-    sql = duckdb_output_sql(compiled, columns, fmt)
-    issues = [str(i) for i in compiled.issues]
-    write_entry(folder, key, sql, issues)
-    return sql, issues

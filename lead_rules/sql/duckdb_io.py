@@ -25,8 +25,8 @@ from typing import Any
 from ..language import records
 from ..language.schema import fields_of as schema_fields_of
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
+from .constants import MONEY_SCALE
 from .quoting import identifier, literal
-from .sqltypes import MONEY_SCALE
 
 INPUT_VIEW = "_lr_input"
 """The view with every input record, its validation error and typed columns."""

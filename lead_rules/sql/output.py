@@ -10,13 +10,15 @@ Arrow table of output rows and counts it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from .compiler import CompiledSQL
 from .quoting import literal, select_list
 from .relational import TABLES
+
+if TYPE_CHECKING:
+    from .compiler import CompiledSQL
 
 OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json", ".ndjson": "json"}
 

@@ -18,19 +18,18 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-from sqlglot import exp
 
 from ..engine.output_files import atomic_output, refuse_overwrite
 from ..engine.policy import Policy, load_market, load_policy
 from ..language.records import Market
 from ..language.strict_json import parse_record
 from ..language.types import StructT
-from .cache import cached_duckdb_sql as cached_duckdb_sql  # re-exported
+from .cache import cache_key, read_entry, write_entry
 from .cache import sql_cache_dir as sql_cache_dir  # re-exported
-from .compiler import REASON_TYPE, CompiledSQL, compile_policy
+from .constants import POPULATION_TABLE
 from .duckdb_io import (
     HUGE_LINE_SIZE,
     INPUT_VIEW,
@@ -39,9 +38,6 @@ from .duckdb_io import (
     jsonl_precheck_sql,
     parquet_input_sql,
 )
-from .interpreter_engine import duplicate_cause as duplicate_cause  # re-exported
-from .interpreter_engine import iter_records as iter_records  # re-exported: the tools' reader
-from .interpreter_engine import run_interpreter
 from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets of align()
 from .output import (
     connect,
@@ -53,7 +49,23 @@ from .output import (
     summarise,
 )
 from .relational import relational_input_sql
-from .sqltypes import POPULATION_TABLE, array_type, struct_type
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from .compiler import CompiledSQL
+
+_LAZY = {"duplicate_cause", "iter_records"}
+"""Names re-exported from :mod:`.interpreter_engine` (the tools' reader), imported when first used:
+the compiler and SQLGlot stay out of a run whose compiled query comes from the cache."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import interpreter_engine
+
+        return getattr(interpreter_engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _first_of_each_id(sql: str) -> str:
@@ -165,6 +177,10 @@ def reasons_enum_type(compiled: CompiledSQL) -> exp.DataType | None:
     dictionary-encodes them (about twice as fast to write) and every reader
     still sees strings.
     """
+    from sqlglot import exp
+
+    from .sqltypes import array_type, struct_type
+
     ids = [a.id for a in compiled.market.acos]
     keys = ("pathway", "criterion", "value")
     if not ids or not all(compiled.reason_texts.get(k) for k in keys):
@@ -183,6 +199,11 @@ def output_query(compiled: CompiledSQL, columns: str = "full") -> exp.Select:
     ``columns`` chooses the output columns (:data:`COLUMN_SETS`); DuckDB
     computes only what they need.
     """
+    from sqlglot import exp
+
+    from .compiler import REASON_TYPE
+    from .sqltypes import array_type
+
     names = output_names(compiled, columns)
     inner = compiled.query.copy()
     inner = inner.select(exp.column("_error"), exp.column("_bene_id"), append=True)
@@ -219,6 +240,8 @@ def decide(
     definitions: bool = False,
 ) -> list[dict[str, Any]]:
     """Decide the population at ``input_path`` on DuckDB; one dict per input record, in input order."""
+    from .compiler import compile_policy
+
     mk = load_market(market) if not isinstance(market, Market) else market
     compiled = compile_policy(policy, mk, "duckdb", definitions=definitions)
     _refuse(compiled)
@@ -296,6 +319,8 @@ class _Progress:
 
 def duckdb_output_sql(compiled: CompiledSQL, columns: str = "full", fmt: str = "parquet") -> str:
     """The DuckDB text of :func:`output_query` for output format ``fmt`` (CSV: reasons as JSON text)."""
+    from sqlglot import exp
+
     _refuse(compiled)
     query = output_query(compiled, columns)
     if fmt == "csv":  # CSV has no lists: reasons as JSON text
@@ -348,6 +373,28 @@ def run_duckdb_sql(
     return summarise(counts, kind)
 
 
+def cached_duckdb_sql(policy: Policy, market: Market, columns: str, fmt: str) -> tuple[str, list[str]]:
+    """The output query text and SQL issues of ``policy`` on ``market``, from the cache when compiled before.
+
+    Keyed by the policy's content hash, the market, the column set, the output format and the
+    compiler's source (:func:`lead_rules.sql.cache.cache_key`); a cache that cannot be trusted,
+    read or written is skipped (the query is compiled). Saves the compile and the SQLGlot
+    generation (~1 s) and the import of the compiler.
+    """
+    key = cache_key(policy, market, columns, fmt)
+    folder = sql_cache_dir()
+    hit = read_entry(folder, key)
+    if hit is not None:
+        return hit
+    from .compiler import compile_policy
+
+    compiled = compile_policy(policy, market, "duckdb")
+    sql = duckdb_output_sql(compiled, columns, fmt)
+    issues = [str(i) for i in compiled.issues]
+    write_entry(folder, key, sql, issues)
+    return sql, issues
+
+
 # --- the entry point ------------------------------------------------------------------
 
 
@@ -386,12 +433,16 @@ def align(
             record = schema.struct if schema is not None else None
             summary = run_duckdb_sql(sql, input_path, partial, progress=progress, record=record)
         elif engine == "spark":
+            from .compiler import compile_policy
             from .spark import run_spark
 
             compiled = compile_policy(policy, market, "spark")
             issues = [str(i) for i in compiled.issues]
             summary = run_spark(compiled, input_path, partial, progress=progress, columns=columns)
         else:
+            from .compiler import compile_policy
+            from .interpreter_engine import run_interpreter
+
             compiled = compile_policy(policy, market, "duckdb")
             issues = [str(i) for i in compiled.issues]
             summary = run_interpreter(
