@@ -261,3 +261,46 @@ def test_repeated_keys_at_any_depth_are_errors_on_both_engines(
     if error:
         assert got["duckdb"][1]["cause"] == "line 2: not valid JSON"
     assert got["duckdb"][0]["outcome"] != "error" and got["duckdb"][2]["outcome"] != "error"
+
+
+def test_many_refused_and_guarded_lines_keep_their_rows_and_order(tmp_path: Path) -> None:
+    from lead_rules.sql import run
+    from lead_rules.sql.duckdb_io import GUARDS_NAMED
+
+    n = 2 * max(run._INLINE_BAD_LINES, GUARDS_NAMED) + 100  # more of each than the reader names in its query
+    lines = []
+    for i in range(n):
+        if i % 2:
+            lines.append(f'{{"bene_id": "N{i}", "claims": [{{"allowed": NaN}}]}}')  # strict JSON refuses NaN
+        else:
+            lines.append(f'{{"bene_id": "G{i}", "claims": [{{"tin": 12}}]}}')  # a code as a number: guarded
+    lines.append('{"bene_id": "G0"}')  # a repeated id after all of them
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = align(EXAMPLE, EXAMPLE_MARKET, src, out, progress=False)
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert summary["read"] == len(rows) == n + 1 == summary["errors"]
+    for i, row in enumerate(rows[:n]):
+        if i % 2:
+            assert row["cause"] == f"line {i + 1}: not valid JSON" and row["bene_id"] is None, row
+        else:
+            assert row["bene_id"] == f"G{i}" and row["cause"].startswith("claims.0.tin"), row
+    assert rows[n]["cause"] == "bene_id: duplicate, first decided at line 1"
+
+
+def test_a_line_longer_than_the_parallel_reader_takes(tmp_path: Path) -> None:
+    from lead_rules.sql.duckdb_io import LINE_SIZE
+
+    lines = [
+        json.dumps({"bene_id": "A"}),
+        json.dumps({"bene_id": "B", "note": "x" * (LINE_SIZE + 10)}),
+        json.dumps({"bene_id": "C"}),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = align(EXAMPLE, EXAMPLE_MARKET, src, out, progress=False)
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert summary["read"] == 3 and summary["errors"] == 0
+    assert [r["bene_id"] for r in rows] == ["A", "B", "C"]

@@ -374,23 +374,43 @@ def jsonl_lines_sql(path: str | Path, line_size: int = LINE_SIZE) -> str:
     )
 
 
-def jsonl_precheck_sql(path: str | Path, line_size: int = LINE_SIZE) -> str:
-    """SQL of one cheap parallel pass before the read: the suspect lines and whether an id can repeat.
+GUARDS_NAMED = 1000
+"""Up to this many lines the guard pattern flags are named to the read by number (the read then
+skips the pattern); with more, the read runs the pattern itself."""
 
-    One row: ``suspects`` (``_line``, ``line``) of the lines matching :data:`SUSPECT_PATTERN`,
+
+def jsonl_precheck_sql(path: str | Path, record: StructT | None = None, line_size: int = LINE_SIZE) -> str:
+    """SQL of one cheap parallel pass before the read: suspect and guarded lines, and whether an id can repeat.
+
+    One row: ``suspects`` (lines matching :data:`SUSPECT_PATTERN`), ``guarded`` (lines matching
+    :func:`guard_pattern`) and ``guarded_lines`` (their numbers, when at most :data:`GUARDS_NAMED`),
     ``unread`` (non-blank lines whose id cannot be read without parsing: not ``{"bene_id": "..."``
     first) and ``repeats`` (ids read that way, counted again). With ``unread = repeats = 0`` no
-    ``bene_id`` repeats, and the reader needs no window over the whole input to find them.
+    ``bene_id`` repeats, and the reader needs no window over the whole input to find them. Both
+    patterns run as one (RE2 costs about the same per byte for one pattern or two).
     """
-    suspect = _q(SUSPECT_PATTERN.decode())
+    suspect, guard = SUSPECT_PATTERN.decode(), guard_pattern(record)
     lead = _q(_LEADING_ID)
     return (
-        "SELECT list(struct_pack(n := _line, line := line) ORDER BY _line) FILTER (WHERE suspect) AS suspects, "
+        "SELECT count(*) FILTER (WHERE suspect) AS suspects, count(*) FILTER (WHERE guarded) AS guarded, "
+        f"CASE WHEN count(*) FILTER (WHERE guarded) <= {GUARDS_NAMED} "
+        "THEN list(_line ORDER BY _line) FILTER (WHERE guarded) END AS guarded_lines, "
         "count(*) FILTER (WHERE id IS NULL AND nonblank) AS unread, count(id) - count(DISTINCT id) AS repeats "
-        f"FROM (SELECT _line, line, regexp_matches(line, {suspect}) AS suspect, "
+        "FROM (SELECT _line, nonblank, id, "
+        f"coalesce(CASE WHEN hit THEN regexp_matches(line, {_q(suspect)}) END, false) AS suspect, "
+        f"coalesce(CASE WHEN hit THEN regexp_matches(line, {_q(guard)}) END, false) AS guarded "
+        f"FROM (SELECT _line, line, regexp_matches(line, {_q(suspect + '|' + guard)}) AS hit, "
         "coalesce(regexp_matches(line, '[^ ]'), false) AS nonblank, "
         f"CASE WHEN regexp_matches(line, {lead}) THEN regexp_extract(line, {lead}, 1) END AS id "
-        f"FROM ({jsonl_lines_sql(path, line_size)}))"
+        f"FROM ({jsonl_lines_sql(path, line_size)})))"
+    )
+
+
+def jsonl_suspects_sql(path: str | Path, line_size: int = LINE_SIZE) -> str:
+    """SQL of the lines matching :data:`SUSPECT_PATTERN` (``_line``, ``line``), read when the precheck found some."""
+    return (
+        f"SELECT _line, line FROM ({jsonl_lines_sql(path, line_size)}) "
+        f"WHERE regexp_matches(line, {_q(SUSPECT_PATTERN.decode())}) ORDER BY _line"
     )
 
 
@@ -424,7 +444,11 @@ def _key_count(x: str, t: StructT) -> str:
 
 
 def jsonl_input_sql(
-    path: str | Path, record: StructT | None = None, bad: str = "FALSE", line_size: int = LINE_SIZE
+    path: str | Path,
+    record: StructT | None = None,
+    bad: str = "FALSE",
+    line_size: int = LINE_SIZE,
+    guarded: str | None = None,
 ) -> str:
     """SQL with one row per non-blank line of a JSON Lines file: ``_line``, ``_error``, ``_bene_id`` and typed columns.
 
@@ -436,7 +460,8 @@ def jsonl_input_sql(
     checks, takes the exact path (:func:`check`/:func:`convert`), which gives the precise cause
     or the lax conversions pydantic accepts (``"yes"`` for a bool, ``"3"`` for an int) and
     looks for repeated keys at any depth. ``bad`` is SQL true for the lines strict JSON refuses
-    (:func:`jsonl_precheck_sql`); ``record`` is the record struct of the policy's schema
+    (:func:`jsonl_precheck_sql`), ``guarded`` SQL true for the lines the guard pattern flags
+    (None: the read runs the pattern); ``record`` is the record struct of the policy's schema
     (default: the bundled one).
     """
     fields = record_fields(record)
@@ -447,7 +472,7 @@ def jsonl_input_sql(
     colons = "(length(line) - length(replace(line, ':', '')))"
     parsed = (
         f"SELECT _line, line, {bad} AS _bad, CASE WHEN {is_object} THEN 'OBJECT' ELSE 'OTHER' END AS _kind, "
-        f"CASE WHEN {is_object} AND NOT regexp_matches(line, {_q(guard_pattern(record))}) "
+        f"CASE WHEN {is_object} AND NOT {guarded or f'regexp_matches(line, {_q(guard_pattern(record))})'} "
         f"THEN TRY(json_transform_strict(line, {_q(top)})) END AS t "
         f"FROM ({jsonl_lines_sql(path, line_size)}) WHERE line IS NOT NULL AND regexp_matches(line, '[^ ]')"
     )

@@ -36,6 +36,7 @@ from .duckdb_io import (
     LINE_SIZE,
     jsonl_input_sql,
     jsonl_precheck_sql,
+    jsonl_suspects_sql,
     parquet_input_sql,
 )
 from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets of align()
@@ -115,7 +116,9 @@ def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Struc
     source, line_size = Path(path), LINE_SIZE
     for _ in range(3):
         try:
-            suspects, unread, repeats = con.sql(jsonl_precheck_sql(source, line_size)).fetchall()[0]
+            suspects, _, guarded_lines, unread, repeats = con.sql(
+                jsonl_precheck_sql(source, record, line_size)
+            ).fetchall()[0]
             break
         except duckdb.InvalidInputException as exc:
             text = str(exc)
@@ -127,7 +130,11 @@ def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Struc
                 raise
     else:  # pragma: no cover - each retry changes one of the two settings
         raise ValueError(f"{path}: cannot be read as JSON Lines")
-    bad_lines = [int(s["n"]) for s in suspects or () if s["line"].strip() and parse_record(s["line"])[1] is not None]
+    bad_lines: list[int] = []
+    if suspects:
+        rows = con.execute(jsonl_suspects_sql(source, line_size))
+        while batch := rows.fetchmany(1000):
+            bad_lines += [int(n) for n, text in batch if text.strip() and parse_record(text)[1] is not None]
     ordered = bool(unread or repeats)
     if not bad_lines:
         bad = "FALSE"
@@ -137,7 +144,10 @@ def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Struc
         con.sql("CREATE OR REPLACE TEMP TABLE _lr_bad_lines (n BIGINT)")
         con.executemany("INSERT INTO _lr_bad_lines VALUES (?)", [[n] for n in bad_lines])
         bad, ordered = "_line IN (SELECT n FROM _lr_bad_lines)", True
-    sql = jsonl_input_sql(source, record, bad, line_size)
+    guarded = None
+    if guarded_lines is not None:
+        guarded = f"_line IN ({', '.join(map(str, guarded_lines))})" if guarded_lines else "FALSE"
+    sql = jsonl_input_sql(source, record, bad, line_size, guarded)
     return _first_of_each_id(sql) if ordered else sql
 
 
