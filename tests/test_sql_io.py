@@ -265,7 +265,7 @@ def test_repeated_keys_at_any_depth_are_errors_on_both_engines(
 
 def test_many_refused_and_guarded_lines_keep_their_rows_and_order(tmp_path: Path) -> None:
     from lead_rules.sql import run
-    from lead_rules.sql.duckdb_io import GUARDS_NAMED
+    from lead_rules.sql.jsonl_io import GUARDS_NAMED
 
     n = 2 * max(run._INLINE_BAD_LINES, GUARDS_NAMED) + 100  # more of each than the reader names in its query
     lines = []
@@ -290,7 +290,7 @@ def test_many_refused_and_guarded_lines_keep_their_rows_and_order(tmp_path: Path
 
 
 def test_a_line_longer_than_the_parallel_reader_takes(tmp_path: Path) -> None:
-    from lead_rules.sql.duckdb_io import LINE_SIZE
+    from lead_rules.sql.jsonl_io import LINE_SIZE
 
     lines = [
         json.dumps({"bene_id": "A"}),
@@ -304,3 +304,26 @@ def test_a_line_longer_than_the_parallel_reader_takes(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert summary["read"] == 3 and summary["errors"] == 0
     assert [r["bene_id"] for r in rows] == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+def test_parquet_rows_keep_file_order_and_repeated_ids_are_errors(
+    population: dict[str, Path], tmp_path: Path, repeat: bool
+) -> None:
+    con = duckdb.connect()
+    src = tmp_path / "in.parquet"
+    # reversed, so file order is not id order; with ``repeat`` the first record comes again at the end
+    extra = f"UNION ALL SELECT * FROM (SELECT * FROM read_parquet('{population['parquet']}') LIMIT 1)" if repeat else ""
+    con.sql(
+        f"COPY (SELECT * FROM (SELECT * FROM read_parquet('{population['parquet']}') ORDER BY bene_id DESC) {extra}) "
+        f"TO '{src}' (FORMAT parquet, ROW_GROUP_SIZE 64)"
+    )
+    ids = [r[0] for r in con.sql(f"SELECT bene_id FROM read_parquet('{src}')").fetchall()]
+    out = tmp_path / "out.parquet"
+    summary = align(EXAMPLE, population["market"], src, out, progress=False)
+    rows = con.sql(f"SELECT bene_id, outcome, cause FROM read_parquet('{out}')").fetchall()
+    assert [r[0] for r in rows] == ids
+    assert summary["errors"] == (1 if repeat else 0)
+    if repeat:
+        first = ids.index(ids[-1]) + 1
+        assert rows[-1][1:] == ("error", f"bene_id: duplicate, first decided at line {first}")

@@ -30,15 +30,8 @@ from ..language.types import StructT
 from .cache import cache_key, read_entry, write_entry
 from .cache import sql_cache_dir as sql_cache_dir  # re-exported
 from .constants import POPULATION_TABLE
-from .duckdb_io import (
-    HUGE_LINE_SIZE,
-    INPUT_VIEW,
-    LINE_SIZE,
-    jsonl_input_sql,
-    jsonl_precheck_sql,
-    jsonl_suspects_sql,
-    parquet_input_sql,
-)
+from .duckdb_io import INPUT_VIEW, parquet_input_sql
+from .jsonl_io import HUGE_LINE_SIZE, LINE_SIZE, jsonl_input_sql, jsonl_precheck_sql, jsonl_suspects_sql
 from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets of align()
 from .output import (
     connect,
@@ -110,7 +103,7 @@ def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Struc
     :func:`lead_rules.language.strict_json.parse_record`, as the interpreter reads it) and whether
     a ``bene_id`` can repeat; only then the rows go through the window that marks repeats, which
     holds the whole input and puts it back in line order. A line longer than
-    :data:`~lead_rules.sql.duckdb_io.LINE_SIZE` or an undecodable byte make the pass retry on
+    :data:`~lead_rules.sql.jsonl_io.LINE_SIZE` or an undecodable byte make the pass retry on
     one thread or on a copy (:func:`strict_lines`).
     """
     source, line_size = Path(path), LINE_SIZE
@@ -151,6 +144,17 @@ def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Struc
     return _first_of_each_id(sql) if ordered else sql
 
 
+def _parquet_ids_repeat(con: duckdb.DuckDBPyConnection, path: str | Path) -> bool:
+    """True when a ``bene_id`` of the Parquet file at ``path`` repeats (one column read, in parallel).
+
+    Only then the rows go through the window that marks repeats, which holds every whole record
+    and sorts them back into file order; otherwise the scan streams in file order.
+    """
+    ids = f"read_parquet('{esc(str(path))}')"
+    found = con.sql(f"SELECT count(bene_id) - count(DISTINCT bene_id) FROM {ids}").fetchall()[0][0]
+    return bool(found)
+
+
 def register_input(
     con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None = None, work: list[Path] | None = None
 ) -> str:
@@ -164,7 +168,10 @@ def register_input(
         sql = _jsonl_input(con, path, record, work if work is not None else [])
     elif kind == "parquet":
         cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{esc(str(path))}')").fetchall()
-        sql = _first_of_each_id(parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols}, record))
+        present = {str(c[0]): str(c[1]) for c in cols}
+        sql = parquet_input_sql(path, present, record)
+        if "bene_id" in present and _parquet_ids_repeat(con, path):
+            sql = _first_of_each_id(sql)
     else:
         sql = _first_of_each_id(relational_input_sql(con, Path(path), record))
     con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {sql}")
