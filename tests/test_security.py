@@ -453,7 +453,7 @@ def test_the_step_budget_makes_an_error_row(tmp_path: Path, monkeypatch: pytest.
 
 # --- 6. one validation semantics on every engine ----------------------------------------
 
-KNOWN_GAPS = {"nested-duplicate-key": "DuckDB keeps the first of a key repeated inside a nested object"}
+KNOWN_GAPS: dict[str, str] = {}
 """Corruption classes the engines still read differently (docs/security.md, 'Known gaps')."""
 
 
@@ -538,12 +538,11 @@ def test_engines_give_the_same_verdict_on_corrupted_lines(corrupted: dict[str, o
     assert "first decided at line" in by_name["repeated-id"]["cause"]
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_GAPS["nested-duplicate-key"])
 def test_engines_agree_on_nested_duplicate_keys(corrupted: dict[str, object]) -> None:
     names, a, b = corrupted["names"], corrupted["interpreter"], corrupted["duckdb"]
     assert isinstance(names, list) and isinstance(a, list) and isinstance(b, list)
     i = names.index("nested-duplicate-key")
-    assert a[i]["outcome"] == b[i]["outcome"]
+    assert a[i]["outcome"] == b[i]["outcome"] == "error"
 
 
 @pytest.mark.parametrize(

@@ -184,9 +184,7 @@ def test_parquet_month_text_is_validated(tmp_path: Path, month: str) -> None:
         {"bene_id": "OK", "months": [good, {**good, "month": "9999-12"}, {**good, "month": "0001-01"}]},
         {"bene_id": "BAD", "months": [good, {**good, "month": month}]},
     ]
-    rows = [
-        {**r, "voluntary": [], "claims": []} for r in rows
-    ]
+    rows = [{**r, "voluntary": [], "claims": []} for r in rows]
     path = tmp_path / "pop.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA), path)
     out = decide(load_policy(EXAMPLE), load_market(EXAMPLE_MARKET), path)
@@ -210,6 +208,7 @@ def test_column_sets_keep_the_decisions(population: dict[str, Path], tmp_path: P
         criteria = [n for n in names if n.startswith("c:")]
         assert ("reasons" in names) == (columns != "decisions"), names
         assert bool(criteria) == (columns == "full"), names
+
     def decisions(columns: str) -> list[dict[str, Any]]:
         return [{k: r[k] for k in ("bene_id", "outcome", "aco_id", "pathway", "cause")} for r in rows[columns]]
 
@@ -220,3 +219,115 @@ def test_column_sets_keep_the_decisions(population: dict[str, Path], tmp_path: P
 def test_unknown_column_set_is_refused(population: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown column set 'all'"):
         align(EXAMPLE, population["market"], population["parquet"], tmp_path / "x.csv", progress=False, columns="all")
+
+
+def _clean_lines(population: dict[str, Path], n: int) -> list[str]:
+    return population["jsonl"].read_text(encoding="utf-8").splitlines()[:n]
+
+
+_TOP = '{"bene_id"'
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "error"),
+    [
+        ("top-level key", lambda t: t.replace('{"bene_id"', '{"birth_date": null, "bene_id"', 1), True),
+        ("key in a claims element", lambda t: t.replace('"claims": [{', '"claims": [{"tin": "1", ', 1), True),
+        ("key in a months element", lambda t: t.replace('"months": [{', '"months": [{"hmo": "1", ', 1), True),
+        ("key in residence", lambda t: t.replace('"residence": {', '"residence": {"us": true, ', 1), True),
+        ("unknown key twice", lambda t: t.replace('{"bene_id"', '{"x": 1, "x": 2, "bene_id"', 1), True),
+        ("key twice in an unknown field", lambda t: t.replace(_TOP, '{"x": [{"y": 1, "y": 2}], "bene_id"', 1), True),
+        ("unknown field, no key twice", lambda t: t.replace(_TOP, '{"x": [{"y": 1, "z": 2}], "bene_id"', 1), False),
+        ("colon and bracket in a string", lambda t: t.replace(_TOP, '{"note": "a: b,} c", "bene_id"', 1), False),
+        ("trailing comma", lambda t: t.replace('"claims": [{', '"claims": [{"tin": "1",}, {', 1), True),
+    ],
+)
+def test_repeated_keys_at_any_depth_are_errors_on_both_engines(
+    population: dict[str, Path], tmp_path: Path, name: str, edit: Any, error: bool
+) -> None:
+    lines = _clean_lines(population, 3)
+    records = [json.loads(x) for x in lines]
+    assert all(r["claims"] and r["months"] and r["residence"] for r in records[1:2]), "a record with claims"
+    texts = [json.dumps(r) for r in records]
+    texts[1] = edit(texts[1])
+    assert texts[1] != json.dumps(records[1]), name
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    got = {}
+    for engine in ("duckdb", "interpreter"):
+        out = tmp_path / f"{engine}.jsonl"
+        align(EXAMPLE, population["market"], src, out, engine=engine, progress=False)
+        got[engine] = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["outcome"] for r in got["duckdb"]] == [r["outcome"] for r in got["interpreter"]]
+    assert (got["duckdb"][1]["outcome"] == "error") is error, got["duckdb"][1]
+    if error:
+        assert got["duckdb"][1]["cause"] == "line 2: not valid JSON"
+    assert got["duckdb"][0]["outcome"] != "error" and got["duckdb"][2]["outcome"] != "error"
+
+
+@pytest.mark.parametrize("more", [False, True])
+def test_many_refused_and_guarded_lines_keep_their_rows_and_order(tmp_path: Path, more: bool) -> None:
+    from lead_rules.sql import run
+    from lead_rules.sql.jsonl_io import GUARDS_NAMED
+
+    most = max(run._INLINE_BAD_LINES, GUARDS_NAMED)
+    n = 2 * most + 100 if more else most  # more of each than the reader names in its query text, or half as many
+    lines = []
+    for i in range(n):
+        if i % 2:
+            lines.append(f'{{"bene_id": "N{i}", "claims": [{{"allowed": NaN}}]}}')  # strict JSON refuses NaN
+        else:
+            lines.append(f'{{"bene_id": "G{i}", "claims": [{{"tin": 12}}]}}')  # a code as a number: guarded
+    lines.append('{"bene_id": "G0"}')  # a repeated id after all of them
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = align(EXAMPLE, EXAMPLE_MARKET, src, out, progress=False)
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert summary["read"] == len(rows) == n + 1 == summary["errors"]
+    for i, row in enumerate(rows[:n]):
+        if i % 2:
+            assert row["cause"] == f"line {i + 1}: not valid JSON" and row["bene_id"] is None, row
+        else:
+            assert row["bene_id"] == f"G{i}" and row["cause"].startswith("claims.0.tin"), row
+    assert rows[n]["cause"] == "bene_id: duplicate, first decided at line 1"
+
+
+def test_a_line_longer_than_the_parallel_reader_takes(tmp_path: Path) -> None:
+    from lead_rules.sql.jsonl_io import LINE_SIZE
+
+    lines = [
+        json.dumps({"bene_id": "A"}),
+        json.dumps({"bene_id": "B", "note": "x" * (LINE_SIZE + 10)}),
+        json.dumps({"bene_id": "C"}),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = align(EXAMPLE, EXAMPLE_MARKET, src, out, progress=False)
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert summary["read"] == 3 and summary["errors"] == 0
+    assert [r["bene_id"] for r in rows] == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+def test_parquet_rows_keep_file_order_and_repeated_ids_are_errors(
+    population: dict[str, Path], tmp_path: Path, repeat: bool
+) -> None:
+    con = duckdb.connect()
+    src = tmp_path / "in.parquet"
+    # reversed, so file order is not id order; with ``repeat`` the first record comes again at the end
+    extra = f"UNION ALL SELECT * FROM (SELECT * FROM read_parquet('{population['parquet']}') LIMIT 1)" if repeat else ""
+    con.sql(
+        f"COPY (SELECT * FROM (SELECT * FROM read_parquet('{population['parquet']}') ORDER BY bene_id DESC) {extra}) "
+        f"TO '{src}' (FORMAT parquet, ROW_GROUP_SIZE 64)"
+    )
+    ids = [r[0] for r in con.sql(f"SELECT bene_id FROM read_parquet('{src}')").fetchall()]
+    out = tmp_path / "out.parquet"
+    summary = align(EXAMPLE, population["market"], src, out, progress=False)
+    rows = con.sql(f"SELECT bene_id, outcome, cause FROM read_parquet('{out}')").fetchall()
+    assert [r[0] for r in rows] == ids
+    assert summary["errors"] == (1 if repeat else 0)
+    if repeat:
+        first = ids.index(ids[-1]) + 1
+        assert rows[-1][1:] == ("error", f"bene_id: duplicate, first decided at line {first}")

@@ -10,7 +10,8 @@ one can be read) and the typed columns; ``population`` keeps the valid rows.
 Validation follows the pydantic models: codes must be strings (a number is
 an error, never converted), dates ``YYYY-MM-DD``, months ``YYYY-MM``, lists
 lists, structs objects; absent optional fields are null, absent lists empty.
-These readers are DuckDB-specific text (JSON functions), unlike the compiled
+The JSON Lines reader (its pre-pass and fast path) is :mod:`.jsonl_io`, built on the exact
+checks here. These readers are DuckDB-specific text (JSON functions), unlike the compiled
 policy, which is built with SQLGlot.
 """
 
@@ -26,8 +27,8 @@ from ..language import records
 from ..language.limits import INT_MAX, INT_MIN
 from ..language.schema import fields_of as schema_fields_of
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
+from .constants import MONEY_SCALE
 from .quoting import identifier, literal
-from .sqltypes import MONEY_SCALE
 
 INPUT_VIEW = "_lr_input"
 """The view with every input record, its validation error and typed columns."""
@@ -71,7 +72,8 @@ def _ident(s: str) -> str:
     return identifier(s)
 
 
-def _lam() -> str:
+def lambda_var() -> str:
+    """A fresh name for a lambda parameter of generated SQL."""
     return f"_v{next(_ids)}"
 
 
@@ -162,7 +164,7 @@ def check(x: str, f: Field, path: str) -> str:
             f"ELSE coalesce({inner}) END"
         )
     if isinstance(t, ListT) and isinstance(t.elem, StructT):
-        e, i = _lam(), _lam()
+        e, i = lambda_var(), lambda_var()
         subs = fields_of(t.elem)
         here = f"{path} || '.' || ({i} - 1)"
         elem_checks = ", ".join(check(f"{e}.{_ident(s.name)}", s, f"({here}) || '.{s.name}'") for s in subs)
@@ -227,7 +229,7 @@ def _convert(x: str, t: Type) -> str:
         )
         return f"(CASE WHEN {x} IS NULL OR json_type({x}) = 'NULL' THEN NULL ELSE struct_pack({packed}) END)"
     if isinstance(t, ListT) and isinstance(t.elem, StructT):
-        e = _lam()
+        e = lambda_var()
         subs = fields_of(t.elem)
         packed = ", ".join(f"{_ident(s.name)} := {convert(f'{e}.{_ident(s.name)}', s)}" for s in subs)
         elems = f"json_transform({x}, {_q('[' + _spec(t.elem) + ']')})"
@@ -237,19 +239,6 @@ def _convert(x: str, t: Type) -> str:
 
 def _top_spec(record: StructT | None = None) -> str:
     return "{" + ",".join(f'"{f.name}":"JSON"' for f in record_fields(record)) + "}"
-
-
-def _typed_spec(t: Type) -> str:
-    """A json_transform structure of the fast path: codes, dates and months as VARCHAR, nested structs expanded."""
-    if isinstance(t, StructT):
-        return "{" + ",".join(f'"{n}":{_typed_spec(ft)}' for n, ft in t.fields) + "}"
-    if isinstance(t, ListT):
-        return "[" + _typed_spec(t.elem) + "]"
-    if t == BOOL:
-        return '"BOOLEAN"'
-    if t == INT:
-        return '"BIGINT"'
-    return '"VARCHAR"'
 
 
 def _names(kind: Type, record: StructT | None = None) -> list[str]:
@@ -290,19 +279,6 @@ def _structs(record: StructT | None = None) -> tuple[list[str], list[str]]:
     return sorted(nested), sorted(lists)
 
 
-SUSPECT_PATTERN = rb',\s*[}\]]|[:\[,]\s*[-+]?(?i:nan|inf)|\\u[dD][89a-fA-F]|([\[{]\s*("[^"]*"\s*:\s*)?){33}'
-"""Line text DuckDB's lenient JSON reader accepts but strict JSON may not: a comma before a
-closing bracket, NaN/Infinity, a surrogate escape, deep nesting. A superset: the reader
-(:func:`lead_rules.sql.run.strict_lines`) decides such lines with the interpreter's strict
-reading, so a string that merely contains the text costs time, never a verdict."""
-
-
-def strict_ok(line: str) -> str:
-    """SQL: ``line`` is valid JSON without a repeated key at the top level (DuckDB keeps the first)."""
-    keys = f"json_keys(CASE WHEN json_valid({line}) AND left(ltrim({line}), 1) = '{{' THEN {line} END)"
-    return f"(json_valid({line}) AND coalesce(len({keys}) = len(list_distinct({keys})), true))"
-
-
 def guard_pattern(record: StructT | None = None) -> str:
     """A regular expression for line text that needs the exact path: a value of the wrong JSON kind.
 
@@ -328,127 +304,6 @@ def guard_pattern(record: StructT | None = None) -> str:
     return "|".join(parts)
 
 
-def fast_ok(x: str, f: Field) -> str:
-    """SQL: fast-path value ``x`` of field ``f`` is valid (codes, bools and ints are guarded by the pattern)."""
-    t = f.type
-    empty = "" if f.required else f"{x} IS NULL OR "
-    if t == STRING and f.name == "bene_id":
-        return f"({x} IS NOT NULL AND {x} <> '')"
-    if t == DATE:
-        return (
-            f"({empty}(length({x}) = 10 AND substr({x}, 5, 1) = '-' AND substr({x}, 8, 1) = '-' "
-            f"AND {x} >= '0001' AND TRY_CAST({x} AS DATE) IS NOT NULL))"
-        )
-    if t == MONTH:
-        return (
-            f"({empty}(length({x}) = 7 AND substr({x}, 5, 1) = '-' AND substr({x}, 6, 2) BETWEEN '01' AND '12' "
-            f"AND {x} >= '0001' AND TRY_CAST(substr({x}, 1, 4) AS INTEGER) IS NOT NULL))"
-        )
-    if t == DECIMAL:
-        return f"({empty}TRY_CAST({x} AS DECIMAL(18, {MONEY_SCALE})) IS NOT NULL)"  # in range, else exact path
-    if isinstance(t, StructT):
-        parts = [fast_ok(f"{x}.{_ident(s.name)}", s) for s in fields_of(t)]
-        parts = [p for p in parts if p != "TRUE"]
-        return "(" + " AND ".join(parts) + ")" if parts else "TRUE"
-    return "TRUE"
-
-
-def fast_convert(x: str, f: Field) -> str:
-    """SQL: the typed value of valid fast-path value ``x`` of field ``f``."""
-    t = f.type
-    if t == DATE:
-        return f"TRY_CAST({x} AS DATE)"
-    if t == MONTH:
-        return x
-    if t == DECIMAL:
-        return f"TRY_CAST({x} AS DECIMAL(18, {MONEY_SCALE}))"
-    if isinstance(t, StructT):
-        packed = ", ".join(f"{_ident(s.name)} := {fast_convert(f'{x}.{_ident(s.name)}', s)}" for s in fields_of(t))
-        return f"(CASE WHEN {x} IS NULL THEN NULL ELSE struct_pack({packed}) END)"
-    return x
-
-
-def jsonl_input_sql(path: str | Path, record: StructT | None = None) -> str:
-    """SQL with one row per non-blank line of a JSON Lines file: ``_line``, ``_error``, ``_bene_id`` and typed columns.
-
-    Each line is parsed once by a lenient typed transform (the fast path).
-    A line whose text shows a value of the wrong JSON kind (:func:`guard_pattern`),
-    or whose dates, months, money or ids fail the fast checks, takes the exact
-    path (:func:`check`/:func:`convert`), which gives the precise cause or the
-    lax conversions pydantic accepts (``"yes"`` for a bool, ``"3"`` for an int).
-    ``record`` is the record struct of the policy's schema (default: the bundled one).
-    """
-    fields = record_fields(record)
-    lines = (
-        f"SELECT row_number() OVER () AS _line, line FROM read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, "
-        "header = false, delim = chr(1), quote = '', escape = '', auto_detect = false, "
-        "max_line_size = 1073741824, strict_mode = false)"
-    )
-    top = (
-        "{"
-        + ",".join(
-            f'"{f.name}":' + ('"JSON"' if isinstance(f.type, StructT) else _typed_spec(f.type))
-            for f in fields
-        )
-        + "}"
-    )
-    # blank (only spaces, as trim) and object lines are told by anchored patterns, which copy no line
-    is_object = "regexp_matches(line, '^ *[{]')"
-    parsed = (
-        f"SELECT _line, line, _ok, CASE WHEN _ok THEN (CASE WHEN {is_object} THEN 'OBJECT' "
-        f"ELSE 'OTHER' END) END AS _kind, "
-        f"CASE WHEN _ok AND {is_object} AND NOT regexp_matches(line, {_q(guard_pattern(record))}) "
-        f"THEN json_transform(line, {_q(top)}) END AS t "
-        f"FROM (SELECT _line, line, {strict_ok('line')} AS _ok FROM ({lines}) "
-        "WHERE line IS NOT NULL AND regexp_matches(line, '[^ ]'))"
-    )
-    fast_parts = ["t IS NOT NULL"]
-    fast_cols = {}
-    for f in fields:
-        x = f"t.{_ident(f.name)}"
-        if isinstance(f.type, ListT) and isinstance(f.type.elem, StructT):
-            e = _lam()
-            elem = f.type.elem
-            leaf_ok = " AND ".join(
-                p for p in (fast_ok(f"{e}.{_ident(s.name)}", s) for s in fields_of(elem)) if p != "TRUE"
-            )
-            bad = f"{e} IS NULL" + (f" OR NOT ({leaf_ok})" if leaf_ok else "")
-            fast_parts.append(f"len(list_filter({x}, lambda {e}: {bad})) = 0")
-            packed = ", ".join(
-                f"{_ident(s.name)} := {fast_convert(f'{e}.{_ident(s.name)}', s)}" for s in fields_of(elem)
-            )
-            fast_cols[f.name] = f"coalesce(list_transform({x}, lambda {e}: struct_pack({packed})), [])"
-        elif isinstance(f.type, StructT):
-            fast_parts.append(f"({check(x, f, _q(f.name))}) IS NULL")
-            fast_cols[f.name] = convert(x, f)
-        else:
-            ok = fast_ok(x, f)
-            if ok != "TRUE":
-                fast_parts.append(ok)
-            fast_cols[f.name] = fast_convert(x, f)
-    clean = " AND ".join(fast_parts)
-    raw = {
-        f.name: f"json_extract(CASE WHEN _kind = 'OBJECT' THEN line END, {_q('$.' + f.name)})"
-        for f in fields
-    }
-    checks = ", ".join(check(raw[f.name], f, _q(f.name)) for f in fields)
-    error = (
-        "CASE WHEN NOT _ok THEN 'line ' || _line || ': not valid JSON' "
-        "WHEN _kind <> 'OBJECT' THEN 'line ' || _line || ': a record must be a JSON object' "
-        f"WHEN _clean THEN NULL ELSE coalesce({checks}) END"
-    )
-    cols = ", ".join(
-        f"CASE WHEN _clean THEN {fast_cols[f.name]} ELSE {convert(raw[f.name], f)} END AS {_ident(f.name)}"
-        for f in fields
-    )
-    staged = f"SELECT *, coalesce({clean}, FALSE) AS _clean FROM ({parsed})"
-    bene_id = f"CASE WHEN json_type({raw['bene_id']}) = 'VARCHAR' THEN {raw['bene_id']} ->> '$' END"
-    return (
-        f"SELECT _line, {error} AS _error, CASE WHEN _clean THEN t.bene_id ELSE {bene_id} END AS _bene_id, "
-        f"{cols} FROM ({staged})"
-    )
-
-
 def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT | None = None) -> str:
     """SQL reading a nested Parquet population; ``present`` maps its top-level columns to their types."""
     fields = record_fields(record)
@@ -471,7 +326,7 @@ def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT
         elif isinstance(f.type, ListT):
             elem = f.type.elem  # a null list is empty, as an absent one (records.md: both "not known")
             if isinstance(elem, StructT) and any(s.type == MONTH for s in fields_of(elem)):
-                e, i = _lam(), _lam()
+                e, i = lambda_var(), lambda_var()
                 m = next(s.name for s in fields_of(elem) if s.type == MONTH)
                 mx = f"{e}.{_ident(m)}"
                 invalid = (
@@ -493,7 +348,7 @@ def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT
             else:
                 money = isinstance(elem, StructT) and any(s.type == DECIMAL for s in fields_of(elem))
                 if money and isinstance(elem, StructT) and not _narrow_money(present[f.name]):
-                    e = _lam()
+                    e = lambda_var()
                     dec = [s.name for s in fields_of(elem) if s.type == DECIMAL]
                     conds = " OR ".join(
                         f"CAST({e}.{_ident(d)} AS DECIMAL(38, 12)) "
@@ -550,7 +405,8 @@ __all__ = [
     "INPUT_VIEW",
     "check",
     "convert",
-    "jsonl_input_sql",
+    "guard_pattern",
+    "lambda_var",
     "parquet_input_sql",
     "population_view_sql",
 ]

@@ -15,13 +15,15 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from .compiler import CompiledSQL
 from .quoting import copy_to, literal, scan, select_list
 from .relational import TABLES
+
+if TYPE_CHECKING:
+    from .compiler import CompiledSQL
 
 _METADATA: ContextVar[Mapping[str, str] | None] = ContextVar("lead_rules_output_metadata", default=None)
 

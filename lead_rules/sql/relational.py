@@ -20,9 +20,9 @@ from pathlib import Path
 import duckdb
 
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
+from .constants import MONEY_SCALE
 from .duckdb_io import Field, fields_of, record_fields
 from .quoting import identifier, literal, scan
-from .sqltypes import MONEY_SCALE
 
 TABLES = ("beneficiaries", "bene_months", "voluntary", "claims")
 _LIST_TABLES = {"months": "bene_months", "voluntary": "voluntary", "claims": "claims"}
@@ -228,8 +228,7 @@ def relational_input_sql(con: duckdb.DuckDBPyConnection, folder: Path, record: S
     sql = f"WITH {', '.join(ctes)} {main}"
     if orphan_unions:
         empty_cols = ", ".join(
-            f"NULL AS {_ident(f.name)}" if not isinstance(f.type, ListT) else f"[] AS {_ident(f.name)}"
-            for f in fields
+            f"NULL AS {_ident(f.name)}" if not isinstance(f.type, ListT) else f"[] AS {_ident(f.name)}" for f in fields
         )
         orphans = " UNION ALL ".join(orphan_unions)
         sql = (

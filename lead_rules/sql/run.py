@@ -19,21 +19,20 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-from sqlglot import exp
 
 from ..engine.output_files import atomic_output, refuse_overwrite
 from ..engine.policy import Policy, load_market, load_policy
 from ..language.records import Market
 from ..language.strict_json import parse_record
 from ..language.types import StructT
-from .compiler import REASON_TYPE, CompiledSQL, compile_policy
-from .duckdb_io import INPUT_VIEW, SUSPECT_PATTERN, jsonl_input_sql, parquet_input_sql
-from .interpreter_engine import duplicate_cause as duplicate_cause  # re-exported
-from .interpreter_engine import iter_records as iter_records  # re-exported: the tools' reader
-from .interpreter_engine import run_interpreter
+from .cache import cache_key, read_entry, write_entry
+from .cache import sql_cache_dir as sql_cache_dir  # re-exported
+from .constants import POPULATION_TABLE
+from .duckdb_io import INPUT_VIEW, parquet_input_sql
+from .jsonl_io import HUGE_LINE_SIZE, LINE_SIZE, jsonl_input_sql, jsonl_precheck_sql, jsonl_suspects_sql
 from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets of align()
 from .output import (
     connect,
@@ -46,7 +45,23 @@ from .output import (
     summarise,
 )
 from .relational import relational_input_sql
-from .sqltypes import POPULATION_TABLE, array_type, struct_type
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from .compiler import CompiledSQL
+
+_LAZY = {"duplicate_cause", "iter_records"}
+"""Names re-exported from :mod:`.interpreter_engine` (the tools' reader), imported when first used:
+the compiler and SQLGlot stay out of a run whose compiled query comes from the cache."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import interpreter_engine
+
+        return getattr(interpreter_engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _first_of_each_id(sql: str) -> str:
@@ -54,58 +69,92 @@ def _first_of_each_id(sql: str) -> str:
     first = "min(_line) OVER (PARTITION BY _bene_id)"
     cause = f"'bene_id: duplicate, first decided at line ' || {first}"
     again = f"_bene_id IS NOT NULL AND _line > {first}"
-    return (
-        f"SELECT * REPLACE (CASE WHEN {again} THEN {cause} ELSE _error END AS _error) "
-        f"FROM ({sql}) ORDER BY _line"
-    )
+    return f"SELECT * REPLACE (CASE WHEN {again} THEN {cause} ELSE _error END AS _error) FROM ({sql}) ORDER BY _line"
+
+
+_INLINE_BAD_LINES = 1000
+"""Up to this many lines strict JSON refuses are named in the query text; more go to a table."""
 
 
 def strict_lines(path: str | Path, work: list[Path]) -> Path:
-    """``path``, or a copy where each line strict JSON refuses reads ``(not valid JSON)``.
+    """A copy of ``path`` where each line that is not UTF-8 reads ``(not valid JSON)``.
 
-    DuckDB's line reader refuses a whole file for one undecodable byte, and its
-    JSON reader accepts trailing commas, NaN, lone surrogate escapes and any
-    depth. One pass over the file in large chunks (UTF-8 decoding and a regular
-    expression, both in C) finds whether any line is undecodable or suspect
-    (:data:`~lead_rules.sql.duckdb_io.SUSPECT_PATTERN`); only then the file is
-    copied line by line, each suspect line judged by
-    :func:`lead_rules.language.strict_json.parse_record`, so those lines become the
-    error row ``not valid JSON`` as on the interpreter and the batch goes on.
-    The copy goes to a temporary folder noted in ``work`` (the caller removes it).
+    DuckDB's line reader refuses a whole file for one undecodable byte; the copy
+    (in a temporary folder noted in ``work``, which the caller removes) lets the
+    batch go on with that line as the error row ``not valid JSON``, as on the interpreter.
     """
-    import codecs
-    import re
     import tempfile
 
-    suspect = re.compile(SUSPECT_PATTERN)
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    clean = True
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 24) + fh.readline():
-                decoder.decode(chunk)
-                if suspect.search(chunk):
-                    clean = False
-                    break
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        clean = False
-    if clean:
-        return Path(path)
     folder = Path(tempfile.mkdtemp(prefix="lead-rules-input-"))
     work.append(folder)
     copy = folder / "input.jsonl"
     with open(path, "rb") as src, open(copy, "wb") as dst:
         for line in src:
             try:
-                text = line.decode("utf-8")
+                line.decode("utf-8")
             except UnicodeDecodeError:
                 line = b"(not valid JSON)\n"
-            else:
-                if suspect.search(line) and text.strip() and parse_record(text)[1] is not None:
-                    line = b"(not valid JSON)\n"
             dst.write(line)
     return copy
+
+
+def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None, work: list[Path]) -> str:
+    """The input SQL of a JSON Lines file, after one cheap parallel pass (:func:`jsonl_precheck_sql`).
+
+    The pass finds the lines strict JSON may refuse (each is then decided by
+    :func:`lead_rules.language.strict_json.parse_record`, as the interpreter reads it) and whether
+    a ``bene_id`` can repeat; only then the rows go through the window that marks repeats, which
+    holds the whole input and puts it back in line order. A line longer than
+    :data:`~lead_rules.sql.jsonl_io.LINE_SIZE` or an undecodable byte make the pass retry on
+    one thread or on a copy (:func:`strict_lines`).
+    """
+    source, line_size = Path(path), LINE_SIZE
+    for _ in range(3):
+        try:
+            suspects, _, guarded_lines, unread, repeats = con.sql(
+                jsonl_precheck_sql(source, record, line_size)
+            ).fetchall()[0]
+            break
+        except duckdb.InvalidInputException as exc:
+            text = str(exc)
+            if "Maximum line size" in text and line_size < HUGE_LINE_SIZE:
+                line_size = HUGE_LINE_SIZE
+            elif "unicode" in text.lower() and source == Path(path):
+                source = strict_lines(path, work)
+            else:
+                raise
+    else:  # pragma: no cover - each retry changes one of the two settings
+        raise ValueError(f"{path}: cannot be read as JSON Lines")
+    bad_lines: list[int] = []
+    if suspects:
+        rows = con.execute(jsonl_suspects_sql(source, line_size))
+        while batch := rows.fetchmany(1000):
+            bad_lines += [int(n) for n, text in batch if text.strip() and parse_record(text)[1] is not None]
+    ordered = bool(unread or repeats)
+    if not bad_lines:
+        bad = "FALSE"
+    elif len(bad_lines) <= _INLINE_BAD_LINES:
+        bad = f"_line IN ({', '.join(map(str, bad_lines))})"
+    else:
+        con.sql("CREATE OR REPLACE TEMP TABLE _lr_bad_lines (n BIGINT)")
+        con.executemany("INSERT INTO _lr_bad_lines VALUES (?)", [[n] for n in bad_lines])
+        bad, ordered = "_line IN (SELECT n FROM _lr_bad_lines)", True
+    guarded = None
+    if guarded_lines is not None:
+        guarded = f"_line IN ({', '.join(map(str, guarded_lines))})" if guarded_lines else "FALSE"
+    sql = jsonl_input_sql(source, record, bad, line_size, guarded)
+    return _first_of_each_id(sql) if ordered else sql
+
+
+def _parquet_ids_repeat(con: duckdb.DuckDBPyConnection, path: str | Path) -> bool:
+    """True when a ``bene_id`` of the Parquet file at ``path`` repeats (one column read, in parallel).
+
+    Only then the rows go through the window that marks repeats, which holds every whole record
+    and sorts them back into file order; otherwise the scan streams in file order.
+    """
+    ids = f"read_parquet('{esc(str(path))}')"
+    found = con.sql(f"SELECT count(bene_id) - count(DISTINCT bene_id) FROM {ids}").fetchall()[0][0]
+    return bool(found)
 
 
 def register_input(
@@ -118,13 +167,16 @@ def register_input(
     """
     kind = input_kind(path)
     if kind == "jsonl":
-        sql = jsonl_input_sql(strict_lines(path, work if work is not None else []), record)
+        sql = _jsonl_input(con, path, record, work if work is not None else [])
     elif kind == "parquet":
         cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{esc(str(path))}')").fetchall()
-        sql = parquet_input_sql(path, {str(c[0]): str(c[1]) for c in cols}, record)
+        present = {str(c[0]): str(c[1]) for c in cols}
+        sql = parquet_input_sql(path, present, record)
+        if "bene_id" in present and _parquet_ids_repeat(con, path):
+            sql = _first_of_each_id(sql)
     else:
-        sql = relational_input_sql(con, Path(path), record)
-    con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {_first_of_each_id(sql)}")
+        sql = _first_of_each_id(relational_input_sql(con, Path(path), record))
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {sql}")
     con.sql(f"CREATE OR REPLACE TEMP VIEW {POPULATION_TABLE} AS SELECT * FROM {INPUT_VIEW}")
     return kind
 
@@ -144,6 +196,10 @@ def reasons_enum_type(compiled: CompiledSQL) -> exp.DataType | None:
     dictionary-encodes them (about twice as fast to write) and every reader
     still sees strings.
     """
+    from sqlglot import exp
+
+    from .sqltypes import array_type, struct_type
+
     ids = [a.id for a in compiled.market.acos]
     keys = ("pathway", "criterion", "value")
     if not ids or not all(compiled.reason_texts.get(k) for k in keys):
@@ -162,6 +218,11 @@ def output_query(compiled: CompiledSQL, columns: str = "full") -> exp.Select:
     ``columns`` chooses the output columns (:data:`COLUMN_SETS`); DuckDB
     computes only what they need.
     """
+    from sqlglot import exp
+
+    from .compiler import REASON_TYPE
+    from .sqltypes import array_type
+
     names = output_names(compiled, columns)
     inner = compiled.query.copy()
     inner = inner.select(exp.column("_error"), exp.column("_bene_id"), append=True)
@@ -198,6 +259,8 @@ def decide(
     definitions: bool = False,
 ) -> list[dict[str, Any]]:
     """Decide the population at ``input_path`` on DuckDB; one dict per input record, in input order."""
+    from .compiler import compile_policy
+
     mk = load_market(market) if not isinstance(market, Market) else market
     compiled = compile_policy(policy, mk, "duckdb", definitions=definitions)
     _refuse(compiled)
@@ -275,6 +338,8 @@ class _Progress:
 
 def duckdb_output_sql(compiled: CompiledSQL, columns: str = "full", fmt: str = "parquet") -> str:
     """The DuckDB text of :func:`output_query` for output format ``fmt`` (CSV: reasons as JSON text)."""
+    from sqlglot import exp
+
     _refuse(compiled)
     query = output_query(compiled, columns)
     if fmt == "csv":  # CSV has no lists: reasons as JSON text
@@ -327,73 +392,25 @@ def run_duckdb_sql(
     return summarise(counts, kind)
 
 
-def sql_cache_dir() -> Path:
-    """The folder of compiled-SQL texts: ``$LEAD_RULES_CACHE_DIR``, else ``$XDG_CACHE_HOME/lead-rules/sql``."""
-    import os
-
-    explicit = os.environ.get("LEAD_RULES_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lead-rules" / "sql"
-
-
-def _code_hash() -> str:
-    """A hash of the package's own source and of sqlglot's version: a changed compiler misses the cache."""
-    import hashlib
-
-    import sqlglot
-
-    h = hashlib.sha256(str(getattr(sqlglot, "__version__", "")).encode())
-    for path in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
-        h.update(path.as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def _canonical(value: Any) -> str:
-    """JSON text of a dumped model with its sets sorted (their iteration order depends on the hash seed)."""
-
-    def norm(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): norm(x) for k, x in v.items()}
-        if isinstance(v, (set, frozenset)):
-            return sorted((norm(x) for x in v), key=repr)
-        if isinstance(v, (list, tuple)):
-            return [norm(x) for x in v]
-        return v
-
-    return json.dumps(norm(value), sort_keys=True, default=str)
-
-
 def cached_duckdb_sql(policy: Policy, market: Market, columns: str, fmt: str) -> tuple[str, list[str]]:
     """The output query text and SQL issues of ``policy`` on ``market``, from the cache when compiled before.
 
-    Keyed by the policy's content hash, the market, the column set, the output format and
-    the compiler's source (:func:`_code_hash`); a cache that cannot be read or written is
-    skipped (the query is compiled). Saves the compile and the SQLGlot generation (~1 s).
+    Keyed by the policy's content hash, the market, the column set, the output format and the
+    compiler's source (:func:`lead_rules.sql.cache.cache_key`); a cache that cannot be trusted,
+    read or written is skipped (the query is compiled). Saves the compile and the SQLGlot
+    generation (~1 s) and the import of the compiler.
     """
-    import hashlib
-    import os
+    key = cache_key(policy, market, columns, fmt)
+    folder = sql_cache_dir()
+    hit = read_entry(folder, key)
+    if hit is not None:
+        return hit
+    from .compiler import compile_policy
 
-    key = hashlib.sha256(
-        "\0".join((_code_hash(), policy.content_hash, _canonical(market.model_dump()), columns, fmt)).encode()
-    ).hexdigest()
-    path = sql_cache_dir() / f"{key}.json"
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(entry, dict) and isinstance(entry.get("sql"), str) and isinstance(entry.get("issues"), list):
-            return entry["sql"], [str(i) for i in entry["issues"]]
-    except (OSError, ValueError):
-        pass
     compiled = compile_policy(policy, market, "duckdb")
     sql = duckdb_output_sql(compiled, columns, fmt)
     issues = [str(i) for i in compiled.issues]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"sql": sql, "issues": issues}), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    write_entry(folder, key, sql, issues)
     return sql, issues
 
 
@@ -446,12 +463,16 @@ def align(
             record = schema.struct if schema is not None else None
             summary = run_duckdb_sql(sql, input_path, partial, progress=progress, record=record)
         elif engine == "spark":
+            from .compiler import compile_policy
             from .spark import run_spark
 
             compiled = compile_policy(policy, market, "spark")
             issues = [str(i) for i in compiled.issues]
             summary = run_spark(compiled, input_path, partial, progress=progress, columns=columns)
         else:
+            from .compiler import compile_policy
+            from .interpreter_engine import run_interpreter
+
             compiled = compile_policy(policy, market, "duckdb")
             issues = [str(i) for i in compiled.issues]
             summary = run_interpreter(

@@ -35,12 +35,8 @@ from ..language.types import (
     Type,
 )
 from ..language.values import Month
-
-POPULATION_TABLE = "population"
-"""The relation (table or view) of validated, normalised beneficiary records."""
-
-MONEY_SCALE = 2
-"""Decimal places of money fields (``claims[].allowed``) in the input relation."""
+from .constants import MONEY_SCALE as MONEY_SCALE  # re-exported
+from .constants import POPULATION_TABLE as POPULATION_TABLE  # re-exported
 
 DIV_SCALE = 18
 """Decimal places of a quotient ``a / b`` in SQL (rounded half up)."""
