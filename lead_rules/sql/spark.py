@@ -30,8 +30,9 @@ from ..language.records import Beneficiary, Market
 from ..language.strict_json import parse_record
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type
 from .compiler import CompiledSQL, compile_policy
-from .duckdb_io import BENEFICIARY, BENEFICIARY_FIELDS, SUSPECT_PATTERN, Field, fields_of, guard_pattern
+from .duckdb_io import BENEFICIARY, BENEFICIARY_FIELDS, Field, fields_of, guard_pattern
 from .interpreter_engine import duplicate_cause
+from .jsonl_io import SUSPECT_PATTERN
 from .output import copy_options, input_kind, output_names, write_rows
 from .quoting import identifier, literal
 from .sqltypes import MONEY_SCALE, POPULATION_TABLE
@@ -332,7 +333,7 @@ def _jsonl_input(spark: Any, p: Path, error_schema: Any) -> tuple[Any, Any]:
 
     Every other line is judged on the driver by the interpreter's strict reader
     and record model: bytes that are not UTF-8 (``is_valid_utf8``; Spark keeps
-    a line's bytes), text strict JSON may refuse (:data:`.duckdb_io.SUSPECT_PATTERN`),
+    a line's bytes), text strict JSON may refuse (:data:`.jsonl_io.SUSPECT_PATTERN`),
     a repeated key, a value of the wrong kind (:func:`.duckdb_io.guard_pattern`).
     """
     lines = _numbered(spark, spark.read.text(str(p)))
