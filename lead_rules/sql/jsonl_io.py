@@ -68,7 +68,19 @@ def fast_ok(x: str, f: Field) -> str:
 
 
 def fast_convert(x: str, f: Field) -> str:
-    """SQL: the typed value of valid fast-path value ``x`` of field ``f``."""
+    """SQL: the typed value of valid fast-path value ``x`` of field ``f``.
+
+    A JSON ``null`` of a field with a default takes the default, as an absent key does on the
+    exact path (records.md: absent and null both mean "not known").
+    """
+    value = _fast_value(x, f)
+    if f.default is not None and not isinstance(f.type, ListT):
+        default = "TRUE" if f.default is True else "FALSE" if f.default is False else literal(str(f.default))
+        return f"coalesce({value}, {default})"
+    return value
+
+
+def _fast_value(x: str, f: Field) -> str:
     t = f.type
     if t == DATE:
         return f"TRY_CAST({x} AS DATE)"
