@@ -127,16 +127,24 @@ def test_full_device_written_in_place(command: str, pop: dict[str, Path], tmp_pa
 def test_fifo_written_in_place(command: str, pop: dict[str, Path], tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # our reader and a writer first: nothing blocks or hangs
+    wfd = os.open(fifo, os.O_WRONLY)
+    os.set_blocking(rfd, True)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+
+    def read() -> None:
+        while chunk := os.read(rfd, 1 << 16):
+            got.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
         assert _run(_argv(command, pop, fifo)) in (0, 1)
     finally:
-        if reader.is_alive():  # never left blocked: open the write end once so the reader ends
-            with open(fifo, "wb"):
-                pass
+        os.close(wfd)  # the end of the stream once the command's writer closed too
         reader.join(10)
+        os.close(rfd)
+    got = [b"".join(got)]
     assert stat.S_ISFIFO(fifo.stat().st_mode) and got and len(got[0]) > 0
     assert _leftovers(tmp_path) == []
 
@@ -148,7 +156,7 @@ def test_folder_refused_in_one_line(command: str, pop: dict[str, Path], tmp_path
     folder.mkdir()
     assert _run(_argv(command, pop, folder)) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "is a folder" in err[0], err
+    assert len(err) == 1 and "it is a folder" in err[0], err
     assert list(folder.iterdir()) == [] and _leftovers(tmp_path) == []
 
 

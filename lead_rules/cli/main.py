@@ -93,7 +93,7 @@ def _refuse_output(output: str, inputs: list[str | None]) -> None:
 
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
-"""The output names ``evaluate`` accepts: it writes JSON Lines (``align`` writes Parquet and CSV too)."""
+"""The output extensions ``evaluate`` accepts (or none): it writes JSON Lines (``align`` writes Parquet and CSV too)."""
 
 
 def _evaluate_outputs_or_exit(args: argparse.Namespace, inputs: list[str | None]) -> None:
@@ -103,7 +103,8 @@ def _evaluate_outputs_or_exit(args: argparse.Namespace, inputs: list[str | None]
 
     refuse_outputs_or_exit({"--output": args.output, "--log": getattr(args, "log", None)}, inputs)
     out = args.output
-    if out not in (None, "-") and not is_special(out) and Path(out).suffix.lower() not in JSON_LINES_SUFFIXES:
+    suffix = Path(out).suffix.lower() if out not in (None, "-") else ""
+    if suffix and suffix not in JSON_LINES_SUFFIXES and not is_special(out):  # a name without extension is fine
         print(
             f"lead-rules: evaluate writes JSON Lines: {out} should end in .jsonl "
             "(for Parquet or CSV use 'lead-rules align')",

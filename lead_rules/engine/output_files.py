@@ -82,7 +82,7 @@ def refuse_outputs(
             continue
         out = Path(item)
         if out.is_dir():
-            raise OutputRefused(f"{label} {out} is a folder, not a file; give a file name")
+            raise OutputRefused(f"cannot open {label} {out}: it is a folder, not a file; give a file name")
         refuse_overwrite(out, sources, label)
         if is_special(out):
             continue  # a device or a pipe may take two streams (e.g. both to a terminal)
@@ -138,7 +138,7 @@ def atomic_output(target: str | Path) -> Iterator[Path]:
         return
     final = Path(os.path.realpath(target)) if Path(target).is_symlink() else Path(target)
     if final.is_dir():
-        raise OutputRefused(f"the output {target} is a folder, not a file; give a file name")
+        raise OutputRefused(f"cannot open the output {target}: it is a folder, not a file; give a file name")
     mode = stat.S_IMODE(final.stat().st_mode) if final.is_file() else None
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=final.parent))
