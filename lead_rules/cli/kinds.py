@@ -106,9 +106,13 @@ def market(args: argparse.Namespace) -> int:
     """``lead-rules market``: fill each ACO's ``medicaid_partners`` from the valid arrangements."""
     import yaml
 
+    from ..engine.output_files import atomic_write_text
     from ..engine.policy import load_market
     from .loading import policy_or_exit
+    from .tools import outputs_refused
 
+    if outputs_refused({"--output": args.output}, [args.base, args.arrangements, args.policy]):
+        return 2
     policy = policy_or_exit(args.policy or _bundled_policy("partnership"))
     try:
         base = _plain_market(Path(args.base))
@@ -150,12 +154,7 @@ def market(args: argparse.Namespace) -> int:
         print(f"lead-rules: the market built is not valid: {exc}", file=sys.stderr)
         return 1
     out = Path(args.output)
-    if out.resolve() in (Path(args.base).resolve(), Path(args.arrangements).resolve()):
-        print("lead-rules: --output must not overwrite an input", file=sys.stderr)
-        return 2
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(base, sort_keys=False, default_flow_style=None), encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, yaml.safe_dump(base, sort_keys=False, default_flow_style=None))
     print(f"{len(results) - invalid} valid arrangement(s), {invalid} invalid -> {out}", file=sys.stderr)
     return 0
 

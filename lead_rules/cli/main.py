@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ..engine.output_files import OutputRefused, atomic_output, refuse_overwrite
+from ..engine.output_files import atomic_output
 from ..engine.policy import check_policy
 from .loading import PROVENANCE_MISMATCH as PROVENANCE_MISMATCH  # re-exported: the documented exit code
 from .loading import (
@@ -87,14 +87,30 @@ def _output(path: str | None, inputs: list[str | None]) -> Iterator[IO[str]]:
 
 
 def _refuse_output(output: str, inputs: list[str | None]) -> None:
-    if Path(output).is_dir():  # before the atomic writer: it would only fail when moving the finished file
-        print(f"lead-rules: cannot open {output}: it is a folder, not a file", file=sys.stderr)
+    from .tools import refuse_outputs_or_exit  # a folder, an input: one line before the atomic writer starts
+
+    refuse_outputs_or_exit({"--output": output}, inputs)
+
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+"""The output extensions ``evaluate`` accepts (or none): it writes JSON Lines (``align`` writes Parquet and CSV too)."""
+
+
+def _evaluate_outputs_or_exit(args: argparse.Namespace, inputs: list[str | None]) -> None:
+    """Refuse (exit 2, one line) an output or log that is an input, a folder, the other one, or not JSON Lines."""
+    from ..engine.output_files import is_special
+    from .tools import refuse_outputs_or_exit
+
+    refuse_outputs_or_exit({"--output": args.output, "--log": getattr(args, "log", None)}, inputs)
+    out = args.output
+    suffix = Path(out).suffix.lower() if out not in (None, "-") else ""
+    if suffix and suffix not in JSON_LINES_SUFFIXES and not is_special(out):  # a name without extension is fine
+        print(
+            f"lead-rules: evaluate writes JSON Lines: {out} should end in .jsonl "
+            "(for Parquet or CSV use 'lead-rules align')",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
-    try:
-        refuse_overwrite(output, inputs)
-    except OutputRefused as exc:
-        print(f"lead-rules: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -142,8 +158,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
     from ..batch.jsonl import BatchCounts, run_batch
 
-    policy = policy_or_exit(args.policy)
     inputs = [args.input, args.market, args.policy, getattr(args, "context", None)]
+    _evaluate_outputs_or_exit(args, inputs)  # before anything runs
+    policy = policy_or_exit(args.policy)
     if policy.doc.decision is not None:  # a verdict, ranking or computation
         from .kinds import evaluate
 
@@ -152,8 +169,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         deliver_provenance(args, args.output)
         return code
     market = market_or_exit(_market_arg(args), policy, args.allow_outside_effective)
-    if args.log:
-        _refuse_output(args.log, inputs)
     if args.input is not None and Path(args.input).suffix.lower() in (".yaml", ".yml"):
         from .kinds import evaluate_alignment_documents
 
@@ -284,8 +299,13 @@ def cmd_market(args: argparse.Namespace) -> int:
 
 def cmd_align(args: argparse.Namespace) -> int:
     """Align a whole population with DuckDB, Spark or the interpreter (files, or standard input and output)."""
-    from .streams import run_align
+    from .streams import is_stream, run_align
+    from .tools import outputs_refused
 
+    output = None if is_stream(args.output) else args.output
+    # before anything runs: an output or log that is a folder, an input, or the other one
+    if outputs_refused({"--output": output, "--log": args.log}, [args.input, args.market, args.policy]):
+        return 2
     return run_align(args, _refuse_output)
 
 

@@ -38,6 +38,24 @@ def _market(path: str, *policies: Policy | None) -> Market:
     return market
 
 
+def outputs_refused(outputs: dict[str, str | None], inputs: list[str | None]) -> bool:
+    """Print one line and say True when an output is a folder, an input or another output (check it first)."""
+    from ..engine.output_files import OutputRefused, refuse_outputs
+
+    try:
+        refuse_outputs(outputs, inputs)
+    except OutputRefused as exc:
+        print(f"lead-rules: {exc}", file=sys.stderr)
+        return True
+    return False
+
+
+def refuse_outputs_or_exit(outputs: dict[str, str | None], inputs: list[str | None]) -> None:
+    """:func:`outputs_refused`, exiting 2 (for a check deep inside a command)."""
+    if outputs_refused(outputs, inputs):
+        raise SystemExit(2)
+
+
 def _diagnostics_exit(exc: PolicyError, code: int = 2) -> int:
     for d in exc.diagnostics:
         print(d.render(), file=sys.stderr)
@@ -55,6 +73,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from ..tools.overrides import with_parameters
 
     market_path = _context(args)
+    if outputs_refused({"--output": args.output}, [args.input, market_path, args.old, args.new]):
+        return 2
     if args.new is None and not args.set:
         print("lead-rules: diff needs --new P2, or --set name=value to change a parameter of --old", file=sys.stderr)
         return 2
@@ -104,6 +124,9 @@ def cmd_why_not(args: argparse.Namespace) -> int:
     """The smallest verified record changes that would align one beneficiary to one ACO."""
     from ..tools.why_not import why_not
 
+    if outputs_refused({"--output": args.output}, [args.input, _context(args), args.policy]):
+
+        return 2
     policy = _policy(args.policy)
     for path in (args.input, _context(args)):
         if path is not None and not Path(path).exists():
@@ -143,12 +166,12 @@ def _suggestions_out(
 ) -> int:
     """Print the numbered suggestions and the reasons none works, write ``--output``; the exit code."""
     from ..batch.jsonl import dumps
-    from ..tools.diff import atomic_write
+    from ..engine.output_files import atomic_write_text
 
     for n, text in enumerate(shown, start=1):
         print(f"{n}. {text}")
     if args.output:
-        atomic_write(Path(args.output), "".join(dumps(line) + "\n" for line in lines))
+        atomic_write_text(Path(args.output), "".join(dumps(line) + "\n" for line in lines))
     if not lines:
         print(f"no change to the record {what}:")
     elif impossible:
@@ -200,6 +223,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..tools.report import counts_add_up, write_report
 
     decisions = Path(args.input)
+    if outputs_refused({"--output": args.output}, [args.input, args.policy, args.market, args.population]):
+        return 2
     if not decisions.exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
         return 2

@@ -17,11 +17,11 @@ a changed input record, another policy or market, or another decision.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import random
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from ..batch.jsonl import BatchCounts, decide_lines, dumps, json_default
+from ..engine.output_files import atomic_output
 from ..engine.policy import Policy
 from ..engine.provenance import canonical, market_hash
 from ..engine.trace_codec import TraceEncoder
@@ -61,7 +62,13 @@ def decision_id(policy_hash: str, mk_hash: str, input_hash: str) -> str:
 
 @dataclass
 class LogWriter:
-    """Writes log lines to a temporary file and moves it into place on :meth:`close`."""
+    """Writes log lines to a temporary file and moves it into place when the ``with`` block ends.
+
+    Use it as a context manager: the file goes through
+    :func:`lead_rules.engine.output_files.atomic_output`, so on an error, Ctrl-C
+    or SIGTERM no partial log (and no temporary file) is left; a device or FIFO
+    log is written in place, a symlinked log at its target.
+    """
 
     path: Path
     policy: Policy
@@ -70,15 +77,26 @@ class LogWriter:
     time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     def __post_init__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in close()
-            "w", encoding="utf-8", dir=self.path.parent, delete=False, suffix=".tmp"
-        )
         self.mk_hash = market_hash(self.market)
         self.lines = 0
+        self._stack = contextlib.ExitStack()
+        self._fh: IO[str] | None = None
+
+    def __enter__(self) -> LogWriter:
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(atomic_output(self.path))
+            self._fh = stack.enter_context(open(tmp, "w", encoding="utf-8"))
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._fh = None
+        self._stack.__exit__(*exc)  # closes the file, then moves it into place (or removes it on an error)
 
     def write(self, row: int, input_hash: str, decision: Mapping[str, Any]) -> None:
         """Log one decision."""
+        if self._fh is None:
+            raise RuntimeError("LogWriter.write outside its with block")
         entry = {
             "decision_id": decision_id(self.policy.content_hash, self.mk_hash, input_hash),
             "time": self.time,
@@ -92,13 +110,6 @@ class LogWriter:
         self._fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
         self.lines += 1
 
-    def close(self) -> None:
-        """Finish the log (atomically)."""
-        self._fh.close()
-        tmp = Path(self._fh.name)
-        tmp.chmod(0o644)
-        tmp.replace(self.path)
-
 
 def run_batch_logged(
     policy: Policy,
@@ -111,7 +122,6 @@ def run_batch_logged(
 ) -> BatchCounts:
     """:func:`lead_rules.batch.run_batch`, logging every decision to ``log``."""
     counts = BatchCounts()
-    writer = LogWriter(log, policy, market, "interpreter")
     last: dict[int, str] = {}
 
     def lines() -> Iterator[str]:
@@ -120,12 +130,12 @@ def run_batch_logged(
             last[number] = line
             yield line
 
-    for row, _ in decide_lines(policy, market, lines(), trace, encoder):
-        dst.write(dumps(row) + "\n")
-        counts.add(row["outcome"])
-        raw = last.get(int(row["line"]), "")
-        writer.write(int(row["line"]), _hash_line(raw), row)
-    writer.close()
+    with LogWriter(log, policy, market, "interpreter") as writer:
+        for row, _ in decide_lines(policy, market, lines(), trace, encoder):
+            dst.write(dumps(row) + "\n")
+            counts.add(row["outcome"])
+            raw = last.get(int(row["line"]), "")
+            writer.write(int(row["line"]), _hash_line(raw), row)
     return counts
 
 
@@ -159,11 +169,22 @@ def input_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | None, s
 
 
 def _output_rows(path: Path) -> Iterator[tuple[Any, ...]]:
-    import duckdb
-
+    """The decision fields of every row of an ``align`` output (Parquet, CSV or JSON Lines), in order."""
     from ..sql.output import OUTPUT_FORMATS, output_reader
 
     fmt = OUTPUT_FORMATS.get(path.suffix.lower(), "json")
+    if fmt == "json":  # one JSON object a line; read here (DuckDB's JSON reader would need every column declared)
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                value, bad = parse_record(line)
+                if bad is not None or not isinstance(value, dict):
+                    raise ValueError(f"{path}:{number}: not a decision line")
+                yield tuple(value.get(k) for k in DECISION_FIELDS)
+        return
+    import duckdb
+
     cols = ", ".join(f'"{c}"' for c in DECISION_FIELDS)
     cur = duckdb.connect().execute(f"SELECT {cols} FROM {output_reader(path, fmt)}")
     while True:
@@ -175,16 +196,15 @@ def _output_rows(path: Path) -> Iterator[tuple[Any, ...]]:
 
 def write_align_log(policy: Policy, market: Market, input_path: Path, output_path: Path, engine: str, log: Path) -> int:
     """Log the decisions ``align`` wrote to ``output_path`` (one row per input record, in order)."""
-    writer = LogWriter(log, policy, market, engine)
     inputs = input_records(input_path)
-    for out in _output_rows(output_path):
-        nxt = next(inputs, None)
-        if nxt is None:
-            raise ValueError(f"{output_path} has more rows than {input_path} has records")
-        writer.write(nxt[0], nxt[2], dict(zip(DECISION_FIELDS, out, strict=True)))
-    if next(inputs, None) is not None:
-        raise ValueError(f"{input_path} has more records than {output_path} has rows")
-    writer.close()
+    with LogWriter(log, policy, market, engine) as writer:
+        for out in _output_rows(output_path):
+            nxt = next(inputs, None)
+            if nxt is None:
+                raise ValueError(f"{output_path} has more rows than {input_path} has records")
+            writer.write(nxt[0], nxt[2], dict(zip(DECISION_FIELDS, out, strict=True)))
+        if next(inputs, None) is not None:
+            raise ValueError(f"{input_path} has more records than {output_path} has rows")
     return writer.lines
 
 

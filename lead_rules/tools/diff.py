@@ -29,6 +29,7 @@ from typing import Any
 
 import duckdb
 
+from ..engine.output_files import atomic_write_text, is_special
 from ..engine.policy import Policy
 from ..language import ast
 from ..language.records import Market
@@ -418,21 +419,11 @@ td,th{{border:1px solid #ccc;padding:.3em .6em}}td.n{{text-align:right}}th{{back
 
 def write_result(result: DiffResult, output: Path) -> None:
     """Write the diff as JSON (``.json``) or HTML (``.html``), atomically."""
-    suffix = output.suffix.lower()
+    suffix = output.suffix.lower() or (".json" if is_special(output) else "")  # a device or pipe gets JSON
     if suffix == ".json":
         text = json.dumps(result.to_dict(), indent=2, default=str) + "\n"
     elif suffix in (".html", ".htm"):
         text = to_html(result)
     else:
         raise ValueError(f"unknown diff output format {output.suffix!r}: expected .json or .html")
-    atomic_write(output, text)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as fh:
-        fh.write(text)
-        tmp = Path(fh.name)
-    tmp.chmod(0o644)
-    tmp.replace(path)
+    atomic_write_text(output, text)

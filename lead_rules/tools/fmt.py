@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .diff import atomic_write
+from ..engine.output_files import atomic_write_text
 
 
 def _yaml() -> Any:
@@ -89,7 +89,11 @@ def fmt_paths(paths: Iterable[Path], check: bool = False) -> FmtResult:
         if out == text:
             result.unchanged.append(path)
             continue
-        result.changed.append(path)
         if not check:
-            atomic_write(path, out)
+            try:
+                atomic_write_text(path, out)  # a symlinked file is rewritten at its target, the link kept
+            except (OSError, ValueError) as exc:
+                result.errors.append((path, str(exc)))
+                continue
+        result.changed.append(path)
     return result

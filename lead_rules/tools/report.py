@@ -404,12 +404,12 @@ def write_report(
     population: Path | None = None,
 ) -> ReportData:
     """Compute and write the report (atomically, never over the input); return its data."""
-    from .diff import atomic_write
+    from ..engine.output_files import atomic_write_text
 
     if output.resolve() == decisions.resolve():
         raise ValueError("the report would overwrite its input")
     data = collect(decisions, policy, market, population)
-    atomic_write(output, render(data))
+    atomic_write_text(output, render(data))
     return data
 
 
