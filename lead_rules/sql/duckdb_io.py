@@ -27,7 +27,7 @@ from ..language import records
 from ..language.limits import INT_MAX, INT_MIN
 from ..language.schema import fields_of as schema_fields_of
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
-from .constants import MONEY_SCALE
+from .constants import MONEY_INTEGER_DIGITS, MONEY_SCALE
 from .quoting import identifier, literal
 
 INPUT_VIEW = "_lr_input"
@@ -348,18 +348,7 @@ def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT
             else:
                 money = isinstance(elem, StructT) and any(s.type == DECIMAL for s in fields_of(elem))
                 if money and isinstance(elem, StructT) and not _narrow_money(present[f.name]):
-                    e = lambda_var()
-                    dec = [s.name for s in fields_of(elem) if s.type == DECIMAL]
-                    conds = " OR ".join(
-                        f"CAST({e}.{_ident(d)} AS DECIMAL(38, 12)) "
-                        f"<> CAST({e}.{_ident(d)} AS DECIMAL(38, {MONEY_SCALE}))"
-                        for d in dec
-                    )
-                    errors.append(
-                        f"CASE WHEN len(list_filter({name}, lambda {e}: {conds})) > 0 THEN "
-                        f"'{f.name}: more than {MONEY_SCALE} decimal places (the SQL engine reads money with "
-                        f"{MONEY_SCALE})' END"
-                    )
+                    errors.append(_money_check(name, f.name, elem))
                 cols.append(f"coalesce({name}, []) AS {name}")
         else:
             cols.append(f"{_null_default(name, f.type, f.default)} AS {name}")
@@ -382,10 +371,36 @@ def _null_default(x: str, t: Type, default: Any) -> str:
     return x
 
 
+def _money_check(name: str, field: str, elem: StructT) -> str:
+    """SQL: the first money value of list column ``name`` the interpreter refuses, with its cause (else NULL).
+
+    In the interpreter's order (records.Money): not finite (a float NaN or infinity), out of range
+    (16 digits before the point), more than :data:`MONEY_SCALE` places. A float has at most
+    :data:`MONEY_SCALE` places when rounding to them leaves it unchanged (the interpreter reads the
+    shortest decimal text of the float). Every value is tested as a double or a DECIMAL(38, s)
+    without a cast that can fail, so a bad value is an error row, never a failed query.
+    """
+    e, i = lambda_var(), lambda_var()
+    whens = []
+    for d in (s.name for s in fields_of(elem) if s.type == DECIMAL):
+        v = f"{e}.{_ident(d)}"
+        at = f"'{field}.' || ({i} - 1) || '.{d}: "
+        whens.append(
+            f"WHEN {v} IS NOT NULL AND NOT isfinite(CAST({v} AS DOUBLE)) THEN {at}Input should be a finite number' "
+            f"WHEN abs({v}) >= {10 ** MONEY_INTEGER_DIGITS} THEN {at}money out of range "
+            f"(at most {MONEY_INTEGER_DIGITS} digits before the point)' "
+            f"WHEN round({v}, {MONEY_SCALE}) <> {v} THEN {at}more than {MONEY_SCALE} decimal places "
+            f"(the SQL engine reads money with {MONEY_SCALE})' "
+        )
+    per = f"list_transform({name}, lambda {e}, {i}: CASE WHEN {e} IS NULL THEN NULL {''.join(whens)}END)"
+    return f"list_filter({per}, lambda {e}: {e} IS NOT NULL)[1]"
+
+
 def _narrow_money(parquet_type: str) -> bool:
-    """True when every DECIMAL inside ``parquet_type`` has at most :data:`MONEY_SCALE` places."""
-    scales = [int(m) for m in re.findall(r"DECIMAL\(\d+,\s*(\d+)\)", parquet_type)]
-    return bool(scales) and max(scales) <= MONEY_SCALE and "DOUBLE" not in parquet_type and "FLOAT" not in parquet_type
+    """True when every DECIMAL inside ``parquet_type`` fits DECIMAL(18, :data:`MONEY_SCALE`): nothing to check."""
+    kinds = re.findall(r"DECIMAL\((\d+),\s*(\d+)\)", parquet_type)
+    fits = all(int(p) - int(s) <= MONEY_INTEGER_DIGITS and int(s) <= MONEY_SCALE for p, s in kinds)
+    return bool(kinds) and fits and "DOUBLE" not in parquet_type and "FLOAT" not in parquet_type
 
 
 def _empty(f: Field) -> str:
