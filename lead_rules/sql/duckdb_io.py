@@ -147,14 +147,26 @@ def check(x: str, f: Field, path: str) -> str:
         )
     if t == DECIMAL:
         text = _decimal_text(x)
-        ok = f"TRY_CAST({text} AS DECIMAL(38, 12)) IS NOT NULL"
-        exact = f"TRY_CAST({text} AS DECIMAL(38, 12)) = TRY_CAST({text} AS DECIMAL(38, {MONEY_SCALE}))"
-        in_range = f"TRY_CAST({text} AS DECIMAL(18, {MONEY_SCALE})) IS NOT NULL"
+        wide = f"TRY_CAST({text} AS DECIMAL(38, 12))"
+        number = f"TRY_CAST({text} AS DOUBLE)"
+        # in the interpreter's order (records.Money): a number, finite, in range, then the places,
+        # these told on the text (a cast to DECIMAL(38, 12) would round 0.000000000000000001 to 0)
+        out_of_range = f"abs({wide}) >= {10 ** MONEY_INTEGER_DIGITS} OR ({wide} IS NULL AND abs({number}) >= 1)"
+        trimmed = f"trim({text})"
+        places = (
+            f"length(regexp_extract({trimmed}, '\\.([0-9]*?)0*([eE]|$)', 1)) "
+            f"- coalesce(TRY_CAST(regexp_extract({trimmed}, '[eE]([-+]?[0-9]+)$', 1) AS INTEGER), 0)"
+        )
         return (
-            f"CASE {missing}WHEN NOT ({ok}) THEN {path} || ': Input should be a valid decimal' "
-            f"WHEN NOT ({exact}) THEN {path} || ': more than {MONEY_SCALE} decimal places (the SQL engine reads "
-            f"money with {MONEY_SCALE})' "
-            f"WHEN NOT ({in_range}) THEN {path} || ': money out of range (at most 16 digits before the point)' END"
+            f"CASE {missing}WHEN {text} IS NULL THEN {path} || ': Decimal input should be an integer, float, "
+            "string or Decimal object' "
+            f"WHEN {number} IS NULL THEN {path} || ': Input should be a valid decimal' "
+            f"WHEN NOT isfinite({number}) AND NOT regexp_matches({text}, '[0-9]') "
+            f"THEN {path} || ': Input should be a finite number' "
+            f"WHEN {out_of_range} THEN {path} || ': money out of range (at most {MONEY_INTEGER_DIGITS} digits "
+            "before the point)' "
+            f"WHEN {places} > {MONEY_SCALE} THEN {path} || ': more than {MONEY_SCALE} decimal places "
+            f"(the SQL engine reads money with {MONEY_SCALE})' END"
         )
     if isinstance(t, StructT):
         subs = fields_of(t)
@@ -294,7 +306,7 @@ def guard_pattern(record: StructT | None = None) -> str:
         rf'"({alt(codes)})"\s*:\s*[^"n\s]',
         rf'"({alt(bools)})"\s*:\s*[^tfn\s]',
         rf'"({alt(ints)})"\s*:\s*([^-0-9n\s]|-?[0-9]+[.eE]|-?[0-9]{{19}})',  # 19 digits: maybe beyond 64 bits
-        rf'"({alt(decimals)})"\s*:\s*([^-0-9n\s]|-?[0-9]*\.[0-9]{{{MONEY_SCALE + 1}}}|-?[0-9.]+[eE])',
+        rf'"({alt(decimals)})"\s*:\s*([^-0-9n\s]|-?[0-9]*\.[0-9]{{{MONEY_SCALE + 1}}}|-?[0-9.]+[eE]|{_LONG_NUMBER})',
         rf'"({alt(dated)})"\s*:\s*[^"n\s]',
         rf'"({alt(nested)})"\s*:\s*[^{{n\s]',
         rf'"({alt(lists)})"\s*:\s*[^\[\s]',
@@ -302,6 +314,25 @@ def guard_pattern(record: StructT | None = None) -> str:
         r'}\s*,\s*([^\s{"]|"[^"]*"\s*[,\]])',
     ]
     return "|".join(parts)
+
+
+_LONG_NUMBER = r"-?([0-9]\.?){16}"
+"""A number with 16 or more digits: more than a double holds exactly, which DuckDB's JSON functions read
+numbers as (9999999999999999.99, valid money, would read as 1e16); :func:`money_as_text` reads it."""
+
+
+def money_as_text(line: str, record: StructT | None = None) -> str:
+    """SQL: JSON text ``line`` with every number of a money field quoted, so its text reaches :func:`check` whole.
+
+    :func:`check` reads a money string as a money number (as the interpreter's lax decimal),
+    so the verdict is the same, with the exact digits (DuckDB's JSON functions read numbers as
+    doubles, which hold 15 to 17 digits).
+    """
+    names = "|".join(re.escape(n) for n in _names(DECIMAL, record))
+    if not names:
+        return line
+    number = f'("(?:{names})"\\s*:\\s*)(-?[0-9][0-9.eE+-]*)'
+    return f"regexp_replace({line}, {_q(number)}, '\\1\"\\2\"', 'g')"
 
 
 def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT | None = None) -> str:
@@ -422,6 +453,7 @@ __all__ = [
     "convert",
     "guard_pattern",
     "lambda_var",
+    "money_as_text",
     "parquet_input_sql",
     "population_view_sql",
 ]

@@ -1,0 +1,143 @@
+"""Findings of the QA probe on record and input reading (/work/notes/probe.md 8-12, 17, 19, 20).
+
+Table-driven: each row is one input the probe found the engines (or a reader) got wrong; the
+interpreter and DuckDB must give the same verdict and cause on every line, and a bad document a
+located error, never a traceback or a hang.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import output_rows
+from corrupt_lines import GOOD
+
+from lead_rules.sql.run import align
+from lead_rules.synth.generate import PARQUET_SCHEMA, write_population
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "policies" / "example"
+MARKET = EXAMPLE / "markets" / "example-2028.yaml"
+
+# --- 8: money at the documented limit (16 digits before the point, 2 places) in JSON Lines ----------
+
+RANGE = "money out of range (at most 16 digits before the point)"
+PLACES = "more than 2 decimal places (the SQL engine reads money with 2)"
+FINITE = "Input should be a finite number"
+KIND = "Decimal input should be an integer, float, string or Decimal object"
+
+MONEY_CASES: list[tuple[str, str | None]] = [  # (raw JSON of claims[0].allowed, expected cause or None)
+    ("9999999999999999.99", None),
+    ("-9999999999999999.99", None),
+    ('"9999999999999999.99"', None),
+    ("10000000000000000.00", RANGE),
+    ("10000000000000000.001", RANGE),
+    ("1e16", RANGE),
+    ('"1e16"', RANGE),
+    ("99999999999999999.9", RANGE),
+    ("123456789012345678901234567890", RANGE),
+    ("1e400", RANGE),
+    ("-1e400", RANGE),
+    ('"1e400"', RANGE),
+    ("9999999999999999.999", PLACES),
+    ("1.005", PLACES),
+    ("1e-400", PLACES),
+    ("0.000000000000000001", PLACES),
+    ("12.50000000000000000001", PLACES),
+    ('"0.001"', PLACES),
+    ('"NaN"', FINITE),
+    ('"Infinity"', FINITE),
+    ('"abc"', "Input should be a valid decimal"),
+    ("true", KIND),
+    ("[1]", KIND),
+    ("1E2", None),
+    ("1.25e-1", PLACES),
+    ("1.5e1", None),
+    ("12.3400", None),
+    ('"  12.5 "', None),
+    ("-0.0", None),
+]
+
+
+def _claim_line(i: int, raw: str) -> str:
+    record = json.loads(json.dumps(GOOD))
+    record["bene_id"] = f"M{i:03d}"
+    text = json.dumps(record)
+    return text.replace('"allowed": 120.5', f'"allowed": {raw}', 1)
+
+
+def _both(
+    tmp_path: Path, src: Path, policy: Path = EXAMPLE, market: Path = MARKET
+) -> dict[str, list[dict[str, Any]]]:
+    rows = {}
+    for engine in ("interpreter", "duckdb"):
+        out = tmp_path / f"{engine}.jsonl"
+        summary = align(policy, market, src, out, engine=engine, progress=False)
+        rows[engine] = output_rows(out)
+        assert summary["read"] == len(rows[engine]) == summary["decided"] + summary["errors"]
+    return rows
+
+
+def test_money_boundary_same_verdict_and_cause_in_json_lines(tmp_path: Path) -> None:
+    src = tmp_path / "money.jsonl"
+    src.write_text("".join(_claim_line(i, raw) + "\n" for i, (raw, _) in enumerate(MONEY_CASES)))
+    rows = _both(tmp_path, src)
+    for i, (raw, cause) in enumerate(MONEY_CASES):
+        got = {e: (r[i]["outcome"], r[i]["cause"]) for e, r in rows.items()}
+        assert got["interpreter"] == got["duckdb"], (raw, got)
+        if cause is None:
+            assert got["duckdb"][0] != "error", (raw, got)
+        else:
+            assert got["duckdb"] == ("error", f"claims.0.allowed: {cause}"), (raw, got)
+
+
+# --- 9: float money in Parquet (NaN, infinities, 1e17) is an error row, never a failed query -------
+
+PARQUET_FLOATS: list[tuple[float, str | None]] = [
+    (float("nan"), FINITE),
+    (float("inf"), FINITE),
+    (float("-inf"), FINITE),
+    (1e17, RANGE),
+    (1e16, RANGE),
+    (0.1 + 0.2, PLACES),
+    (125.16, None),
+    (-20.0, None),
+]
+
+
+def test_parquet_float_money_gives_the_interpreters_error_rows(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    paths = write_population(tmp_path / "pop", len(PARQUET_FLOATS), 7, 2028, ("parquet",))
+
+    def floats(t: Any) -> Any:  # the generator's schema with every decimal a float64
+        if pa.types.is_decimal(t):
+            return pa.float64()
+        if pa.types.is_struct(t):
+            return pa.struct([pa.field(f.name, floats(f.type)) for f in t])
+        if pa.types.is_list(t):
+            return pa.list_(floats(t.value_type))
+        return t
+
+    records = pq.read_table(paths["parquet"]).to_pylist()
+    for record, (value, _) in zip(records, PARQUET_FLOATS, strict=True):
+        while len(record["claims"]) < 2:
+            record["claims"].append(dict(record["claims"][0]) if record["claims"] else {"claim_id": "x"})
+        for c in record["claims"]:
+            c["allowed"] = None if c.get("allowed") is None else float(c["allowed"])
+        record["claims"][1]["allowed"] = value  # the second claim: the cause names its index
+    src = tmp_path / "money.parquet"
+    schema = pa.schema([pa.field(f.name, floats(f.type)) for f in PARQUET_SCHEMA])
+    pq.write_table(pa.Table.from_pylist(records, schema=schema), src)
+    assert "double" in str(pq.read_schema(src).field("claims").type)
+    rows = _both(tmp_path, src, REPO / "policies" / "lead", paths["market"])
+    for i, (value, cause) in enumerate(PARQUET_FLOATS):
+        got = {e: (r[i]["outcome"], r[i]["cause"]) for e, r in rows.items()}
+        assert got["interpreter"] == got["duckdb"], (value, got)
+        if cause is None:
+            assert got["duckdb"][0] != "error", (value, got)
+        else:
+            assert got["duckdb"] == ("error", f"claims.1.allowed: {cause}"), (value, got)
