@@ -141,3 +141,93 @@ def test_parquet_float_money_gives_the_interpreters_error_rows(tmp_path: Path) -
             assert got["duckdb"][0] != "error", (value, got)
         else:
             assert got["duckdb"] == ("error", f"claims.1.allowed: {cause}"), (value, got)
+
+
+# --- 10, 11: decision-kind and YAML inputs are read strictly; deep nesting is an error row ------------
+
+STATES = REPO / "policies" / "state-selection" / "samples" / "states.yaml"
+STATE_POLICY = REPO / "policies" / "state-selection"
+
+
+def _state_text() -> str:
+    import yaml
+
+    return json.dumps(yaml.safe_load(STATES.read_text())[0], default=str)
+
+
+STRICT_LINES: list[tuple[str, str, str]] = [  # (name, how the good line is changed, the cause expected)
+    ("duplicate key", "dup", "duplicate key 'state'"),
+    ("NaN", "nan", "NaN is not a JSON number"),
+    ("deep", "deep", "JSON nested deeper than"),
+    ("trailing comma", "comma", "not valid JSON"),
+]
+
+
+def _mutate(line: str, how: str) -> str:
+    if how == "dup":
+        return line[:-1] + ', "state": "ZZ"}'
+    if how == "nan":
+        return line[:-1] + ', "ltss_user_share": NaN}'.replace('"ltss_user_share"', '"extra"')
+    if how == "deep":
+        return line[:-1] + ', "x": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    return line[:-1] + ",}"
+
+
+@pytest.mark.parametrize(("name", "how", "cause"), STRICT_LINES, ids=[c[0] for c in STRICT_LINES])
+def test_decision_kind_lines_are_read_strictly(tmp_path: Path, name: str, how: str, cause: str) -> None:
+    from lead_rules.cli import main
+
+    good = _state_text()
+    src = tmp_path / "states.jsonl"
+    src.write_text(good + "\n" + _mutate(good, how) + "\n")
+    out = tmp_path / "o.jsonl"
+    assert main(["evaluate", "--policy", str(STATE_POLICY), "--input", str(src), "--output", str(out)]) == 0
+    rows = output_rows(out)
+    assert len(rows) == 2 and rows[0]["outcome"] != "error", name
+    assert rows[1]["outcome"] == "error" and cause in rows[1]["errors"][0]["message"], rows[1]
+    assert rows[1]["errors"][0]["message"].startswith("line 2: "), rows[1]
+
+
+YAML_INPUTS: list[tuple[str, str, str, str]] = [  # (policy, YAML text, the error expected, its line)
+    ("state-selection", "state: NC\nstate: NY\n", "duplicate key 'state'", "2"),
+    ("state-selection", "state: NC\nx: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than", "2"),
+    ("lead", "bene_id: A\nbirth_date: 1950-01-01\nbene_id: B\n", "duplicate key 'bene_id'", "3"),
+]
+
+
+@pytest.mark.parametrize(("policy", "text", "cause", "line"), YAML_INPUTS)
+def test_yaml_inputs_refuse_a_key_twice_and_deep_nesting(
+    tmp_path: Path, policy: str, text: str, cause: str, line: str
+) -> None:
+    from lead_rules.cli import main
+
+    src = tmp_path / "in.yaml"
+    src.write_text(text)
+    out = tmp_path / "o.jsonl"
+    market = ["--market", str(MARKET)] if policy == "lead" else []
+    policy_path = EXAMPLE if policy == "lead" else REPO / "policies" / policy
+    args = ["evaluate", "--policy", str(policy_path), *market, "--input", str(src), "--output", str(out)]
+    assert main(args) == 0
+    (row,) = output_rows(out)
+    assert row["outcome"] == "error"
+    message = row["errors"][0]["message"]
+    assert cause in message and message.startswith(f"{src}:{line}:"), message
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        ('{"bene_id": "A", "x": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested deeper than"),
+        ('{"bene_id": "A", "bene_id": "B"}', "duplicate key 'bene_id'"),
+    ],
+)
+def test_eval_expr_record_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, cause: str
+) -> None:
+    from lead_rules.cli import main
+
+    record = tmp_path / "r.json"
+    record.write_text(text)
+    code = main(["eval-expr", "--policy", str(EXAMPLE), "--market", str(MARKET), "--record", str(record), "1 + 1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and cause in err and len(err.splitlines()) == 1, err
