@@ -231,3 +231,58 @@ def test_eval_expr_record_refused_in_one_line(
     code = main(["eval-expr", "--policy", str(EXAMPLE), "--market", str(MARKET), "--record", str(record), "1 + 1"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and cause in err and len(err.splitlines()) == 1, err
+
+
+# --- 12: decimals of parameters and of decision-kind records: finite, at most 38 digits written out ----
+
+DECIMALS: list[tuple[str, bool]] = [  # (YAML text of the value, accepted)
+    ("0.10", True),
+    ("1500000.00", True),
+    ("1" * 37 + ".5", True),
+    ("0." + "0" * 37 + "1", True),
+    ("1e37", True),
+    ("1e38", False),
+    ("1" * 38 + ".5", False),
+    ("1e400", False),
+    ("1e-400", False),
+    ("-1e999", False),
+]
+
+
+@pytest.mark.parametrize(("text", "ok"), DECIMALS)
+def test_decimal_parameter_limit_is_a_located_e301(tmp_path: Path, text: str, ok: bool) -> None:
+    import shutil
+
+    from lead_rules.engine.policy import check_policy
+
+    shutil.copytree(REPO / "policies" / "lead", tmp_path / "lead")
+    shutil.copytree(REPO / "policies" / "schemas", tmp_path / "schemas")
+    params = tmp_path / "lead" / "parameters.yaml"
+    lines = params.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("  pc_specialist_min_share:")) + 2
+    assert lines[at].strip() == "value: 0.10"
+    lines[at] = lines[at].replace("0.10", text)
+    params.write_text("".join(lines))
+    _, diags = check_policy(tmp_path / "lead")
+    found = [d for d in diags if d.severity == "error"]
+    if ok:
+        assert not found, [d.render() for d in found]
+    else:  # E301, or E001 for an integer beyond 64 bits (the YAML reader's own limit)
+        assert len(found) == 1 and found[0].span.line == at + 1, [d.render() for d in found]
+        assert (found[0].code, "38 digits" in found[0].message) in (("E301", True), ("E001", False)), found
+
+
+@pytest.mark.parametrize(("text", "ok"), DECIMALS)
+def test_decimal_record_values_of_decision_kinds_are_bounded(tmp_path: Path, text: str, ok: bool) -> None:
+    from lead_rules.cli import main
+
+    src = tmp_path / "states.yaml"
+    src.write_text(STATES.read_text().replace("ltss_user_share: 0.28", f"ltss_user_share: {text}", 1))
+    out = tmp_path / "o.jsonl"
+    assert main(["evaluate", "--policy", str(STATE_POLICY), "--input", str(src), "--output", str(out)]) == 0
+    first = output_rows(out)[0]
+    if ok:
+        assert first["outcome"] != "error" or first["errors"][0]["field"] != "ltss_user_share", first
+    else:
+        assert first["outcome"] == "error", first
+        assert first["errors"][0]["field"] == "ltss_user_share" and "38 digits" in first["errors"][0]["message"]

@@ -23,7 +23,7 @@ from . import ast
 from .confine import allowed_roots, confine, escaping_links, policy_root
 from .decisions import DecisionDoc, load_decision
 from .errors import Diagnostics, Span, did_you_mean
-from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, NAME_PATTERN, valid_name
+from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, NAME_PATTERN, decimal_fits, valid_name
 from .lower import lower_tree
 from .market_checks import MarketCheck, load_market_checks
 from .parser import parse_node
@@ -211,7 +211,13 @@ def coerce(value: Any, typ: Type, node: YNode, diags: Diagnostics) -> tuple[bool
             number = Decimal(str(value))
         except InvalidOperation:
             return fail("decimal")
-        if not number.is_finite() or len(number.as_tuple().digits) > DECIMAL_MAX_DIGITS:
+        written = number
+        if isinstance(value, float) and node.kind == "scalar" and node.raw is not None:
+            try:  # the digits as written: the float of 11111111111111111111111111111111111111.5 hides them
+                written = Decimal(node.raw.replace("_", ""))
+            except InvalidOperation:
+                written = number
+        if not (decimal_fits(number) and decimal_fits(written)):
             return fail(f"finite decimal of at most {DECIMAL_MAX_DIGITS} digits")
         return True, number
     if typ == STRING:
