@@ -286,3 +286,26 @@ def test_decimal_record_values_of_decision_kinds_are_bounded(tmp_path: Path, tex
     else:
         assert first["outcome"] == "error", first
         assert first["errors"][0]["field"] == "ltss_user_share" and "38 digits" in first["errors"][0]["message"]
+
+
+# --- 19: a market's performance_year is an integer, not a bool or a string ---------------------------
+
+
+@pytest.mark.parametrize(("text", "ok"), [("2028", True), ("true", False), ('"2028"', False), ("2028.0", False)])
+def test_market_performance_year_must_be_an_integer(tmp_path: Path, text: str, ok: bool) -> None:
+    from lead_rules.engine.policy import load_market, load_policy
+    from lead_rules.language.errors import PolicyError
+
+    market = tmp_path / "market.yaml"
+    lines = MARKET.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("performance_year:"))
+    lines[at] = f"performance_year: {text}\n"
+    market.write_text("".join(lines))
+    policy = load_policy(EXAMPLE)
+    if ok:
+        assert load_market(market, policy).performance_year == 2028
+        return
+    with pytest.raises(PolicyError) as info:
+        load_market(market, policy)
+    (d,) = [d for d in info.value.diagnostics if d.severity == "error"]
+    assert d.span.line == at + 1 and "performance_year" in d.message and "integer" in d.message, d.render()

@@ -231,7 +231,7 @@ class Aco(_Config):
 class Market(_Config):
     """The ACOs of one performance year and their Medicaid partnerships."""
 
-    performance_year: int
+    performance_year: Annotated[int, Field(strict=True)]  # 2028, not true (1) nor "2028"
     medicaid_integration_states: frozenset[Code] | None = None
     acos: list[Aco] = Field(default_factory=list)
 
