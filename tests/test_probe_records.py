@@ -309,3 +309,70 @@ def test_market_performance_year_must_be_an_integer(tmp_path: Path, text: str, o
         load_market(market, policy)
     (d,) = [d for d in info.value.diagnostics if d.severity == "error"]
     assert d.span.line == at + 1 and "performance_year" in d.message and "integer" in d.message, d.render()
+
+
+# --- 20: a FIFO given as a market, policy or YAML input is refused in one line, never read -----------
+
+needs_fifo = pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+
+
+@needs_fifo
+@pytest.mark.parametrize("where", ["market", "policy file", "in a policy folder", "yaml input", "jsonl input"])
+def test_a_fifo_is_refused_never_waited_on(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    import os
+    import shutil
+
+    from lead_rules.cli import main
+
+    fifo = tmp_path / "fifo.yaml"
+    records = tmp_path / "r.jsonl"
+    records.write_text(json.dumps(GOOD) + "\n")
+    out = ["--output", str(tmp_path / "o.jsonl")]
+    if where == "in a policy folder":
+        shutil.copytree(EXAMPLE, tmp_path / "p")
+        fifo = tmp_path / "p" / "extra.yaml"
+    os.mkfifo(fifo)  # no writer: opening it to read would block forever
+    args = {
+        "market": ["evaluate", "--policy", str(EXAMPLE), "--market", str(fifo), "--input", str(records), *out],
+        "policy file": ["check", str(fifo)],
+        "in a policy folder": ["check", str(tmp_path / "p")],
+        "yaml input": ["evaluate", "--policy", str(STATE_POLICY), "--input", str(fifo), *out],
+        "jsonl input": ["evaluate", "--policy", str(EXAMPLE), "--market", str(MARKET), "--input", str(fifo), *out],
+    }[where]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # the market and input loaders exit 2 with their one line
+        code = int(exc.code or 0)
+    said = capsys.readouterr()
+    text = said.out + said.err
+    place = f"{fifo}: " if where.endswith("input") else f"{fifo}:1:1"  # an input: before any reading
+    assert place in text and "not a regular file" in text and len(text.strip().splitlines()) <= 2, text
+    assert code in (1, 2), text
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+# --- 17: Parquet on standard input of evaluate is refused as --input of a Parquet file is -----------
+
+
+@pytest.mark.parametrize(("head", "refused"), [(b"PAR1\x15\x04\x15", True), (b"", False)])
+def test_evaluate_refuses_parquet_on_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], head: bytes, refused: bool
+) -> None:
+    import io
+    import sys
+
+    from lead_rules.cli import main
+
+    data = head + (b"" if refused else (json.dumps(GOOD) + "\n").encode())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data)), encoding="utf-8"))
+    args = ["evaluate", "--policy", str(EXAMPLE), "--market", str(MARKET)]
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    said = capsys.readouterr()
+    if refused:
+        assert code == 2 and "standard input is a Parquet file" in said.err and not said.out, said
+        assert len(said.err.strip().splitlines()) == 1, said.err
+    else:
+        assert code == 0 and json.loads(said.out.splitlines()[0])["bene_id"] == "G1", said

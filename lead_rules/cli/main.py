@@ -143,6 +143,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..batch.jsonl import BatchCounts, run_batch
 
     policy = policy_or_exit(args.policy)
+    from .kinds import refuse_input_source
+
+    refuse_input_source(args.input)  # a FIFO, or Parquet on standard input: one line, exit 2
     inputs = [args.input, args.market, args.policy, getattr(args, "context", None)]
     if policy.doc.decision is not None:  # a verdict, ranking or computation
         from .kinds import evaluate
