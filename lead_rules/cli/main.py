@@ -157,7 +157,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
     from ..batch.jsonl import BatchCounts, run_batch
+    from .kinds import refuse_input_source
 
+    refuse_input_source(args.input)  # a FIFO, or Parquet on standard input: one line, exit 2
     inputs = [args.input, args.market, args.policy, getattr(args, "context", None)]
     _evaluate_outputs_or_exit(args, inputs)  # before anything runs
     policy = policy_or_exit(args.policy)

@@ -1,7 +1,9 @@
 """Reading input documents for the decision kinds: JSON Lines or YAML (one object, or a list).
 
 Each document comes with the line it starts on and, when it cannot be read,
-an error naming the line; so every input document yields an output row. YAML
+an error naming the line; so every input document yields an output row. JSON Lines are read
+strictly (:func:`~lead_rules.language.strict_json.parse_record`: a key twice, ``NaN``, nesting
+too deep are refused), and a YAML file with a key twice is refused as a policy file is. YAML
 goes through the safe loader of :mod:`lead_rules.language.yaml_source` (and its limits),
 then its values are read again with numbers that have a fraction as exact
 decimals, as JSON numbers are (``1500000.00`` stays ``1500000.00``).
@@ -9,7 +11,6 @@ decimals, as JSON numbers are (``1500000.00`` stays ``1500000.00``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import IO, Any
 import yaml
 
 from .errors import Diagnostics
+from .strict_json import parse_record
 from .yaml_source import load_yaml_file
 
 Document = tuple[int, Any, dict[str, Any] | None]
@@ -34,9 +36,11 @@ def read_documents(path: str | Path | None, stream: IO[str] | None = None) -> It
     if path is not None and is_yaml(path):
         diags = Diagnostics()
         node = load_yaml_file(Path(path), diags)
-        if node is None:
-            message = "; ".join(d.message for d in diags.sorted()) or "cannot be read"
-            yield 1, None, {"field": None, "message": f"{path}: {message}"}
+        if node is None or diags.has_errors:  # a key twice, too deep, too big: refused, as a policy file
+            first = next((d for d in diags.sorted() if d.severity == "error"), None)
+            at = f"{path}:{first.span.line}:{first.span.column}" if first else str(path)
+            message = first.message if first else "cannot be read"
+            yield first.span.line if first else 1, None, {"field": None, "message": f"{at}: {message}"}
             return
         values = _exact_values(Path(path))
         if node.kind == "seq":
@@ -75,7 +79,7 @@ def _exact_values(path: Path) -> Any:
     """The documents of a YAML file (already read once within limits) with exact decimals, or None."""
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)  # a SafeLoader subclass
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, RecursionError):
         return None
 
 
@@ -83,10 +87,9 @@ def _lines(fh: IO[str]) -> Iterator[Document]:
     for number, line in enumerate(fh, start=1):
         if not line.strip():
             continue
-        try:
-            data = json.loads(line, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            yield number, None, {"field": None, "message": f"line {number} is not valid JSON: {exc.msg}"}
+        data, cause = parse_record(line)  # strict: a key twice, NaN, too deep are refused (as records are)
+        if cause is not None:
+            yield number, None, {"field": None, "message": f"line {number}: {cause}"}
             continue
         yield _object(number, data)
 

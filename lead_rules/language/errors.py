@@ -9,6 +9,7 @@ them. No Lark or PyYAML exception ever leaves the package.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,8 @@ def _file_lines(path: str) -> tuple[str, ...]:
     try:
         st = Path(path).stat()
     except OSError:
+        return ()
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device: reading it for a snippet would hang
         return ()
     return _cached_lines(path, st.st_mtime_ns, st.st_size)
 

@@ -9,6 +9,7 @@ This module sits below every stage of the pipeline and imports nothing of it.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 # --- names and ids that become SQL identifiers -----------------------------------------
 
@@ -61,6 +62,26 @@ INT_MAX_DIGITS = 19
 
 DECIMAL_MAX_DIGITS = 38
 """The most significant digits of a decimal literal or parameter (DECIMAL(38, s))."""
+
+
+def decimal_fits(value: Decimal) -> bool:
+    """True when ``value`` is finite and written out needs at most :data:`DECIMAL_MAX_DIGITS` digits.
+
+    Digits as DECIMAL(38, s) holds them: before the point and after it, with the exponent
+    spelt out (``1e400`` needs 401 digits, ``1e-400`` 400), so a parameter or record value
+    that passes fits every engine.
+    """
+    if not value.is_finite():
+        return False
+    if not value:
+        return True
+    _, digits, exponent = value.as_tuple()  # not normalize(): it rounds to the context's 28 digits
+    assert isinstance(exponent, int)
+    while len(digits) > 1 and digits[-1] == 0:  # 1500000.00 has 7 digits, 1.0E+2 one
+        digits, exponent = digits[:-1], exponent + 1
+    before = max(len(digits) + exponent, 0)
+    after = max(-exponent, 0)
+    return max(before + after, len(digits)) <= DECIMAL_MAX_DIGITS
 
 TYPE_MAX_DEPTH = 8
 """The deepest nesting of a type name such as ``list<set<string>>``."""

@@ -23,7 +23,7 @@ from . import ast
 from .confine import allowed_roots, confine, escaping_links, policy_root
 from .decisions import DecisionDoc, load_decision
 from .errors import Diagnostics, Span, did_you_mean
-from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, NAME_PATTERN, valid_name
+from .limits import DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, NAME_PATTERN, decimal_fits, valid_name
 from .lower import lower_tree
 from .market_checks import MarketCheck, load_market_checks
 from .parser import parse_node
@@ -118,7 +118,8 @@ SECTION_KINDS = {"parameters": "parameter", "definitions": "definition", "criter
 def policy_files(path: Path) -> list[Path]:
     """The policy files of ``path`` (a file, or the ``*.yaml`` files of a folder)."""
     if path.is_dir():
-        found = [p for p in sorted(path.iterdir()) if p.suffix in (".yaml", ".yml") and p.is_file()]
+        # a FIFO or device among them is kept, so that reading it refuses it (never skipped silently)
+        found = [p for p in sorted(path.iterdir()) if p.suffix in (".yaml", ".yml") and p.exists() and not p.is_dir()]
         return [p for p in found if not p.name.endswith((".test.yaml", ".test.yml"))]
     return [path]
 
@@ -211,7 +212,13 @@ def coerce(value: Any, typ: Type, node: YNode, diags: Diagnostics) -> tuple[bool
             number = Decimal(str(value))
         except InvalidOperation:
             return fail("decimal")
-        if not number.is_finite() or len(number.as_tuple().digits) > DECIMAL_MAX_DIGITS:
+        written = number
+        if isinstance(value, float) and node.kind == "scalar" and node.raw is not None:
+            try:  # the digits as written: the float of 11111111111111111111111111111111111111.5 hides them
+                written = Decimal(node.raw.replace("_", ""))
+            except InvalidOperation:
+                written = number
+        if not (decimal_fits(number) and decimal_fits(written)):
             return fail(f"finite decimal of at most {DECIMAL_MAX_DIGITS} digits")
         return True, number
     if typ == STRING:
@@ -257,14 +264,17 @@ class _Loader:
     def add_file(self, path: Path) -> None:
         root = load_yaml_file(path, self.diags)
         self.doc.files.append(str(path))
+        regular = path.is_file()  # a FIFO was refused by load_yaml_file: reading it again would hang
         with contextlib.suppress(OSError):
-            self.hasher.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            if regular:
+                self.hasher.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         if root is None:
             # The file stops at its one YAML error. The names it would have
             # defined are recovered from its text, so references to them from
             # the other files (and the unused-item warnings) do not cascade.
             self.doc.failed_files.append(str(path))
-            self.doc.broken.update(recover_names(path))
+            if regular:
+                self.doc.broken.update(recover_names(path))
             return
         if root.kind != "map":
             self.diags.error("E010", "a policy file must be a YAML mapping", root.span)

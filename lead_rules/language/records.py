@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .limits import ACO_ID_PATTERN, INT_MAX, INT_MIN, valid_aco_id
+from .limits import ACO_ID_PATTERN, DECIMAL_MAX_DIGITS, INT_MAX, INT_MIN, decimal_fits, valid_aco_id
 from .values import Month
 
 
@@ -72,6 +72,18 @@ def _money(value: Decimal) -> Decimal:
 
 
 Money = Annotated[Decimal, AfterValidator(_money)]
+
+
+def _bounded(value: Decimal) -> Decimal:
+    if not decimal_fits(value):
+        raise PydanticCustomError(
+            "decimal", f"expected a finite decimal of at most {DECIMAL_MAX_DIGITS} digits (docs/security.md)"
+        )
+    return value
+
+
+BoundedDecimal = Annotated[Decimal, AfterValidator(_bounded)]
+"""A decimal of a record that is not money (decision kinds): finite, at most 38 digits written out."""
 Int64 = Annotated[int, Field(ge=INT_MIN, le=INT_MAX)]
 """An int of a record: 64 bits on every engine (DuckDB and Spark read BIGINT)."""
 Code = Annotated[str, Field(strict=True)]
@@ -219,7 +231,7 @@ class Aco(_Config):
 class Market(_Config):
     """The ACOs of one performance year and their Medicaid partnerships."""
 
-    performance_year: int
+    performance_year: Annotated[int, Field(strict=True)]  # 2028, not true (1) nor "2028"
     medicaid_integration_states: frozenset[Code] | None = None
     acos: list[Aco] = Field(default_factory=list)
 

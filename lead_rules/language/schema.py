@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import keyword
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
@@ -37,7 +36,7 @@ from pydantic import (
 
 from .errors import Diagnostics, PolicyError, Span
 from .limits import NAME_PATTERN, valid_name
-from .records import DateField, Int64, Money
+from .records import BoundedDecimal, DateField, Int64, Money
 from .types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, Prim, StructT, Type, parse_type
 from .values import Month
 from .yaml_source import YNode, load_yaml_file
@@ -148,7 +147,7 @@ def _month(value: Any) -> Month:
 _MonthField = Annotated[Month, PlainValidator(_month), PlainSerializer(str, return_type=str)]
 _Code = Annotated[str, Field(strict=True)]
 _PRIM_ANNOTATIONS: dict[Type, Any] = {
-    STRING: _Code, INT: Int64, DECIMAL: Decimal, BOOL: bool, DATE: DateField, MONTH: _MonthField,
+    STRING: _Code, INT: Int64, DECIMAL: BoundedDecimal, BOOL: bool, DATE: DateField, MONTH: _MonthField,
 }
 """A date is ``YYYY-MM-DD`` in ASCII digits (or a date object), never a datetime; a month ``YYYY-MM``."""
 _RESERVED = set(dir(BaseModel))

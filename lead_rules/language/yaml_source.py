@@ -11,7 +11,9 @@ in the file whatever the YAML scalar style.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -353,7 +355,12 @@ def load_yaml_text(text: str, file: str, diags: Diagnostics) -> YNode | None:
 def load_yaml_file(path: Path, diags: Diagnostics) -> YNode | None:
     """Read and parse one YAML file; unreadable or oversized files become E002."""
     try:
-        with path.open("rb") as fh:
+        # opened without blocking, so a FIFO with no writer is refused here instead of hanging the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                diags.error("E002", "not a regular file (a FIFO, device or folder)", Span(str(path), 1, 1, 1, 2))
+                return None
             data = fh.read(YAML_MAX_BYTES + 1)
     except OSError as exc:
         diags.error("E002", f"cannot read file: {exc.strerror or exc}", Span(str(path), 1, 1, 1, 2))

@@ -12,3 +12,6 @@ POPULATION_TABLE = "population"
 
 MONEY_SCALE = 2
 """Decimal places of money fields (``claims[].allowed``) in the input relation."""
+
+MONEY_INTEGER_DIGITS = 16
+"""Digits before the point of money fields: DECIMAL(18, 2), as records.Money (docs/security.md)."""

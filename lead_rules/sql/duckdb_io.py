@@ -27,7 +27,7 @@ from ..language import records
 from ..language.limits import INT_MAX, INT_MIN
 from ..language.schema import fields_of as schema_fields_of
 from ..language.types import BOOL, DATE, DECIMAL, INT, MONTH, STRING, ListT, StructT, Type, struct_of
-from .constants import MONEY_SCALE
+from .constants import MONEY_INTEGER_DIGITS, MONEY_SCALE
 from .quoting import identifier, literal
 
 INPUT_VIEW = "_lr_input"
@@ -147,14 +147,26 @@ def check(x: str, f: Field, path: str) -> str:
         )
     if t == DECIMAL:
         text = _decimal_text(x)
-        ok = f"TRY_CAST({text} AS DECIMAL(38, 12)) IS NOT NULL"
-        exact = f"TRY_CAST({text} AS DECIMAL(38, 12)) = TRY_CAST({text} AS DECIMAL(38, {MONEY_SCALE}))"
-        in_range = f"TRY_CAST({text} AS DECIMAL(18, {MONEY_SCALE})) IS NOT NULL"
+        wide = f"TRY_CAST({text} AS DECIMAL(38, 12))"
+        number = f"TRY_CAST({text} AS DOUBLE)"
+        # in the interpreter's order (records.Money): a number, finite, in range, then the places,
+        # these told on the text (a cast to DECIMAL(38, 12) would round 0.000000000000000001 to 0)
+        out_of_range = f"abs({wide}) >= {10 ** MONEY_INTEGER_DIGITS} OR ({wide} IS NULL AND abs({number}) >= 1)"
+        trimmed = f"trim({text})"
+        places = (
+            f"length(regexp_extract({trimmed}, '\\.([0-9]*?)0*([eE]|$)', 1)) "
+            f"- coalesce(TRY_CAST(regexp_extract({trimmed}, '[eE]([-+]?[0-9]+)$', 1) AS INTEGER), 0)"
+        )
         return (
-            f"CASE {missing}WHEN NOT ({ok}) THEN {path} || ': Input should be a valid decimal' "
-            f"WHEN NOT ({exact}) THEN {path} || ': more than {MONEY_SCALE} decimal places (the SQL engine reads "
-            f"money with {MONEY_SCALE})' "
-            f"WHEN NOT ({in_range}) THEN {path} || ': money out of range (at most 16 digits before the point)' END"
+            f"CASE {missing}WHEN {text} IS NULL THEN {path} || ': Decimal input should be an integer, float, "
+            "string or Decimal object' "
+            f"WHEN {number} IS NULL THEN {path} || ': Input should be a valid decimal' "
+            f"WHEN NOT isfinite({number}) AND NOT regexp_matches({text}, '[0-9]') "
+            f"THEN {path} || ': Input should be a finite number' "
+            f"WHEN {out_of_range} THEN {path} || ': money out of range (at most {MONEY_INTEGER_DIGITS} digits "
+            "before the point)' "
+            f"WHEN {places} > {MONEY_SCALE} THEN {path} || ': more than {MONEY_SCALE} decimal places "
+            f"(the SQL engine reads money with {MONEY_SCALE})' END"
         )
     if isinstance(t, StructT):
         subs = fields_of(t)
@@ -294,7 +306,7 @@ def guard_pattern(record: StructT | None = None) -> str:
         rf'"({alt(codes)})"\s*:\s*[^"n\s]',
         rf'"({alt(bools)})"\s*:\s*[^tfn\s]',
         rf'"({alt(ints)})"\s*:\s*([^-0-9n\s]|-?[0-9]+[.eE]|-?[0-9]{{19}})',  # 19 digits: maybe beyond 64 bits
-        rf'"({alt(decimals)})"\s*:\s*([^-0-9n\s]|-?[0-9]*\.[0-9]{{{MONEY_SCALE + 1}}}|-?[0-9.]+[eE])',
+        rf'"({alt(decimals)})"\s*:\s*([^-0-9n\s]|-?[0-9]*\.[0-9]{{{MONEY_SCALE + 1}}}|-?[0-9.]+[eE]|{_LONG_NUMBER})',
         rf'"({alt(dated)})"\s*:\s*[^"n\s]',
         rf'"({alt(nested)})"\s*:\s*[^{{n\s]',
         rf'"({alt(lists)})"\s*:\s*[^\[\s]',
@@ -302,6 +314,25 @@ def guard_pattern(record: StructT | None = None) -> str:
         r'}\s*,\s*([^\s{"]|"[^"]*"\s*[,\]])',
     ]
     return "|".join(parts)
+
+
+_LONG_NUMBER = r"-?([0-9]\.?){16}"
+"""A number with 16 or more digits: more than a double holds exactly, which DuckDB's JSON functions read
+numbers as (9999999999999999.99, valid money, would read as 1e16); :func:`money_as_text` reads it."""
+
+
+def money_as_text(line: str, record: StructT | None = None) -> str:
+    """SQL: JSON text ``line`` with every number of a money field quoted, so its text reaches :func:`check` whole.
+
+    :func:`check` reads a money string as a money number (as the interpreter's lax decimal),
+    so the verdict is the same, with the exact digits (DuckDB's JSON functions read numbers as
+    doubles, which hold 15 to 17 digits).
+    """
+    names = "|".join(re.escape(n) for n in _names(DECIMAL, record))
+    if not names:
+        return line
+    number = f'("(?:{names})"\\s*:\\s*)(-?[0-9][0-9.eE+-]*)'
+    return f"regexp_replace({line}, {_q(number)}, '\\1\"\\2\"', 'g')"
 
 
 def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT | None = None) -> str:
@@ -348,18 +379,7 @@ def parquet_input_sql(path: str | Path, present: dict[str, str], record: StructT
             else:
                 money = isinstance(elem, StructT) and any(s.type == DECIMAL for s in fields_of(elem))
                 if money and isinstance(elem, StructT) and not _narrow_money(present[f.name]):
-                    e = lambda_var()
-                    dec = [s.name for s in fields_of(elem) if s.type == DECIMAL]
-                    conds = " OR ".join(
-                        f"CAST({e}.{_ident(d)} AS DECIMAL(38, 12)) "
-                        f"<> CAST({e}.{_ident(d)} AS DECIMAL(38, {MONEY_SCALE}))"
-                        for d in dec
-                    )
-                    errors.append(
-                        f"CASE WHEN len(list_filter({name}, lambda {e}: {conds})) > 0 THEN "
-                        f"'{f.name}: more than {MONEY_SCALE} decimal places (the SQL engine reads money with "
-                        f"{MONEY_SCALE})' END"
-                    )
+                    errors.append(_money_check(name, f.name, elem))
                 cols.append(f"coalesce({name}, []) AS {name}")
         else:
             cols.append(f"{_null_default(name, f.type, f.default)} AS {name}")
@@ -382,10 +402,36 @@ def _null_default(x: str, t: Type, default: Any) -> str:
     return x
 
 
+def _money_check(name: str, field: str, elem: StructT) -> str:
+    """SQL: the first money value of list column ``name`` the interpreter refuses, with its cause (else NULL).
+
+    In the interpreter's order (records.Money): not finite (a float NaN or infinity), out of range
+    (16 digits before the point), more than :data:`MONEY_SCALE` places. A float has at most
+    :data:`MONEY_SCALE` places when rounding to them leaves it unchanged (the interpreter reads the
+    shortest decimal text of the float). Every value is tested as a double or a DECIMAL(38, s)
+    without a cast that can fail, so a bad value is an error row, never a failed query.
+    """
+    e, i = lambda_var(), lambda_var()
+    whens = []
+    for d in (s.name for s in fields_of(elem) if s.type == DECIMAL):
+        v = f"{e}.{_ident(d)}"
+        at = f"'{field}.' || ({i} - 1) || '.{d}: "
+        whens.append(
+            f"WHEN {v} IS NOT NULL AND NOT isfinite(CAST({v} AS DOUBLE)) THEN {at}Input should be a finite number' "
+            f"WHEN abs({v}) >= {10 ** MONEY_INTEGER_DIGITS} THEN {at}money out of range "
+            f"(at most {MONEY_INTEGER_DIGITS} digits before the point)' "
+            f"WHEN round({v}, {MONEY_SCALE}) <> {v} THEN {at}more than {MONEY_SCALE} decimal places "
+            f"(the SQL engine reads money with {MONEY_SCALE})' "
+        )
+    per = f"list_transform({name}, lambda {e}, {i}: CASE WHEN {e} IS NULL THEN NULL {''.join(whens)}END)"
+    return f"list_filter({per}, lambda {e}: {e} IS NOT NULL)[1]"
+
+
 def _narrow_money(parquet_type: str) -> bool:
-    """True when every DECIMAL inside ``parquet_type`` has at most :data:`MONEY_SCALE` places."""
-    scales = [int(m) for m in re.findall(r"DECIMAL\(\d+,\s*(\d+)\)", parquet_type)]
-    return bool(scales) and max(scales) <= MONEY_SCALE and "DOUBLE" not in parquet_type and "FLOAT" not in parquet_type
+    """True when every DECIMAL inside ``parquet_type`` fits DECIMAL(18, :data:`MONEY_SCALE`): nothing to check."""
+    kinds = re.findall(r"DECIMAL\((\d+),\s*(\d+)\)", parquet_type)
+    fits = all(int(p) - int(s) <= MONEY_INTEGER_DIGITS and int(s) <= MONEY_SCALE for p, s in kinds)
+    return bool(kinds) and fits and "DOUBLE" not in parquet_type and "FLOAT" not in parquet_type
 
 
 def _empty(f: Field) -> str:
@@ -407,6 +453,7 @@ __all__ = [
     "convert",
     "guard_pattern",
     "lambda_var",
+    "money_as_text",
     "parquet_input_sql",
     "population_view_sql",
 ]

@@ -24,6 +24,7 @@ from .duckdb_io import (
     fields_of,
     guard_pattern,
     lambda_var,
+    money_as_text,
     record_fields,
 )
 from .quoting import identifier, literal
@@ -256,7 +257,7 @@ def jsonl_input_sql(
             fast_cols[f.name] = fast_convert(x, f)
     clean = " AND ".join(fast_parts)
     raw = {
-        f.name: f"json_extract(CASE WHEN _kind = 'OBJECT' AND _ok THEN line END, {literal('$.' + f.name)})"
+        f.name: f"json_extract(CASE WHEN _kind = 'OBJECT' AND _ok THEN _text END, {literal('$.' + f.name)})"
         for f in fields
     }
     checks = ", ".join(check(raw[f.name], f, literal(f.name)) for f in fields)
@@ -270,6 +271,8 @@ def jsonl_input_sql(
         for f in fields
     )
     staged = f"SELECT *, NOT _bad AND coalesce({clean}, FALSE) AS _clean, {ok} AS _ok FROM ({keyed})"
+    # the exact path reads money numbers as text (a double would round 9999999999999999.99 to 1e16)
+    staged = f"SELECT *, CASE WHEN NOT _clean THEN {money_as_text('line', record)} END AS _text FROM ({staged})"
     bene_id = f"CASE WHEN json_type({raw['bene_id']}) = 'VARCHAR' THEN {raw['bene_id']} ->> '$' END"
     return (
         f"SELECT _line, {error} AS _error, CASE WHEN _clean THEN t.bene_id ELSE {bene_id} END AS _bene_id, "
