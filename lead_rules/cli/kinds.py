@@ -56,8 +56,8 @@ def refuse_input_source(path: str | None) -> None:
         except OSError:
             return  # the reader names the missing file
         if not stat.S_ISREG(mode):
-            print(f"lead-rules: {path}: not a regular file (a FIFO, device or folder); give - to read a stream",
-                  file=sys.stderr)
+            print(f"lead-rules: cannot open {path}: not a regular file (a FIFO, device or folder); "
+                  "give - to read a stream", file=sys.stderr)
             raise SystemExit(2)
         return
     peek = getattr(getattr(sys.stdin, "buffer", None), "peek", None)
