@@ -539,14 +539,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: Any = args.func(args)
-    except KeyboardInterrupt:  # pragma: no cover
-        return 130
+    except KeyboardInterrupt:
+        print("lead-rules: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         return 0
     except Exception as exc:
+        if _interrupted(exc):  # DuckDB turns Ctrl-C into "Query interrupted"
+            print("lead-rules: interrupted", file=sys.stderr)
+            return INTERRUPTED
         print(f"lead-rules: {describe_failure(exc)}", file=sys.stderr)
         return 2
     return int(code)
+
+
+INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C (128 + SIGINT)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    return "interrupted" in str(exc).lower() and type(exc).__name__ in ("RuntimeError", "InterruptException")
 
 
 _EXTRAS = {"pyspark": "spark", "duckdb": "", "pyarrow": ""}
@@ -569,7 +580,18 @@ def describe_failure(exc: BaseException) -> str:
         return f"{where}{exc.strerror or exc}"
     if isinstance(exc, ValueError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"internal error ({type(exc).__name__}: {exc}); please report it"
+    if isinstance(exc, (OverflowError, RecursionError, MemoryError)):
+        what = {OverflowError: "a number is out of range", RecursionError: "the input is nested too deeply",
+                MemoryError: "out of memory"}[type(exc)]
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return f"{what}" + (f" ({detail})" if detail and detail not in what else "")
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.Error):
+        from ..sql.explain import duckdb_message
+
+        return f"cannot process the input: {duckdb_message(exc)}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {type(exc).__name__}" + (f": {first}" if first else "")
 
 
 if __name__ == "__main__":  # pragma: no cover
