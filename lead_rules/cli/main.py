@@ -32,6 +32,7 @@ from .loading import (
     note_provenance,
     policy_or_exit,
 )
+from .usage import CommandParser, command_typo, count_arg, option_typo
 
 
 @contextlib.contextmanager
@@ -95,17 +96,6 @@ def _refuse_output(output: str, inputs: list[str | None]) -> None:
     except OutputRefused as exc:
         print(f"lead-rules: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _count(text: str) -> int:
-    """A whole number >= 0 (``--trace-depth``, ``--trace-values``); argparse reports anything else."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -341,32 +331,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.output), args.n, args.seed, args.policy)
 
 
-class CommandParser(argparse.ArgumentParser):
-    """The parser of ``lead-rules`` and of its subcommands: a usage error is one line ``lead-rules: error: ...``.
-
-    ``commands`` names the subcommands (top level), ``subcommands`` maps them to their parsers, and
-    ``options`` lists the option strings of a parser (for the did-you-mean of a typo).
-    """
-
-    commands: list[str]
-    subcommands: dict[str, CommandParser]
-
-    @property
-    def options(self) -> list[str]:
-        """The option strings this parser accepts (``--policy``, ``-k``, ``--help``...)."""
-        found: list[str] = self.__dict__.setdefault("found_options", [])
-        return found
-
-    def _add_action(self, action: argparse.Action) -> argparse.Action:
-        self.options.extend(action.option_strings)
-        return super()._add_action(action)
-
-    def error(self, message: str) -> Any:
-        """Print one line (no usage block) and exit 2, the exit code of bad usage."""
-        print(f"lead-rules: error: {message} (see '{self.prog} --help')", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lead-rules``."""
     p = CommandParser(prog="lead-rules", description="LEAD ACO alignment rules as data.")
@@ -396,10 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="compact (default): each value written once in the output and referred to by id "
         "('trace_values' of the line that first needs it); full: the whole trace on every line",
     )
-    e.add_argument("--trace-depth", type=_count, default=None, metavar="N", help="cut the compact trace below depth N")
+    e.add_argument(
+        "--trace-depth", type=count_arg, default=None, metavar="N", help="cut the compact trace below depth N"
+    )
     e.add_argument(
         "--trace-values",
-        type=_count,
+        type=count_arg,
         default=None,
         metavar="N",
         help="keep the first N rows of each comprehension and N candidates of each ranking in the compact trace",
@@ -545,51 +511,11 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _command_typo(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
-    """``unknown command 'chek'; did you mean 'check'?`` when the first word is not a subcommand."""
-    import difflib
-
-    words = [a for a in argv if not a.startswith("-")]
-    if not words or argv[0].startswith("-"):
-        return None
-    commands = list(getattr(parser, "commands", []))
-    if not commands or words[0] in commands:
-        return None
-    close = difflib.get_close_matches(words[0], commands, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; commands: {', '.join(commands)}"
-    return f"unknown command '{words[0]}'{hint}"
-
-
-def _option_typo(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
-    """``unrecognized option '--polcy'; did you mean '--policy'?`` for an option the subcommand lacks.
-
-    Checked before argparse, which would first complain of the required ``--policy`` the typo hid.
-    """
-    import difflib
-
-    sub = getattr(parser, "subcommands", {}).get(argv[0]) if argv else None
-    if sub is None:
-        return None
-    known = sub.options
-    for word in argv[1:]:
-        if word == "--":
-            break
-        if not word.startswith("--"):
-            continue
-        name = word.split("=", 1)[0]
-        if name in known or len([o for o in known if o.startswith(name)]) == 1:  # argparse takes a unique prefix
-            continue
-        close = difflib.get_close_matches(name, [o for o in known if o.startswith("--")], n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else f" (see 'lead-rules {argv[0]} --help')"
-        return f"unrecognized option '{name}' for '{argv[0]}'{hint}"
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lead-rules`` command."""
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
-    suggestion = _command_typo(parser, words) or _option_typo(parser, words)
+    suggestion = command_typo(parser, words) or option_typo(parser, words)
     if suggestion is not None:
         print(f"lead-rules: error: {suggestion}", file=sys.stderr)
         return 2

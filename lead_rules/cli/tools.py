@@ -285,11 +285,12 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         return 2
     result = fmt_paths([Path(p) for p in args.paths], check=args.check)
     for path, message in result.errors:
-        print(f"{path}: {message}", file=sys.stderr)
+        print(message if message.startswith(f"{path}:") else f"{path}: {message}", file=sys.stderr)
     for path in result.changed:
         print(f"{'would reformat' if args.check else 'reformatted'} {path}")
     n = len(result.changed) + len(result.unchanged)
-    print(f"{len(result.changed)} of {n} file(s) {'would change' if args.check else 'changed'}", file=sys.stderr)
+    if n or not result.errors:  # a lone bad file: its diagnostic alone
+        print(f"{len(result.changed)} of {n} file(s) {'would change' if args.check else 'changed'}", file=sys.stderr)
     if result.errors:
         return 2
     return 1 if args.check and result.changed else 0
