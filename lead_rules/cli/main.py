@@ -195,6 +195,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from ..batch.jsonl import parse_line
 
+    if args.from_output and args.input:
+        print("lead-rules: give --input (re-run the records) or --from-output (read a batch output), not both",
+              file=sys.stderr)
+        return 2
     policy = policy_or_exit(args.policy)
     if policy.doc.decision is not None:
         from .kinds import explain
@@ -228,11 +232,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.input is None and sys.stdin.isatty():
         print("lead-rules: give --input records.jsonl or --from-output decisions", file=sys.stderr)
         return 2
+    unreadable = None  # the first line naming the id that is not a record
     with _open(args.input, "r", sys.stdin) as src:
         for number, line in enumerate(src, start=1):
             if args.id not in line:
                 continue
-            record, _ = parse_line(line, number)
+            record, bad = parse_line(line, number)
+            if record is None and bad is not None and unreadable is None:
+                unreadable = bad["errors"][0]["message"]
             if record is None or record.get("bene_id") != args.id:
                 continue
             decision = policy.evaluate(record, market, trace=True)
@@ -245,7 +252,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
             else:
                 print(decision.explain_for_auditor(policy.audit_context()))
             return 0
-    print(f"lead-rules: no record with bene_id {args.id!r} in {args.input or 'standard input'}", file=sys.stderr)
+    where = args.input or "standard input"
+    if unreadable is not None:
+        print(f"lead-rules: {where}: the line holding {args.id!r} is unreadable ({unreadable})", file=sys.stderr)
+        return 2
+    print(f"lead-rules: no record with bene_id {args.id!r} in {where}", file=sys.stderr)
     return 2
 
 
@@ -295,6 +306,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from ..sql.compiler import compile_policy
 
     policy = policy_or_exit(args.policy)
+    if policy.doc.decision is not None:  # the kind is the root problem, before any market check
+        print(
+            f"lead-rules: error[S120]: {args.policy} is a '{policy.doc.decision.kind}' decision, which does not "
+            "compile to SQL; use 'lead-rules evaluate'",
+            file=sys.stderr,
+        )
+        return 1
     market = market_or_exit(args.market, policy, args.allow_outside_effective)
     compiled = compile_policy(policy, market, args.dialect)
     for issue in compiled.issues:
