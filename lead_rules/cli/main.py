@@ -211,10 +211,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if not Path(args.from_output).is_file():
             print(f"lead-rules: no such output {args.from_output}", file=sys.stderr)
             return 2
+        row = read_output_row(args.from_output, args.id)  # an unreadable output is the root problem: first
         refused = check_provenance(args, policy, market)
         if refused:
             return refused
-        row = read_output_row(args.from_output, args.id)
         if row is None:
             print(f"lead-rules: no row with bene_id {args.id!r} in {args.from_output}", file=sys.stderr)
             return 2
