@@ -48,6 +48,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / "three.jsonl").write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
     (root / "badline.jsonl").write_text('{"bene_id": "ZZ1", "x": \n', encoding="utf-8")
     (root / "invalid.jsonl").write_text('{"bene_id": "ZZ2", "months": "bad"}\n', encoding="utf-8")
+    (root / "typo.yaml").write_text(market.replace("performance_year:", "performance_yaer:"), encoding="utf-8")
     (root / "dup.yaml").write_text("a: 1\na: 2\n", encoding="utf-8")
     (root / "broken.yaml").write_text("a: [1\nb: }\n", encoding="utf-8")
     (root / "deep.yaml").write_text("a: " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
@@ -169,6 +170,9 @@ CASES += [
     ("fmt a file with a duplicate key", lambda f: ["fmt", str(f["root"] / "dup.yaml")], 2, "dup.yaml:2:1"),
     ("fmt broken YAML", lambda f: ["fmt", str(f["root"] / "broken.yaml")], 2, "broken.yaml:2:"),
     ("fmt deeply nested YAML", lambda f: ["fmt", str(f["root"] / "deep.yaml")], 2, "nested deeper"),
+    ("market with a misspelt key",
+     lambda f: ["sql", "--policy", str(LEAD), "--market", str(f["root"] / "typo.yaml")], 2,
+     "did you mean 'performance_year'"),
 ]
 if not HAS_SPARK:
     CASES.append((
@@ -274,3 +278,14 @@ def test_no_failure_is_reported_as_an_internal_error(failure: Exception) -> None
     text = describe_failure(failure)
     assert "internal error" not in text and "please report" not in text
     assert "\n" not in text
+
+
+def test_a_misspelt_market_key_is_not_also_a_missing_field(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["sql", "--policy", str(LEAD), "--market", str(files["root"] / "typo.yaml")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert "did you mean 'performance_year'" in err
+    assert "Field required" not in err  # the typo is the root; the missing field is its consequence

@@ -71,7 +71,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     kinds = [p.doc.decision.kind if p.doc.decision is not None else "alignment" for p in (old, new)]
     if kinds[0] != kinds[1]:
         print(f"lead-rules: cannot diff {old.id} (kind {kinds[0]}) with {new.id} (kind {kinds[1]}): "
-              "diff two versions of the same kind of policy", file=sys.stderr)
+              "they are different kinds (diff two versions of one policy)", file=sys.stderr)
         return 2
     try:
         if old.doc.decision is not None or new.doc.decision is not None:  # a verdict, ranking or computation

@@ -85,6 +85,9 @@ class Checker:
         self.last_deps: frozenset[str] = frozenset()
         self.depth_reported = False
         self.roots, self.root_roles = roots_of(doc.schemas)
+        # a declared schema that did not load (E500-E505): its root names are unknown, so an unknown name is
+        # most likely one of them; report the schema error alone, not a cascade of E202
+        self.schemas_broken = any(d.code.startswith("E50") and d.severity == "error" for d in diags.sorted())
 
     # --- entry point -------------------------------------------------
     def run(self) -> Resolution:
@@ -347,6 +350,8 @@ class Checker:
             return ERR  # its own syntax error is reported already
         if n in BUILTINS or n in AGGREGATES:
             self.diags.error("E202", f"'{n}' is a function; call it as {n}(...)", e.span)
+            return ERR
+        if self.schemas_broken:
             return ERR
         hint = did_you_mean(n, self._visible(scope))
         if hint is None and n in TIE_RULES + ON_TIE_RULES:
