@@ -49,6 +49,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / "badline.jsonl").write_text('{"bene_id": "ZZ1", "x": \n', encoding="utf-8")
     (root / "invalid.jsonl").write_text('{"bene_id": "ZZ2", "months": "bad"}\n', encoding="utf-8")
     (root / "typo.yaml").write_text(market.replace("performance_year:", "performance_yaer:"), encoding="utf-8")
+    big = json.loads(lines[0])
+    for claim in big.get("claims", []):
+        claim["line"] = 9_000_000_000_000_000_000  # within int64 alone; their sum is not
+    (root / "big.json").write_text(json.dumps(big), encoding="utf-8")
     (root / "dup.yaml").write_text("a: 1\na: 2\n", encoding="utf-8")
     (root / "broken.yaml").write_text("a: [1\nb: }\n", encoding="utf-8")
     (root / "deep.yaml").write_text("a: " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
@@ -170,6 +174,9 @@ CASES += [
     ("fmt a file with a duplicate key", lambda f: ["fmt", str(f["root"] / "dup.yaml")], 2, "dup.yaml:2:1"),
     ("fmt broken YAML", lambda f: ["fmt", str(f["root"] / "broken.yaml")], 2, "broken.yaml:2:"),
     ("fmt deeply nested YAML", lambda f: ["fmt", str(f["root"] / "deep.yaml")], 2, "nested deeper"),
+    ("eval-expr integer overflow at run time",
+     lambda f: ["eval-expr", *_pm(f), "--record", str(f["root"] / "big.json"), "sum(c.line for c in bene.claims)"],
+     2, "<expression>:1:1: evaluation error: integer overflow"),
     ("market with a misspelt key",
      lambda f: ["sql", "--policy", str(LEAD), "--market", str(f["root"] / "typo.yaml")], 2,
      "did you mean 'performance_year'"),
