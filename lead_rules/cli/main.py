@@ -281,7 +281,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     schema = load_schema(Path(args.schema), diags)
     for d in diags.sorted():
         print(d.render(), file=sys.stderr)
-    if schema is None:
+    if schema is None or diags.has_errors:  # a duplicate key is an error, even when a schema came out
         return 1
     print(json.dumps(json_schema(schema), indent=2, ensure_ascii=False))
     return 0
