@@ -100,11 +100,17 @@ def _find_record(path: str, bene_id: str) -> dict[str, Any] | None:
     from ..sql.run import iter_records
 
     bad: dict[int, str] = {}
-    for number, record, cause in iter_records(path):
-        if record is not None and record.get("bene_id") == bene_id:
-            return dict(record)
-        if record is None and cause is not None:
-            bad[number] = cause
+    try:
+        for number, record, cause in iter_records(path):
+            if record is not None and record.get("bene_id") == bene_id:
+                return dict(record)
+            if record is None and cause is not None:
+                bad[number] = cause
+    except (OSError, ValueError) as exc:  # a Parquet file cut short, or not Parquet (pyarrow's errors)
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"cannot read {path}: {reason}") from None
     if bad:  # the record may be on a line that is not JSON: say so, not "no record with bene_id"
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             for number, line in enumerate(fh, start=1):
