@@ -272,3 +272,39 @@ def test_several_cycles_are_each_reported_once(make_policy: Callable[..., Path])
         "reference cycle: me -> me",
         "reference cycle: x -> y -> z -> x",
     ]
+
+
+# --- cascades: one root diagnostic, not its consequences (probe finding 16) -----------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_schema_that_does_not_resolve_is_reported_alone(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "savings-sharing"  # ../schemas/ is not beside the copy
+    shutil.copytree(REPO_ROOT / "policies" / "savings-sharing", copy)
+    policy, diags = check_policy(copy)
+    assert policy is None
+    assert {d.code for d in diags if d.severity == "error"} == {"E504"}, [d.render() for d in diags]
+
+
+def test_a_chain_of_products_gives_its_roots_not_one_diagnostic_per_step(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "example"
+    shutil.copytree(REPO_ROOT / "policies" / "example", folder)
+    policy_file = folder / "policy.yaml"
+    defs = {"d0": "count(bene.claims) + 2"} | {f"d{i}": f"d{i - 1} * d{i - 1}" for i in range(1, 42)}
+    text = policy_file.read_text(encoding="utf-8")
+    block = "".join(f"  {name}:\n    expr: '{expr}'\n" for name, expr in defs.items())
+    text = text.replace("definitions:\n", "definitions:\n" + block, 1).replace(
+        "expr: bene.residence.county_fips in aco.service_area_counties",
+        "expr: bene.residence.county_fips in aco.service_area_counties and (d41 > 0)",
+    )
+    policy_file.write_text(text, encoding="utf-8")
+    policy, diags = check_policy(folder)
+    assert policy is None
+    errors = [d for d in diags if d.severity == "error"]
+    assert "E601" in {d.code for d in errors}
+    assert len(errors) <= 3, [d.render() for d in errors]  # was 78: every step of the chain again

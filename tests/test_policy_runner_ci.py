@@ -139,3 +139,21 @@ def test_cli_options(policy: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     doc = json.loads(capsys.readouterr().out)
     assert [c["name"] for c in doc["cases"]] == ["case_1"]
     assert ET.parse(junit).getroot().get("tests") == "1"
+
+
+@pytest.mark.parametrize(
+    ("selection", "ran"),
+    [
+        (Selection(["zzzzzz"]), None),
+        (Selection([], ["top_state_of_each_delivery_system"]), ["top_state_of_each_delivery_system"]),
+        (Selection(["DELIVERY_SYSTEM"]), ["top_state_of_each_delivery_system"]),
+    ],
+)
+def test_filters_select_the_cases_of_a_decision_kind_policy(selection: Selection, ran: list[str] | None) -> None:
+    code, out = _run([REPO / "policies" / "state-selection"], selection=selection, fmt="json")
+    if ran is None:  # nothing selected: an error, not twelve cases run
+        assert code == 2
+        assert "no case matches" in out
+        return
+    assert code == 0
+    assert [c["name"] for c in json.loads(out[out.index("{"):])["cases"]] == ran

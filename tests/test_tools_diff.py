@@ -196,3 +196,15 @@ def test_context_is_the_market(population: dict[str, Path], tmp_path: Path) -> N
     args = ["diff", "--old", str(LEAD), "--set", "ay2_weight=5", "--context", str(population["market"])]
     assert main([*args, "--input", str(population["parquet"]), "--output", str(out)]) == 0
     assert json.loads(out.read_text())["changed"] > 0
+
+
+@pytest.mark.parametrize("side", ["old", "new"])
+def test_a_side_that_is_an_error_has_its_evaluation_error_as_the_cause(side: str) -> None:
+    policy = load_policy(LEAD)
+    decided = {"outcome": "aligned", "aco_id": "A", "pathway": "claims", "c:claims_plurality_here@A": True}
+    error = {"outcome": "error", "aco_id": None, "pathway": None, "cause": "months: Input should be a valid list"}
+    old, new = (error, decided) if side == "old" else (decided, error)
+    causes = attribute(policy, policy, old, new)
+    assert [(c.pathway, c.criterion) for c in causes] == [
+        (f"{side} policy", "evaluation error: months: Input should be a valid list")
+    ]

@@ -145,7 +145,8 @@ def market(args: argparse.Namespace) -> int:
     try:
         base = _plain_market(Path(args.base))
     except (OSError, ValueError) as exc:
-        print(f"lead-rules: {exc}", file=sys.stderr)
+        why = "not UTF-8 text (a binary file)" if isinstance(exc, UnicodeDecodeError) else exc
+        print(f"lead-rules: cannot read the base market {args.base}: {why}", file=sys.stderr)
         return 2
     results = decide_all(policy, _documents(args.arrangements), None, trace=False)
     arrangements = {line: doc for line, doc, _ in _documents(args.arrangements)}

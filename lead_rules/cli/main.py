@@ -32,6 +32,7 @@ from .loading import (
     note_provenance,
     policy_or_exit,
 )
+from .usage import CommandParser, command_typo, count_arg, option_typo
 
 
 @contextlib.contextmanager
@@ -211,6 +212,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from ..batch.jsonl import parse_line
 
+    if args.from_output and args.input:
+        print("lead-rules: give --input (re-run the records) or --from-output (read a batch output), not both",
+              file=sys.stderr)
+        return 2
     policy = policy_or_exit(args.policy)
     if policy.doc.decision is not None:
         from .kinds import explain
@@ -223,10 +228,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if not Path(args.from_output).is_file():
             print(f"lead-rules: no such output {args.from_output}", file=sys.stderr)
             return 2
+        row = read_output_row(args.from_output, args.id)  # an unreadable output is the root problem: first
         refused = check_provenance(args, policy, market)
         if refused:
             return refused
-        row = read_output_row(args.from_output, args.id)
         if row is None:
             print(f"lead-rules: no row with bene_id {args.id!r} in {args.from_output}", file=sys.stderr)
             return 2
@@ -244,11 +249,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.input is None and sys.stdin.isatty():
         print("lead-rules: give --input records.jsonl or --from-output decisions", file=sys.stderr)
         return 2
+    unreadable = None  # the first line naming the id that is not a record
     with _open(args.input, "r", sys.stdin) as src:
         for number, line in enumerate(src, start=1):
             if args.id not in line:
                 continue
-            record, _ = parse_line(line, number)
+            record, bad = parse_line(line, number)
+            if record is None and bad is not None and unreadable is None:
+                unreadable = bad["errors"][0]["message"]
             if record is None or record.get("bene_id") != args.id:
                 continue
             decision = policy.evaluate(record, market, trace=True)
@@ -261,7 +269,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
             else:
                 print(decision.explain_for_auditor(policy.audit_context()))
             return 0
-    print(f"lead-rules: no record with bene_id {args.id!r} in {args.input or 'standard input'}", file=sys.stderr)
+    where = args.input or "standard input"
+    if unreadable is not None:
+        print(f"lead-rules: {where}: the line holding {args.id!r} is unreadable ({unreadable})", file=sys.stderr)
+        return 2
+    print(f"lead-rules: no record with bene_id {args.id!r} in {where}", file=sys.stderr)
     return 2
 
 
@@ -286,7 +298,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     schema = load_schema(Path(args.schema), diags)
     for d in diags.sorted():
         print(d.render(), file=sys.stderr)
-    if schema is None:
+    if schema is None or diags.has_errors:  # a duplicate key is an error, even when a schema came out
         return 1
     print(json.dumps(json_schema(schema), indent=2, ensure_ascii=False))
     return 0
@@ -316,6 +328,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from ..sql.compiler import compile_policy
 
     policy = policy_or_exit(args.policy)
+    if policy.doc.decision is not None:  # the kind is the root problem, before any market check
+        print(
+            f"lead-rules: error[S120]: {args.policy} is a '{policy.doc.decision.kind}' decision, which does not "
+            "compile to SQL; use 'lead-rules evaluate'",
+            file=sys.stderr,
+        )
+        return 1
     market = market_or_exit(args.market, policy, args.allow_outside_effective)
     compiled = compile_policy(policy, market, args.dialect)
     for issue in compiled.issues:
@@ -352,12 +371,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.output), args.n, args.seed, args.policy)
 
 
-class CommandParser(argparse.ArgumentParser):
-    """The top-level parser; ``commands`` names its subcommands (for the did-you-mean of a typo)."""
-
-    commands: list[str]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lead-rules``."""
     p = CommandParser(prog="lead-rules", description="LEAD ACO alignment rules as data.")
@@ -387,10 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="compact (default): each value written once in the output and referred to by id "
         "('trace_values' of the line that first needs it); full: the whole trace on every line",
     )
-    e.add_argument("--trace-depth", type=int, default=None, metavar="N", help="cut the compact trace below depth N")
+    e.add_argument(
+        "--trace-depth", type=count_arg, default=None, metavar="N", help="cut the compact trace below depth N"
+    )
     e.add_argument(
         "--trace-values",
-        type=int,
+        type=count_arg,
         default=None,
         metavar="N",
         help="keep the first N rows of each comprehension and N candidates of each ranking in the compact trace",
@@ -523,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register(sub)  # diff, why-not, report, verify-log, fmt, eval-expr
     p.commands = list(sub.choices)  # subcommands added above (or by other modules) are all listed
+    p.subcommands = {name: parser for name, parser in sub.choices.items() if isinstance(parser, CommandParser)}
     return p
 
 
@@ -535,40 +551,36 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _command_typo(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
-    """``unknown command 'chek'; did you mean 'check'?`` when the first word is not a subcommand."""
-    import difflib
-
-    words = [a for a in argv if not a.startswith("-")]
-    if not words or argv[0].startswith("-"):
-        return None
-    commands = list(getattr(parser, "commands", []))
-    if not commands or words[0] in commands:
-        return None
-    close = difflib.get_close_matches(words[0], commands, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; commands: {', '.join(commands)}"
-    return f"unknown command '{words[0]}'{hint}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lead-rules`` command."""
     parser = build_parser()
-    suggestion = _command_typo(parser, list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    suggestion = command_typo(parser, words) or option_typo(parser, words)
     if suggestion is not None:
-        parser.print_usage(sys.stderr)
         print(f"lead-rules: error: {suggestion}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
     try:
         code: Any = args.func(args)
-    except KeyboardInterrupt:  # pragma: no cover
-        return 130
+    except KeyboardInterrupt:
+        print("lead-rules: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         return 0
     except Exception as exc:
+        if _interrupted(exc):  # DuckDB turns Ctrl-C into "Query interrupted"
+            print("lead-rules: interrupted", file=sys.stderr)
+            return INTERRUPTED
         print(f"lead-rules: {describe_failure(exc)}", file=sys.stderr)
         return 2
     return int(code)
+
+
+INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C (128 + SIGINT)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    return "interrupted" in str(exc).lower() and type(exc).__name__ in ("RuntimeError", "InterruptException")
 
 
 _EXTRAS = {"pyspark": "spark", "duckdb": "", "pyarrow": ""}
@@ -591,7 +603,18 @@ def describe_failure(exc: BaseException) -> str:
         return f"{where}{exc.strerror or exc}"
     if isinstance(exc, ValueError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"internal error ({type(exc).__name__}: {exc}); please report it"
+    if isinstance(exc, (OverflowError, RecursionError, MemoryError)):
+        what = {OverflowError: "a number is out of range", RecursionError: "the input is nested too deeply",
+                MemoryError: "out of memory"}[type(exc)]
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return f"{what}" + (f" ({detail})" if detail and detail not in what else "")
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.Error):
+        from ..sql.explain import duckdb_message
+
+        return f"cannot process the input: {duckdb_message(exc)}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {type(exc).__name__}" + (f": {first}" if first else "")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,6 +88,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
         new = with_parameters(new, args.set or [])
     except PolicyError as exc:
         return _diagnostics_exit(exc)
+    kinds = [p.doc.decision.kind if p.doc.decision is not None else "alignment" for p in (old, new)]
+    if kinds[0] != kinds[1]:
+        print(f"lead-rules: cannot diff {old.id} (kind {kinds[0]}) with {new.id} (kind {kinds[1]}): "
+              "they are different kinds (diff two versions of one policy)", file=sys.stderr)
+        return 2
     try:
         if old.doc.decision is not None or new.doc.decision is not None:  # a verdict, ranking or computation
             from ..tools.kind_diff import diff_kinds
@@ -114,9 +119,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def _find_record(path: str, bene_id: str) -> dict[str, Any] | None:
     from ..sql.run import iter_records
 
-    for _line, record, _cause in iter_records(path):
-        if record is not None and record.get("bene_id") == bene_id:
-            return dict(record)
+    bad: dict[int, str] = {}
+    try:
+        for number, record, cause in iter_records(path):
+            if record is not None and record.get("bene_id") == bene_id:
+                return dict(record)
+            if record is None and cause is not None:
+                bad[number] = cause
+    except (OSError, ValueError) as exc:  # a Parquet file cut short, or not Parquet (pyarrow's errors)
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"cannot read {path}: {reason}") from None
+    if bad:  # the record may be on a line that is not JSON: say so, not "no record with bene_id"
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            for number, line in enumerate(fh, start=1):
+                if number in bad and bene_id in line:
+                    raise ValueError(f"{path}: the line holding {bene_id!r} is unreadable ({bad[number]})")
     return None
 
 
@@ -134,6 +153,10 @@ def cmd_why_not(args: argparse.Namespace) -> int:
             return 2
     if policy.doc.decision is not None:  # a verdict, ranking or computation
         return _why_not_kind(policy, args)
+    if getattr(args, "want", None) is not None:
+        print(f"lead-rules: --want is for decision kinds; {policy.id} is an alignment policy: use --aco "
+              "(the ACO the beneficiary should align to)", file=sys.stderr)
+        return 2
     if args.aco is None or _context(args) is None:
         print("lead-rules: why-not on an alignment policy needs --market and --aco", file=sys.stderr)
         return 2
@@ -310,11 +333,12 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         return 2
     result = fmt_paths([Path(p) for p in args.paths], check=args.check)
     for path, message in result.errors:
-        print(f"{path}: {message}", file=sys.stderr)
+        print(message if message.startswith(f"{path}:") else f"{path}: {message}", file=sys.stderr)
     for path in result.changed:
         print(f"{'would reformat' if args.check else 'reformatted'} {path}")
     n = len(result.changed) + len(result.unchanged)
-    print(f"{len(result.changed)} of {n} file(s) {'would change' if args.check else 'changed'}", file=sys.stderr)
+    if n or not result.errors:  # a lone bad file: its diagnostic alone
+        print(f"{len(result.changed)} of {n} file(s) {'would change' if args.check else 'changed'}", file=sys.stderr)
     if result.errors:
         return 2
     return 1 if args.check and result.changed else 0

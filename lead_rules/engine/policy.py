@@ -120,7 +120,7 @@ def load_document(
         try:
             doc = model.model_validate(node.plain())
         except ValidationError as exc:
-            for err in exc.errors():
+            for err in _misspelt_first(exc.errors()):
                 span, _ = node.at(tuple(err["loc"]))
                 where = ".".join(str(p) for p in err["loc"]) or "market"
                 hint = unknown_key_hint(Market, tuple(err["loc"])) if err["type"] == "extra_forbidden" else None
@@ -136,6 +136,20 @@ def load_document(
                 raise PolicyError(diags.sorted())
         return doc
     return model.model_validate(dict(source))
+
+
+def _misspelt_first(errors: list[Any]) -> list[Any]:
+    """The validation errors, with a missing field that a misspelt key meant left out (its did-you-mean says it)."""
+    import difflib
+
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    meant: set[tuple[Any, ...]] = set()
+    for e in errors:
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden" and loc:
+            names = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
+            meant.update((*loc[:-1], close) for close in difflib.get_close_matches(str(loc[-1]), names, n=1))
+    return [e for e in errors if tuple(e["loc"]) not in meant]
 
 
 def _check_market(market: Market, node: YNode, diags: Diagnostics, policy: Policy | None) -> None:

@@ -1,11 +1,10 @@
 """The checker: names, types, cycles and unused items (fourth arrow).
 
-Resolves every name (root, parameter, definition, criterion, comprehension
-variable), types every expression against the record and context types of
-the policy's schemas (:mod:`lead_rules.language.schema`), finds reference cycles, checks the
-pathways and the hierarchy, warns on unused items, and works out on which
-inputs (record, ACO) each named item depends. It collects every diagnostic
-before the loader fails, and it never raises on a bad policy.
+Resolves every name (root, parameter, definition, criterion, comprehension variable), types every
+expression against the record and context types of the policy's schemas (:mod:`lead_rules.language.schema`),
+finds reference cycles, checks the pathways and the hierarchy, warns on unused items, and works out on which
+inputs (record, ACO) each named item depends. It collects every diagnostic before the loader fails, and it
+never raises on a bad policy; a root error is reported once, not with its consequences.
 """
 
 from __future__ import annotations
@@ -85,6 +84,7 @@ class Checker:
         self.last_deps: frozenset[str] = frozenset()
         self.depth_reported = False
         self.roots, self.root_roles = roots_of(doc.schemas)
+        self.schemas_broken = any(d.code.startswith("E50") and d.severity == "error" for d in diags.sorted())
 
     # --- entry point -------------------------------------------------
     def run(self) -> Resolution:
@@ -343,8 +343,8 @@ class Checker:
         if n in self.doc.named:
             self.res.names[id(e)] = ("named", n)
             return self.reference(e)
-        if n in self.doc.broken:
-            return ERR  # its own syntax error is reported already
+        if n in self.doc.broken or self.schemas_broken:  # reported already: its syntax error, or a schema
+            return ERR  # that did not load (E50x; its root names are unknown, so no cascade of E202)
         if n in BUILTINS or n in AGGREGATES:
             self.diags.error("E202", f"'{n}' is a function; call it as {n}(...)", e.span)
             return ERR

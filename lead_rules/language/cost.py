@@ -197,10 +197,20 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dic
     """Report the definitions and criteria of ``named`` beyond the static budgets."""
     costs = _Costs(named, res, diags)
     params = params or {}
+    # a definition that reads one already reported is a consequence, not a root: one diagnostic per chain
+    blamed: dict[str, set[str]] = {"E601": set(), "E604": set()}
     for name, item in named.items():
         expr = item.expr
+        refs = {res.names.get(id(n), ("", ""))[1] for n in ast.walk(expr) if isinstance(n, ast.Name)
+                and res.names.get(id(n), ("", ""))[0] == "named"}
+        inherited = {code for code, names in blamed.items() if refs & names}
+        if blamed["E601"] & refs:
+            inherited.add("E604")  # a product over a refused chain: the chain is the root
+        for code in inherited:
+            blamed[code].add(name)
         degree = costs.named_degree(name)
-        if degree > VALUE_DEGREE_BUDGET:
+        if degree > VALUE_DEGREE_BUDGET and "E601" not in inherited:
+            blamed["E601"].add(name)
             diags.error(
                 "E601",
                 f"'{name}' multiplies {degree if degree < VALUE_DEGREE_BUDGET * 4 else 'too many'} factors "
@@ -222,7 +232,10 @@ def check_costs(named: dict[str, Any], res: Any, diags: Diagnostics, params: dic
             what = _ARITHMETIC.get(node.op if isinstance(node, ast.Binary) else type(node).__name__)
             if isinstance(node, ast.Call | ast.Comprehension):  # a bare sum(...) is bounded at run time only
                 what = "absolute value" if isinstance(node, ast.Call) and node.func == "abs" else None
+            if "E604" in inherited:
+                break
             if what is not None and res.type_of(node) == INT and costs.magnitude(node, params, rv) > INT_MAX:
+                blamed["E604"].add(name)
                 diags.error(
                     "E604",
                     f"this integer {what} can exceed the 64-bit range",

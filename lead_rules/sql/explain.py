@@ -150,16 +150,34 @@ def _choose(
     )
 
 
+def duckdb_message(exc: BaseException) -> str:
+    """The first line of a DuckDB error, without its ``Invalid Input Error:`` style prefix."""
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    head, sep, rest = line.partition(" Error: ")
+    return rest.strip() if sep and len(head) < 30 else line
+
+
 def read_output_row(output_path: str | Path, bene_id: str) -> dict[str, Any] | None:
     """The batch output row of ``bene_id`` (Parquet, CSV or JSON Lines), or None."""
     path = str(output_path)
     suffix = Path(output_path).suffix.lower()
-    reader = {
+    readers = {
         ".parquet": scan("read_parquet", path),
         ".csv": scan("read_csv", path, {"header": True, "all_varchar": True}),
-    }.get(suffix, scan("read_json", path, {"format": "newline_delimited"}))
-    rel = duckdb.connect().sql(f"SELECT * FROM {reader} WHERE bene_id = $id", params={"id": bene_id})
-    rows = rel.fetchall()
+    }
+    json_reader = scan("read_json", path, {"format": "newline_delimited"})
+    readers.update({s: json_reader for s in (".jsonl", ".json", ".ndjson")})
+    if suffix not in readers:
+        raise ValueError(
+            f"cannot read {path}: unknown output format {suffix or '(no extension)'!r} "
+            "(explain --from-output reads .parquet, .csv or .jsonl)"
+        )
+    try:
+        rel = duckdb.connect().sql(f"SELECT * FROM {readers[suffix]} WHERE bene_id = $id", params={"id": bene_id})
+        rows = rel.fetchall()
+    except duckdb.Error as exc:
+        raise ValueError(f"cannot read {path}: {duckdb_message(exc)}") from None
     if not rows:
         return None
     return dict(zip(rel.columns, rows[0], strict=True))

@@ -64,6 +64,10 @@ class KindRunner(Protocol):
 
     def print(self, text: str = "") -> None: ...
 
+    def selects(self, name: str) -> bool:
+        """Whether the ``-k`` / ``--case`` filters select the case ``name``."""
+        ...
+
 
 CASE_KEYS = ("name", "rule", "record", "records", "parameters", "context", "expect")
 EXPECT_KEYS = ("outcome", "reasons", "only_reasons", "outputs", "errors", "subjects", "rank", "score")
@@ -156,6 +160,8 @@ def run_kind_file(runner: KindRunner, path: Path, entry: KindEntry) -> None:
     failed = 0
     n = 0
     for case_node in cases_node.items:
+        if not runner.selects(_case_name(case_node)):
+            continue
         n += 1
         result = _run_case(path, entry, case_node, base, context_default)
         runner.results.append(result)
@@ -180,9 +186,14 @@ def _context(path: Path, policy: Policy, spec: Any) -> Any:
         return f"the context cannot be read: {exc}"
 
 
+def _case_name(node: YNode) -> str:
+    case = node.plain() if node.kind == "map" else {}
+    return str(case.get("name") or f"case at line {node.span.line}")
+
+
 def _run_case(path: Path, entry: KindEntry, node: YNode, base: Any, context_default: Any) -> Any:
     case = node.plain() if node.kind == "map" else {}
-    name = str(case.get("name") or f"case at line {node.span.line}")
+    name = _case_name(node)
     rule = case.get("rule")
 
     def fail(*problems: str) -> CaseResult:

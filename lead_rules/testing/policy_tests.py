@@ -241,6 +241,10 @@ class Runner:
         self.shown_failures = 0
         self.hidden: list[CaseResult] = []
 
+    def selects(self, name: str) -> bool:
+        """Whether the ``-k`` / ``--case`` filters select the case ``name``."""
+        return self.selection.matches(name)
+
     def print(self, text: str = "") -> None:
         self.out.write(text + "\n")
 

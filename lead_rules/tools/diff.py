@@ -38,6 +38,8 @@ DECISION_KEY = ("outcome", "aco_id", "pathway")
 """The fields whose change makes a subject *changed*."""
 
 STRUCTURE = "policy structure"
+EVALUATION_ERROR = "evaluation error"
+"""The cause named when one side of a changed decision is ``error``: its error message follows."""
 """The cause named when a decision changed with no criterion or tie value changing."""
 
 
@@ -178,7 +180,16 @@ def attribute(
     old_row: Mapping[str, Any],
     new_row: Mapping[str, Any],
 ) -> list[Cause]:
-    """The causes of a changed decision, in hierarchy order (never empty)."""
+    """The causes of a changed decision, in hierarchy order (never empty).
+
+    When one side could not be decided (``error``), its evaluation error is the cause, not every
+    criterion (an error row has no criterion values to compare).
+    """
+    for side, row, other in (("new", new_row, old_row), ("old", old_row, new_row)):
+        if row.get("outcome") == "error" and other.get("outcome") != "error":
+            text = str(row.get("cause") or "the record could not be decided").strip()
+            first = text.splitlines()[0] if text else "the record could not be decided"
+            return [Cause(f"{EVALUATION_ERROR}: {first[:200]}", f"{side} policy")]
     old_req, new_req = requirement_criteria(old_policy), requirement_criteria(new_policy)
     old_h, new_h = list(old_req), list(new_req)
     pathways = new_h + [p for p in old_h if p not in new_h]

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from ..engine.interpreter import Compiler
 from ..engine.policy import Policy, validation_errors
-from ..engine.runtime import Env
+from ..engine.runtime import Env, EvaluationError
 from ..engine.trace import TraceNode, Tracer, truth
 from ..language.checker import check_doc
 from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span
@@ -54,7 +54,7 @@ def evaluate_expression(
 
     Raises:
         PolicyError: a syntax, name or type error in the expression (located in it).
-        ValueError: an invalid record or an unknown ACO.
+        ValueError: an invalid record, an unknown ACO, or a runtime error (an overflow) on this record.
     """
     diags = Diagnostics()
     node = YNode(
@@ -93,7 +93,11 @@ def evaluate_expression(
     env = Env(bene, market, {}, Tracer(root))
     env.set_aco(aco)
     comp = Compiler(new_doc, res, True)
-    value = comp.compile(expr, False)(env)
+    try:
+        value = comp.compile(expr, False)(env)
+    except (EvaluationError, OverflowError, RecursionError) as exc:  # a runtime error of this record: located
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{expr.span}: evaluation error: {reason}") from None
     root.value = value
     warnings = [d for d in own if d.severity == "warning" and NAME not in d.message]
     return Evaluation(value, root, aco.id if aco is not None else None, warnings)

@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 
 from ..engine.output_files import atomic_write_text
+from ..language.errors import Diagnostics
+from ..language.yaml_source import load_yaml_text
 
 
 def _yaml() -> Any:
@@ -37,17 +39,25 @@ def _yaml() -> Any:
     return y
 
 
-def format_text(text: str) -> str:
+def format_text(text: str, file: str = "<text>") -> str:
     """The formatted text of one YAML document.
+
+    The text is first read by the policy loader (safe, bounded: duplicate keys, nesting and size
+    limits), so a bad file gets the one located diagnostic ``check`` would give, not ruamel's report.
 
     Raises:
         ValueError: the text is not YAML, or formatting would change its meaning.
     """
+    diags = Diagnostics()
+    if load_yaml_text(text, file, diags) is None or diags.has_errors:
+        first = next(d for d in diags.sorted() if d.severity == "error")
+        raise ValueError(f"{first.span}: error[{first.code}]: {first.message}")
     y = _yaml()
     try:
         data = y.load(text)
-    except Exception as exc:  # ruamel's errors carry the line and column in their text
-        raise ValueError(f"not valid YAML: {exc}") from None
+    except Exception as exc:  # checked above: only what the policy loader accepts but ruamel not
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"not valid YAML: {reason}") from None
     if data is None:
         return text
     buf = io.StringIO()
@@ -82,7 +92,7 @@ def fmt_paths(paths: Iterable[Path], check: bool = False) -> FmtResult:
     for path in yaml_files(paths):
         try:
             text = path.read_text(encoding="utf-8")
-            out = format_text(text)
+            out = format_text(text, str(path))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             result.errors.append((path, str(exc)))
             continue

@@ -24,6 +24,7 @@ import duckdb
 
 from ..engine.policy import Policy
 from ..language.records import Market
+from ..sql.explain import duckdb_message
 
 CHART_IDS = ("funnel", "pathway_by_aco", "pathway_by_state", "reasons_by_pathway", "reasons_by_aco")
 
@@ -85,15 +86,34 @@ def collect(
     """The counts and rows of the report, from a decisions file."""
     con = duckdb.connect()
     reader = _reader(decisions)
-    if decisions.suffix.lower() == ".parquet":
-        reader = reader[:-1] + ", file_row_number = true)"
-        con.sql(f"CREATE VIEW d0 AS SELECT * FROM {reader}")
-    else:
-        con.sql(f"CREATE VIEW d0 AS SELECT *, row_number() OVER () - 1 AS file_row_number FROM {reader}")
-    columns = {str(r[0]) for r in con.sql("DESCRIBE d0").fetchall()}
+    try:
+        if decisions.suffix.lower() == ".parquet":
+            reader = reader[:-1] + ", file_row_number = true)"
+            con.sql(f"CREATE VIEW d0 AS SELECT * FROM {reader}")
+        else:
+            con.sql(f"CREATE VIEW d0 AS SELECT *, row_number() OVER () - 1 AS file_row_number FROM {reader}")
+        columns = {str(r[0]) for r in con.sql("DESCRIBE d0").fetchall()}
+    except duckdb.Error as exc:
+        raise ValueError(f"cannot read {decisions}: {duckdb_message(exc)}") from None
+    missing = [c for c in ("bene_id", "outcome") if c not in columns]
+    if missing:
+        raise ValueError(
+            f"{decisions} is not a decisions file (no {', '.join(missing)} column): give the output of "
+            "'lead-rules align' or 'evaluate' as --input (a population goes to --population)"
+        )
     has_reasons = "reasons" in columns
     if population is not None:
-        _population_states(con, population)
+        try:
+            _population_states(con, population)
+            n_states = int(con.sql("SELECT count(*) FROM states").fetchall()[0][0])
+            n_decisions = int(con.sql("SELECT count(*) FROM d0").fetchall()[0][0])
+        except duckdb.Error as exc:
+            raise ValueError(f"cannot read the population {population}: {duckdb_message(exc)}") from None
+        if n_states != n_decisions:
+            raise ValueError(
+                f"the population {population} has {n_states} rows but the decisions {decisions} have "
+                f"{n_decisions}: give the population the decisions were made from"
+            )
         con.sql(
             "CREATE VIEW d AS SELECT d0.*, coalesce(s.state, 'unknown') AS _state FROM d0 "
             "LEFT JOIN states s ON s._n = d0.file_row_number"

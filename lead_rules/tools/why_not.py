@@ -402,7 +402,12 @@ def why_not(
     current = policy.evaluate(base, market, trace=False)
     now = {"outcome": current.outcome, "aco_id": current.aco_id, "pathway": current.pathway}
     if current.outcome == "error":
-        raise ValueError(f"the record is not valid: {current.errors}")
+        causes = "; ".join(
+            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
+            for e in current.errors[:3]
+        )
+        more = f" (and {len(current.errors) - 3} more)" if len(current.errors) > 3 else ""
+        raise ValueError(f"the record is not valid, so no change can be verified: {causes}{more}")
     search = _Search(policy, market, aco)
     suggestions: list[Suggestion] = []
     impossible: list[str] = []
