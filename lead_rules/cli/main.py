@@ -15,14 +15,13 @@ diagnostics), never a Python traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ..engine.output_files import atomic_output
 from ..engine.policy import check_policy
+from .files import evaluate_outputs_or_exit, open_text, output_text, refuse_output
 from .loading import PROVENANCE_MISMATCH as PROVENANCE_MISMATCH  # re-exported: the documented exit code
 from .loading import (
     add_effective_option,
@@ -33,85 +32,6 @@ from .loading import (
     policy_or_exit,
 )
 from .usage import CommandParser, command_typo, count_arg, option_typo
-
-
-@contextlib.contextmanager
-def _open(path: str | None, mode: str, default: IO[str]) -> Iterator[IO[str]]:
-    if path is None or path == "-":
-        if "r" in mode and hasattr(default, "reconfigure"):
-            default.reconfigure(errors="surrogateescape")
-        yield default
-        return
-    try:
-        # reading, an undecodable byte reaches the batch (an error row for its line), never an exception
-        errors = "surrogateescape" if "r" in mode else "strict"
-        f = open(path, mode, encoding="utf-8", errors=errors)  # noqa: SIM115 - closed below
-    except OSError as exc:
-        print(f"lead-rules: cannot open {path}: {exc.strerror}", file=sys.stderr)
-        raise SystemExit(2) from None
-    try:
-        if "r" in mode and _is_binary(f):
-            # a whole file that is not text (Parquet, an archive) is the wrong input, not bad lines
-            print(
-                f"lead-rules: {path} is not UTF-8 text (a binary file); this command reads JSON Lines "
-                "(a Parquet population is read by 'lead-rules align')",
-                file=sys.stderr,
-            )
-            raise SystemExit(2)
-        yield f
-    finally:
-        f.close()
-
-
-def _is_binary(f: IO[str]) -> bool:
-    """Whether the file starts with Parquet's magic or holds a NUL byte in its first 64 KiB (then rewound)."""
-    buffer = getattr(f, "buffer", None)
-    if buffer is None or not buffer.seekable():
-        return False
-    head = buffer.read(1 << 16)
-    buffer.seek(0)
-    return head.startswith(b"PAR1") or b"\0" in head
-
-
-@contextlib.contextmanager
-def _output(path: str | None, inputs: list[str | None]) -> Iterator[IO[str]]:
-    """Standard output, or ``path`` written atomically (never over one of ``inputs``)."""
-    if path is None or path == "-":
-        yield sys.stdout
-        return
-    _refuse_output(path, inputs)
-    from ..engine.provenance import sidecar_path
-
-    sidecar_path(path).unlink(missing_ok=True)  # never a stale sidecar beside the new file
-    with atomic_output(path) as partial, _open(str(partial), "w", sys.stdout) as dst:
-        yield dst
-
-
-def _refuse_output(output: str, inputs: list[str | None]) -> None:
-    from .tools import refuse_outputs_or_exit  # a folder, an input: one line before the atomic writer starts
-
-    refuse_outputs_or_exit({"--output": output}, inputs)
-
-
-JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
-"""The output extensions ``evaluate`` accepts (or none): it writes JSON Lines (``align`` writes Parquet and CSV too)."""
-
-
-def _evaluate_outputs_or_exit(args: argparse.Namespace, inputs: list[str | None]) -> None:
-    """Refuse (exit 2, one line) an output or log that is an input, a folder, the other one, or not JSON Lines."""
-    from ..engine.output_files import is_special
-    from .tools import refuse_outputs_or_exit
-
-    refuse_outputs_or_exit({"--output": args.output, "--log": getattr(args, "log", None)}, inputs)
-    out = args.output
-    suffix = Path(out).suffix.lower() if out not in (None, "-") else ""
-    if suffix and suffix not in JSON_LINES_SUFFIXES and not is_special(out):  # a name without extension is fine
-        print(
-            f"lead-rules: evaluate writes JSON Lines: {out} should end in .jsonl "
-            "(for Parquet or CSV use 'lead-rules align')",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -162,12 +82,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     refuse_input_source(args.input)  # a FIFO, or Parquet on standard input: one line, exit 2
     inputs = [args.input, args.market, args.policy, getattr(args, "context", None)]
-    _evaluate_outputs_or_exit(args, inputs)  # before anything runs
+    evaluate_outputs_or_exit(args, inputs)  # before anything runs
     policy = policy_or_exit(args.policy)
     if policy.doc.decision is not None:  # a verdict, ranking or computation
         from .kinds import evaluate
 
-        with _output(args.output, inputs) as dst:
+        with output_text(args.output, inputs) as dst:
             code = evaluate(policy, args, dst)
         deliver_provenance(args, args.output)
         return code
@@ -175,7 +95,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.input is not None and Path(args.input).suffix.lower() in (".yaml", ".yml"):
         from .kinds import evaluate_alignment_documents
 
-        with _output(args.output, inputs) as dst:
+        with output_text(args.output, inputs) as dst:
             code = evaluate_alignment_documents(policy, market, args, dst)
         deliver_provenance(args, args.output)
         return code
@@ -189,7 +109,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             )
         return run_batch(policy, market, src, dst, trace=args.trace, encoder=_trace_encoder(args))
 
-    with _open(args.input, "r", sys.stdin) as src, _output(args.output, inputs) as dst:
+    with open_text(args.input, "r", sys.stdin) as src, output_text(args.output, inputs) as dst:
         counts = decide(src, dst)
         note_provenance(counts, policy, args, market)
     deliver_provenance(args, args.output)  # the sidecar, once the output is in place
@@ -250,7 +170,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print("lead-rules: give --input records.jsonl or --from-output decisions", file=sys.stderr)
         return 2
     unreadable = None  # the first line naming the id that is not a record
-    with _open(args.input, "r", sys.stdin) as src:
+    with open_text(args.input, "r", sys.stdin) as src:
         for number, line in enumerate(src, start=1):
             if args.id not in line:
                 continue
@@ -320,7 +240,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     # before anything runs: an output or log that is a folder, an input, or the other one
     if outputs_refused({"--output": output, "--log": args.log}, [args.input, args.market, args.policy]):
         return 2
-    return run_align(args, _refuse_output)
+    return run_align(args, refuse_output)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
