@@ -345,7 +345,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def _read_record(path: str, bene_id: str | None) -> dict[str, Any] | None:
-    from ..language.strict_json import parse_record
+    from ..language.strict_json import parse_record, read_json_lines
 
     p = Path(path)
     if p.suffix.lower() == ".json":
@@ -356,13 +356,10 @@ def _read_record(path: str, bene_id: str | None) -> dict[str, Any] | None:
             raise ValueError(f"{path} does not hold one JSON object (a record)")
         return value
     if bene_id is None and p.suffix.lower() in (".jsonl", ".ndjson"):
-        with open(p, encoding="utf-8", errors="surrogateescape") as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.strip():
-                    value, bad = parse_record(line)
-                    if bad is not None:
-                        raise ValueError(f"{path}:{number}: {bad}")
-                    return value if isinstance(value, dict) else None
+        for number, _line, value, bad in read_json_lines(p):  # the first record of the file
+            if bad is not None:
+                raise ValueError(f"{path}:{number}: {bad}")
+            return value if isinstance(value, dict) else None
         return None
     if bene_id is None:
         raise ValueError("give --id to choose the record of a population file")

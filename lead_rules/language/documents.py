@@ -19,7 +19,7 @@ from typing import IO, Any
 import yaml
 
 from .errors import Diagnostics
-from .strict_json import parse_record
+from .strict_json import json_lines
 from .yaml_source import load_yaml_file
 
 Document = tuple[int, Any, dict[str, Any] | None]
@@ -84,10 +84,7 @@ def _exact_values(path: Path) -> Any:
 
 
 def _lines(fh: IO[str]) -> Iterator[Document]:
-    for number, line in enumerate(fh, start=1):
-        if not line.strip():
-            continue
-        data, cause = parse_record(line)  # strict: a key twice, NaN, too deep are refused (as records are)
+    for number, _line, data, cause in json_lines(fh):  # strict: a key twice, NaN, too deep are refused
         if cause is not None:
             yield number, None, {"field": None, "message": f"line {number}: {cause}"}
             continue

@@ -13,8 +13,10 @@ keys in any object, lone surrogate escapes in strings, and nesting deeper than
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from .limits import JSON_MAX_DEPTH
 
@@ -95,3 +97,22 @@ def parse_record(line: str) -> tuple[Any, str | None]:
     if "\\u" in line and not _encodable(value):
         return None, "a string with a lone surrogate (\\ud800-\\udfff) is not text"
     return value, None
+
+
+def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, str, Any, str | None]]:
+    """``(line number, line, value, cause)`` for every non-blank line, read by :func:`parse_record`.
+
+    Line numbers count blank lines too (1-based), as error rows and diagnostics name them.
+    """
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            value, cause = parse_record(line)
+            yield number, line, value, cause
+
+
+def read_json_lines(path: str | Path) -> Iterator[tuple[int, str, Any, str | None]]:
+    """:func:`json_lines` of a file, opened as UTF-8 with ``surrogateescape`` (a bad byte reaches the
+    strict reader as a lone surrogate and is refused there, never as a decode error)."""
+    fh: IO[str]
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        yield from json_lines(fh)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..engine.policy import Policy
 from ..language.records import Market
-from ..language.strict_json import parse_record
+from ..language.strict_json import read_json_lines
 from .compiler import CompiledSQL, compile_policy
 from .output import copy_options, input_kind, output_names, write_rows
 
@@ -29,17 +29,12 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Mapping[str, Any] | No
     """``(line, record or None, cause)`` for every record of a nested JSONL or Parquet file."""
     kind = input_kind(path)
     if kind == "jsonl":
-        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                value, bad = parse_record(line)
-                if bad is not None:
-                    yield number, None, f"line {number}: not valid JSON"
-                    continue
-                if not isinstance(value, dict):
-                    yield number, None, f"line {number}: a record must be a JSON object"
-                    continue
+        for number, _line, value, bad in read_json_lines(path):
+            if bad is not None:
+                yield number, None, f"line {number}: not valid JSON"
+            elif not isinstance(value, dict):
+                yield number, None, f"line {number}: a record must be a JSON object"
+            else:
                 yield number, value, None
         return
     if kind == "parquet":

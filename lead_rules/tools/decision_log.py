@@ -35,7 +35,7 @@ from ..engine.policy import Policy
 from ..engine.provenance import canonical, market_hash
 from ..engine.trace_codec import TraceEncoder
 from ..language.records import Beneficiary, Market
-from ..language.strict_json import parse_record
+from ..language.strict_json import parse_record, read_json_lines
 
 DECISION_FIELDS = ("bene_id", "outcome", "aco_id", "pathway")
 
@@ -148,16 +148,9 @@ def input_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | None, s
     """``(row, record or None, input hash)`` for every record of a JSONL or Parquet population."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                value, bad = parse_record(line)
-                if bad is not None:
-                    yield number, None, record_hash(None, line)
-                    continue
-                record: Mapping[str, Any] | None = value if isinstance(value, dict) else None
-                yield number, record, record_hash(record, line)
+        for number, line, value, bad in read_json_lines(path):
+            record: Mapping[str, Any] | None = value if bad is None and isinstance(value, dict) else None
+            yield number, record, record_hash(record, line)
         return
     if suffix == ".parquet":
         from ..sql.run import iter_records
@@ -171,22 +164,18 @@ def input_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | None, s
 def _output_rows(path: Path) -> Iterator[tuple[Any, ...]]:
     """The decision fields of every row of an ``align`` output (Parquet, CSV or JSON Lines), in order."""
     from ..sql.output import OUTPUT_FORMATS, output_reader
+    from ..sql.quoting import select_list
 
     fmt = OUTPUT_FORMATS.get(path.suffix.lower(), "json")
     if fmt == "json":  # one JSON object a line; read here (DuckDB's JSON reader would need every column declared)
-        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                value, bad = parse_record(line)
-                if bad is not None or not isinstance(value, dict):
-                    raise ValueError(f"{path}:{number}: not a decision line")
-                yield tuple(value.get(k) for k in DECISION_FIELDS)
+        for number, _line, value, bad in read_json_lines(path):
+            if bad is not None or not isinstance(value, dict):
+                raise ValueError(f"{path}:{number}: not a decision line")
+            yield tuple(value.get(k) for k in DECISION_FIELDS)
         return
     import duckdb
 
-    cols = ", ".join(f'"{c}"' for c in DECISION_FIELDS)
-    cur = duckdb.connect().execute(f"SELECT {cols} FROM {output_reader(path, fmt)}")
+    cur = duckdb.connect().execute(f"SELECT {select_list(list(DECISION_FIELDS))} FROM {output_reader(path, fmt)}")
     while True:
         chunk = cur.fetchmany(10_000)
         if not chunk:
@@ -227,16 +216,12 @@ class Verification:
 def read_log(path: Path) -> list[dict[str, Any]]:
     """The entries of a decision log."""
     out = []
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            entry, bad = parse_record(line)
-            if bad is not None:
-                raise ValueError(f"{path}:{number}: not a log line: {bad}")
-            if not isinstance(entry, dict) or "decision_id" not in entry or "row" not in entry:
-                raise ValueError(f"{path}:{number}: not a decision log line")
-            out.append(entry)
+    for number, _line, entry, bad in read_json_lines(path):
+        if bad is not None:
+            raise ValueError(f"{path}:{number}: not a log line: {bad}")
+        if not isinstance(entry, dict) or "decision_id" not in entry or "row" not in entry:
+            raise ValueError(f"{path}:{number}: not a decision log line")
+        out.append(entry)
     return out
 
 
