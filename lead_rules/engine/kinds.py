@@ -170,6 +170,8 @@ class KindEvaluator:
             try:
                 record = self.policy.validate_record(record)
             except ValidationError as exc:
+                from .policy import validation_errors  # policy.py is not imported at module load
+
                 base.errors = validation_errors(exc)
                 return base
         env = Env(record, None, {}, None)
@@ -332,15 +334,6 @@ def _find(context: Any, key: str, wanted: Any) -> Any:
     return None
 
 
-def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """Validation errors as ``{field, message}`` rows."""
-    out = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        out.append({"field": loc or None, "message": err["msg"]})
-    return out
-
-
 def decide_all(
     policy: Policy, records: Iterable[tuple[int, Any, dict[str, Any] | None]], context: Any = None,
     trace: bool = False,
@@ -387,6 +380,8 @@ def load_contexts(policy: Policy, docs: Sequence[Any]) -> list[Any]:
         try:
             out.append(schema.model.model_validate(doc))
         except ValidationError as exc:
+            from .policy import validation_errors
+
             errs = "; ".join(f"{e['field']}: {e['message']}" for e in validation_errors(exc))
             who = doc.get("id") if isinstance(doc, Mapping) else None
             raise ValueError(f"context document {i}" + (f" ({who})" if who else "") + f" is invalid: {errs}") from None

@@ -17,7 +17,7 @@ from ..engine.policy import Policy
 from ..language.records import Market
 from ..language.strict_json import read_json_lines
 from .compiler import CompiledSQL, compile_policy
-from .output import copy_options, input_kind, output_names, write_rows
+from .output import copy_options, input_kind, output_names, progress_bar, write_rows
 
 
 def duplicate_cause(first_line: int | str) -> str:
@@ -189,15 +189,7 @@ class _Bar:
 
     def __enter__(self) -> _Bar:
         if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.percentage:>5.1f}%"),
-                TimeElapsedColumn(),
-                transient=False,
-            )
+            self._bar = progress_bar()
             self._bar.start()
             self._task = self._bar.add_task(self.label, total=float(self.total or 1))
         return self

@@ -66,6 +66,19 @@ def esc(s: str) -> str:
     return literal(s)[1:-1]
 
 
+def progress_bar() -> Any:
+    """The progress display of ``align`` (a ``rich`` Progress, not started): the same columns on every engine."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+
+
 def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection configured for batch alignment."""
     con = duckdb.connect()

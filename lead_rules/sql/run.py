@@ -37,13 +37,14 @@ from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets o
 from .output import (
     connect,
     copy_options,
-    esc,
     input_kind,
     output_metadata,
     output_names,
     output_reader,
+    progress_bar,
     summarise,
 )
+from .quoting import copy_to, scan
 from .relational import relational_input_sql
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def _parquet_ids_repeat(con: duckdb.DuckDBPyConnection, path: str | Path) -> boo
     Only then the rows go through the window that marks repeats, which holds every whole record
     and sorts them back into file order; otherwise the scan streams in file order.
     """
-    ids = f"read_parquet('{esc(str(path))}')"
+    ids = scan("read_parquet", str(path))
     found = con.sql(f"SELECT count(bene_id) - count(DISTINCT bene_id) FROM {ids}").fetchall()[0][0]
     return bool(found)
 
@@ -169,7 +170,7 @@ def register_input(
     if kind == "jsonl":
         sql = _jsonl_input(con, path, record, work if work is not None else [])
     elif kind == "parquet":
-        cols = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{esc(str(path))}')").fetchall()
+        cols = con.sql(f"DESCRIBE SELECT * FROM {scan('read_parquet', str(path))}").fetchall()
         present = {str(c[0]): str(c[1]) for c in cols}
         sql = parquet_input_sql(path, present, record)
         if "bene_id" in present and _parquet_ids_repeat(con, path):
@@ -302,15 +303,7 @@ class _Progress:
     def __enter__(self) -> _Progress:
         if not self.enabled:
             return self
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TimeElapsedColumn(),
-            transient=False,
-        )
+        self._bar = progress_bar()
         self._bar.start()
         task = self._bar.add_task(self.label, total=100.0)
 
@@ -383,7 +376,7 @@ def run_duckdb_sql(
         kind = register_input(con, input_path, record, work)
         output.parent.mkdir(parents=True, exist_ok=True)
         with _Progress(con, f"aligning ({kind}, duckdb)", progress):
-            con.sql(f"COPY ({sql}) TO '{esc(str(output))}' {options}")
+            con.sql(copy_to(sql, str(output), options))
         counts = con.sql(
             f"SELECT outcome, pathway, count(*) FROM {output_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
         ).fetchall()

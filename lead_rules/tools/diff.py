@@ -33,6 +33,7 @@ from ..engine.output_files import atomic_write_text, is_special
 from ..engine.policy import Policy
 from ..language import ast
 from ..language.records import Market
+from ..sql.quoting import scan
 
 DECISION_KEY = ("outcome", "aco_id", "pathway")
 """The fields whose change makes a subject *changed*."""
@@ -232,10 +233,6 @@ def attribute(
 # --- running both sides -------------------------------------------------------------------
 
 
-def _esc(s: str) -> str:
-    return s.replace("'", "''")
-
-
 def decide_to_parquet(policy: Policy, market: Market, input_path: str | Path, output: Path, engine: str) -> str:
     """Decide ``input_path`` into ``output`` (Parquet, every criterion column); return the engine used.
 
@@ -293,8 +290,8 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[Any, ...]]
 def compare_outputs(old_policy: Policy, new_policy: Policy, old_out: Path, new_out: Path) -> DiffResult:
     """Join two batch outputs row by row and build the :class:`DiffResult`."""
     con = duckdb.connect()
-    con.sql(f"CREATE VIEW o AS SELECT * FROM read_parquet('{_esc(str(old_out))}', file_row_number = true)")
-    con.sql(f"CREATE VIEW n AS SELECT * FROM read_parquet('{_esc(str(new_out))}', file_row_number = true)")
+    for view, out in (("o", old_out), ("n", new_out)):
+        con.sql(f"CREATE VIEW {view} AS SELECT * FROM {scan('read_parquet', str(out), {'file_row_number': True})}")
     n_old = int(con.sql("SELECT count(*) FROM o").fetchall()[0][0])
     n_new = int(con.sql("SELECT count(*) FROM n").fetchall()[0][0])
     if n_old != n_new:

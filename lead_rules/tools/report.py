@@ -25,6 +25,7 @@ import duckdb
 from ..engine.policy import Policy
 from ..language.records import Market
 from ..sql.explain import duckdb_message
+from ..sql.quoting import scan
 
 CHART_IDS = ("funnel", "pathway_by_aco", "pathway_by_state", "reasons_by_pathway", "reasons_by_aco")
 
@@ -45,31 +46,28 @@ class ReportData:
     has_reasons: bool = True
 
 
-def _esc(s: str) -> str:
-    return s.replace("'", "''")
-
-
 def _reader(path: Path) -> str:
-    p = _esc(str(path))
+    """The table function reading a decisions file (Parquet with its row numbers), through sql/quoting.py."""
+    p = str(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return f"read_parquet('{p}')"
+        return scan("read_parquet", p, {"file_row_number": True})
     if suffix == ".csv":
-        return f"read_csv('{p}', header = true)"
+        return scan("read_csv", p, {"header": True})
     if suffix in (".jsonl", ".json", ".ndjson"):
-        return f"read_json('{p}', format = 'newline_delimited')"
+        return scan("read_json", p, {"format": "newline_delimited"})
     raise ValueError(f"unknown decisions format {path.suffix!r}: expected .parquet, .csv or .jsonl")
 
 
 def _population_states(con: duckdb.DuckDBPyConnection, population: Path) -> None:
     """A view ``states(_n, state)`` from a population file (row order = decision order)."""
     suffix = population.suffix.lower()
-    p = _esc(str(population))
+    p = str(population)
     if suffix == ".parquet":
-        src = f"read_parquet('{p}', file_row_number = true)"
+        src = scan("read_parquet", p, {"file_row_number": True})
         con.sql(f"CREATE VIEW states AS SELECT file_row_number AS _n, residence.state AS state FROM {src}")
     else:
-        src = f"read_json('{p}', format = 'newline_delimited', columns = {{residence: 'JSON'}})"
+        src = scan("read_json", p, {"format": "newline_delimited", "columns": {"residence": "JSON"}})
         con.sql(
             "CREATE VIEW states AS SELECT row_number() OVER () - 1 AS _n, "
             f"json_extract_string(residence, '$.state') AS state FROM {src}"
@@ -88,7 +86,6 @@ def collect(
     reader = _reader(decisions)
     try:
         if decisions.suffix.lower() == ".parquet":
-            reader = reader[:-1] + ", file_row_number = true)"
             con.sql(f"CREATE VIEW d0 AS SELECT * FROM {reader}")
         else:
             con.sql(f"CREATE VIEW d0 AS SELECT *, row_number() OVER () - 1 AS file_row_number FROM {reader}")
