@@ -3,8 +3,9 @@
 Part of the CLI (stage 4), used by :mod:`.main`: a path or ``-`` opened as text
 (undecodable bytes reach the batch as error rows; a binary file is refused in
 one line), an output written atomically with no stale provenance sidecar, and
-the refusals that run before anything is decided (an output that is an input,
-a folder, the log, or not JSON Lines).
+the refusals that run before anything is decided (an input that is a FIFO or
+Parquet on standard input; an output that is an input, a folder, the log, or
+not JSON Lines).
 """
 
 from __future__ import annotations
@@ -97,4 +98,32 @@ def evaluate_outputs_or_exit(args: argparse.Namespace, inputs: list[str | None])
             "(for Parquet or CSV use 'lead-rules align')",
             file=sys.stderr,
         )
+        raise SystemExit(2)
+
+
+def refuse_input_source(path: str | None) -> None:
+    """Exit 2 with one line for an ``evaluate`` input that cannot be read as records.
+
+    A path that is not a regular file (a FIFO, a device: reading it again for the provenance
+    hash would wait forever; use ``-`` for a stream), and standard input that starts with
+    Parquet's magic ``PAR1`` (as ``--input`` of a Parquet file: ``align`` reads Parquet).
+    """
+    import os
+    import stat
+
+    if path not in (None, "-"):
+        assert path is not None
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return  # the reader names the missing file
+        if not stat.S_ISREG(mode):
+            print(f"lead-rules: cannot open {path}: not a regular file (a FIFO, device or folder); "
+                  "give - to read a stream", file=sys.stderr)
+            raise SystemExit(2)
+        return
+    peek = getattr(getattr(sys.stdin, "buffer", None), "peek", None)
+    if peek is not None and bytes(peek(4))[:4] == b"PAR1":
+        print("lead-rules: standard input is a Parquet file, not JSON Lines; this command reads JSON Lines "
+              "(a Parquet population is read by 'lead-rules align')", file=sys.stderr)
         raise SystemExit(2)

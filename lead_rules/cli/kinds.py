@@ -39,34 +39,6 @@ def _context(policy: Policy, path: str | None) -> Any:
         raise SystemExit(2) from None
 
 
-def refuse_input_source(path: str | None) -> None:
-    """Exit 2 with one line for an ``evaluate`` input that cannot be read as records.
-
-    A path that is not a regular file (a FIFO, a device: reading it again for the provenance
-    hash would wait forever; use ``-`` for a stream), and standard input that starts with
-    Parquet's magic ``PAR1`` (as ``--input`` of a Parquet file: ``align`` reads Parquet).
-    """
-    import os
-    import stat
-
-    if path not in (None, "-"):
-        assert path is not None
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:
-            return  # the reader names the missing file
-        if not stat.S_ISREG(mode):
-            print(f"lead-rules: cannot open {path}: not a regular file (a FIFO, device or folder); "
-                  "give - to read a stream", file=sys.stderr)
-            raise SystemExit(2)
-        return
-    peek = getattr(getattr(sys.stdin, "buffer", None), "peek", None)
-    if peek is not None and bytes(peek(4))[:4] == b"PAR1":
-        print("lead-rules: standard input is a Parquet file, not JSON Lines; this command reads JSON Lines "
-              "(a Parquet population is read by 'lead-rules align')", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def _documents(path: str | None) -> Iterator[tuple[int, Any, dict[str, Any] | None]]:
     try:
         yield from read_documents(path, None if path not in (None, "-") else sys.stdin)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..engine.policy import check_policy
-from .files import evaluate_outputs_or_exit, open_text, output_text, refuse_output
+from .files import evaluate_outputs_or_exit, open_text, output_text, refuse_input_source, refuse_output
 from .loading import PROVENANCE_MISMATCH as PROVENANCE_MISMATCH  # re-exported: the documented exit code
 from .loading import (
     add_effective_option,
@@ -78,7 +78,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Decide a JSON Lines batch."""
     from ..batch.jsonl import BatchCounts, run_batch
-    from .kinds import refuse_input_source
 
     refuse_input_source(args.input)  # a FIFO, or Parquet on standard input: one line, exit 2
     inputs = [args.input, args.market, args.policy, getattr(args, "context", None)]
