@@ -87,7 +87,9 @@ def parse_record(line: str) -> tuple[Any, str | None]:
     if not _depth_ok(line):
         return None, f"JSON nested deeper than {JSON_MAX_DEPTH} levels"
     try:
-        value = json.loads(line, parse_float=Decimal, parse_constant=_constant, object_pairs_hook=_pairs)
+        # without its line break, a line cut short is reported at its end, not at "column 1" of a next line
+        text = line.rstrip("\r\n")
+        value = json.loads(text, parse_float=Decimal, parse_constant=_constant, object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON: {exc.msg} at column {exc.colno}"
     except _Refused as exc:
