@@ -42,6 +42,9 @@ class YNode:
     entries: dict[str, tuple[Span, YNode]] = field(default_factory=dict)
     offsets: tuple[tuple[int, int], ...] | None = None  # per char of a str scalar: (line, col)
     raw: str | None = None  # a scalar's text as written, before YAML typed it
+    # where a str scalar was written (text, start index, end index, line, column), for
+    # ``offsets`` computed on first use: most scalars are never pointed into
+    source: tuple[str, int, int, int, int] | None = field(default=None, repr=False, compare=False)
 
     def plain(self) -> Any:
         """The node as plain Python data (dicts, lists, scalars)."""
@@ -94,12 +97,15 @@ class YNode:
 
     def expr_span(self, start: int, end: int) -> Span:
         """The file span of characters ``start:end`` of this string scalar."""
-        if not self.offsets:
+        offsets = self.offsets
+        if offsets is None and self.source is not None and isinstance(self.value, str):
+            offsets = self.offsets = _offsets(*self.source, self.value)
+        if not offsets:
             return self.span
-        n = len(self.offsets)
-        s = self.offsets[min(max(start, 0), n - 1)]
+        n = len(offsets)
+        s = offsets[min(max(start, 0), n - 1)]
         e_index = min(max(end - 1, 0), n - 1)
-        e = self.offsets[e_index]
+        e = offsets[e_index]
         return Span(self.span.file, s[0], s[1], e[0], e[1] + 1)
 
 
@@ -108,12 +114,9 @@ def _span(file: str, node: yaml.Node) -> Span:
     return Span(file, sm.line + 1, sm.column + 1, em.line + 1, em.column + 1)
 
 
-def _offsets(text: str, node: yaml.ScalarNode, value: str) -> tuple[tuple[int, int], ...]:
-    """Map each character of ``value`` to (line, col) in ``text``."""
-    start = node.start_mark.index
-    end = node.end_mark.index
-    line = node.start_mark.line + 1
-    col = node.start_mark.column + 1
+def _offsets(text: str, start: int, end: int, line: int, col: int, value: str) -> tuple[tuple[int, int], ...]:
+    """Map each character of ``value``, written at ``text[start:end]`` from (line, col), to (line, col) in ``text``."""
+    first = (line, col)
     # (line, col) for every raw index from start to end
     raw_pos: list[tuple[int, int, str]] = []
     for i in range(start, min(end, len(text))):
@@ -126,7 +129,7 @@ def _offsets(text: str, node: yaml.ScalarNode, value: str) -> tuple[tuple[int, i
             col += 1
     out: list[tuple[int, int]] = []
     j = 0
-    last = (node.start_mark.line + 1, node.start_mark.column + 1)
+    last = first
     for ch in value:
         if ch.isspace():
             out.append(last)
@@ -142,8 +145,11 @@ def _offsets(text: str, node: yaml.ScalarNode, value: str) -> tuple[tuple[int, i
     return tuple(out)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _Converter:
-    def __init__(self, file: str, text: str, loader: yaml.SafeLoader, diags: Diagnostics):
+    def __init__(self, file: str, text: str, loader: Any, diags: Diagnostics):
         self.file = file
         self.text = text
         self.loader = loader
@@ -153,6 +159,8 @@ class _Converter:
         # A resolved scalar that does not construct (2027-02-30, `!!int x`)
         # raises plain ValueError & co. from PyYAML; keep its text instead,
         # so the stage that expects a date/int reports it with its place.
+        if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+            return node.value  # what SafeConstructor.construct_yaml_str returns, without its calls
         try:
             return self.loader.construct_object(node, deep=True)
         except (ValueError, TypeError, AttributeError, OverflowError):
@@ -182,8 +190,11 @@ class _Converter:
             return YNode("seq", span, items=[self.convert(n) for n in node.value])
         assert isinstance(node, yaml.ScalarNode)
         value = self._construct(node)
-        offsets = _offsets(self.text, node, value) if isinstance(value, str) else None
-        return YNode("scalar", span, value=value, offsets=offsets, raw=node.value)
+        if not isinstance(value, str):
+            return YNode("scalar", span, value=value, raw=node.value)
+        sm = node.start_mark
+        source = (self.text, sm.index, node.end_mark.index, sm.line + 1, sm.column + 1)
+        return YNode("scalar", span, value=value, raw=node.value, source=source)
 
 
 class _Limit(yaml.MarkedYAMLError):
@@ -324,8 +335,181 @@ def _yaml_hint(text: str, line: int, message: str) -> str | None:
     return None
 
 
-def load_yaml_text(text: str, file: str, diags: Diagnostics) -> YNode | None:
-    """Parse ``text`` safely within the limits; on a YAML error or a limit record E001 and return None."""
+# --- the fast path: LibYAML's parser, our composer ------------------------------------
+#
+# LibYAML (PyYAML's C extension, when installed) parses about 20x faster than the
+# pure-Python scanner. Its events carry the same marks (character index, line,
+# column), so we compose the node graph from them here, with the same limit
+# checks as _BoundedLoader.compose_node. Where the two parsers could disagree we
+# do not use it: text with a tab, a byte-order mark, a NEL/LS/PS line break or a
+# character the pure-Python reader refuses goes the pure-Python way. And any
+# error on the fast path (a YAML error, a limit) re-reads the text the
+# pure-Python way, so every error message and its place are the pure-Python
+# loader's. tests/test_yaml_fast.py checks events and nodes equal on every YAML
+# file of the repository and on mutated ones.
+
+_CLoader: Any = getattr(yaml, "CSafeLoader", None) if getattr(yaml, "__with_libyaml__", False) else None
+_SLOW_TEXT = re.compile("[\t\ufeff\x85\u2028\u2029]|" + yaml.reader.Reader.NON_PRINTABLE.pattern)
+
+
+_FLOW_PLAIN_DIFFERS = re.compile(r"[,?\[\]{}]|:$")
+
+
+class _Fallback(Exception):
+    """The fast path declines: compose the pure-Python way instead."""
+
+
+def _compose_fast(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's root node (None for an empty stream) and the loader, via LibYAML; or raise _Fallback.
+
+    A document with anchors is checked for alias expansion here; without any,
+    no node is shared, so the composer's own depth and node limits are the
+    expanded document's.
+    """
+    if _CLoader is None or _SLOW_TEXT.search(text) or (text and text[-1] != "\n"):
+        raise _Fallback  # (LibYAML places the marks at the end of a last line without a break differently)
+    loader = _CLoader(text)
+    try:
+        composer = _FastComposer(loader)
+        root = composer.single_node()
+        if root is not None and composer.anchors:
+            _check_expansion(root)
+        return root, loader
+    except (yaml.YAMLError, _Limit, _Fallback):
+        loader.dispose()
+        raise _Fallback from None
+
+
+class _FastComposer:
+    """PyYAML's Composer over LibYAML's events, with _BoundedLoader's limits."""
+
+    def __init__(self, loader: Any) -> None:
+        self.get = loader.get_event
+        self.resolve = loader.resolve
+        self.anchors: dict[str, yaml.Node] = {}
+        self.nodes = 0
+
+    def single_node(self) -> yaml.Node | None:
+        self.get()  # StreamStartEvent
+        event = self.get()
+        if isinstance(event, yaml.StreamEndEvent):
+            return None
+        if not isinstance(event, yaml.DocumentStartEvent):
+            raise _Fallback
+        root, end = self.node(self.get(), 0, False)
+        if not isinstance(end, yaml.DocumentEndEvent) or not isinstance(self.get(), yaml.StreamEndEvent):
+            raise _Fallback  # more than one document: the pure-Python loader says so
+        return root
+
+    def node(self, event: Any, depth: int, flow: bool) -> tuple[yaml.Node, Any]:
+        """The node that starts with ``event`` (inside a flow collection if ``flow``) and the event after it."""
+        cls = type(event)
+        if cls is yaml.AliasEvent:
+            found = self.anchors.get(event.anchor)
+            if found is None:
+                raise _Fallback
+            return found, self.get()
+        anchor = event.anchor
+        if anchor is not None and anchor in self.anchors:
+            raise _Fallback
+        self.nodes += 1
+        if self.nodes > YAML_MAX_NODES or depth >= YAML_MAX_DEPTH:
+            raise _Fallback
+        tag = event.tag
+        node: yaml.Node
+        if cls is yaml.ScalarEvent:
+            style = event.style or None  # LibYAML calls the plain style '', PyYAML None
+            if flow and style is None and (not event.value or _FLOW_PLAIN_DIFFERS.search(event.value)):
+                raise _Fallback  # where LibYAML is laxer than PyYAML ('?' in a flow scalar) or marks differ (empty)
+            if len(event.value) > YAML_MAX_SCALAR_CHARS or (
+                event.implicit[0] and style is None and _INT_RE.fullmatch(event.value)
+            ):
+                _check_scalar(yaml.ScalarEvent(anchor, tag, event.implicit, event.value, event.start_mark, style=style))
+            if tag is None or tag == "!":
+                tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=style)
+            if anchor is not None:
+                self.anchors[anchor] = node
+            return node, self.get()
+        if cls is yaml.SequenceStartEvent:
+            if tag is None or tag == "!":
+                tag = self.resolve(yaml.SequenceNode, None, event.implicit)
+            seq = yaml.SequenceNode(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            if anchor is not None:
+                self.anchors[anchor] = seq
+            items = seq.value
+            nxt = self.get()
+            while type(nxt) is not yaml.SequenceEndEvent:
+                item, nxt = self.node(nxt, depth + 1, flow or bool(event.flow_style))
+                items.append(item)
+            seq.end_mark = nxt.end_mark
+            return seq, self.get()
+        if cls is yaml.MappingStartEvent:
+            if tag is None or tag == "!":
+                tag = self.resolve(yaml.MappingNode, None, event.implicit)
+            mapping = yaml.MappingNode(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            if anchor is not None:
+                self.anchors[anchor] = mapping
+            pairs = mapping.value
+            nxt = self.get()
+            while type(nxt) is not yaml.MappingEndEvent:
+                inner = flow or bool(event.flow_style)
+                key, nxt = self.node(nxt, depth + 1, inner)
+                value, nxt = self.node(nxt, depth + 1, inner)
+                pairs.append((key, value))
+            mapping.end_mark = nxt.end_mark
+            return mapping, self.get()
+        raise _Fallback
+
+
+def fast_nodes(text: str) -> tuple[bool, yaml.Node | None]:
+    """Whether the LibYAML path takes ``text``, and the root node it composes (None if not taken or empty)."""
+    try:
+        root, loader = _compose_fast(text)
+    except _Fallback:
+        return False, None
+    loader.dispose()
+    return True, root
+
+
+def reference_nodes(text: str) -> yaml.Node | None:
+    """The root node as the pure-Python loader composes it, limits included; raises its ``yaml.YAMLError``."""
+    loader = _BoundedLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is not None:
+            _check_expansion(root)
+        return root
+    finally:
+        loader.dispose()
+
+
+def load_yaml_text(text: str, file: str, diags: Diagnostics, *, fast: bool = True) -> YNode | None:
+    """Parse ``text`` safely within the limits; on a YAML error or a limit record E001 and return None.
+
+    ``fast=False`` skips the LibYAML path (the result is the same; tests compare them).
+    """
+    try:
+        if not fast:
+            raise _Fallback
+        root, fast_loader = _compose_fast(text)
+    except _Fallback:
+        pass
+    else:
+        recorded = len(diags.items)
+        try:
+            if root is None:
+                return YNode("map", Span(file, 1, 1, 1, 1))
+            return _Converter(file, text, fast_loader, diags).convert(root)
+        except yaml.YAMLError:  # a refused tag: the pure-Python loader reports it
+            del diags.items[recorded:]
+        finally:
+            fast_loader.dispose()
+    return _load_slow(text, file, diags)
+
+
+def _load_slow(text: str, file: str, diags: Diagnostics) -> YNode | None:
+    """The pure-Python loader: the reference for every error message."""
     try:
         loader = _BoundedLoader(text)
     except yaml.YAMLError as exc:  # the reader refuses control characters up front
