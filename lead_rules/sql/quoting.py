@@ -15,18 +15,34 @@ fixed SQL keywords of this package, never text from a file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from sqlglot import exp
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+_PLAIN = re.compile(r"[^\x00-\x1f\x7f]*")
+"""Text without control characters, which DuckDB quotes by doubling the quote alone (as SQLGlot does);
+SQLGlot itself, slow to import, is left for the rest (tests/test_sql_quoting.py compares them)."""
+_FUNCTION = re.compile(r"[a-z_]+")
 
 
 def identifier(name: str, dialect: str = "duckdb") -> str:
     """``name`` as a quoted identifier of ``dialect`` (embedded quotes doubled)."""
+    if dialect == "duckdb" and _PLAIN.fullmatch(name):
+        return '"' + name.replace('"', '""') + '"'
+    from sqlglot import exp
+
     return exp.to_identifier(name, quoted=True).sql(dialect)
 
 
 def literal(text: str, dialect: str = "duckdb") -> str:
     """``text`` as a string literal of ``dialect`` (embedded quotes escaped)."""
+    if dialect == "duckdb" and _PLAIN.fullmatch(text):
+        return "'" + text.replace("'", "''") + "'"
+    from sqlglot import exp
+
     return exp.Literal.string(text).sql(dialect)
 
 
@@ -48,6 +64,10 @@ def scan(function: str, path: str, options: Mapping[str, ScanOption] | None = No
     An option is a bool, a text (a string literal) or a mapping of text (a struct
     literal such as the ``columns`` of ``read_json``).
     """
+
+    if dialect == "duckdb" and not options and _FUNCTION.fullmatch(function) and _PLAIN.fullmatch(path):
+        return f"{function.upper()}({literal(path)})"  # as SQLGlot writes it (tests/test_sql_quoting.py)
+    from sqlglot import exp
 
     def value(v: ScanOption) -> exp.Expr:
         if isinstance(v, bool):
