@@ -35,9 +35,10 @@ def shape(node: yaml.Node, seen: dict[int, int] | None = None) -> Any:
     marks = (sm.index, sm.line, sm.column, em.index, em.line, em.column)
     if isinstance(node, yaml.ScalarNode):
         return ("scalar", node.tag, node.value, node.style, marks)
+    # flow_style: LibYAML says False (block) where PyYAML says None for an indentless sequence; nothing reads it
     if isinstance(node, yaml.SequenceNode):
-        return ("seq", node.tag, node.flow_style, marks, [shape(n, seen) for n in node.value])
-    return ("map", node.tag, node.flow_style, marks, [(shape(k, seen), shape(v, seen)) for k, v in node.value])
+        return ("seq", node.tag, bool(node.flow_style), marks, [shape(n, seen) for n in node.value])
+    return ("map", node.tag, bool(node.flow_style), marks, [(shape(k, seen), shape(v, seen)) for k, v in node.value])
 
 
 def ynode_shape(node: YNode) -> Any:

@@ -156,3 +156,31 @@ def test_an_impossible_date_in_a_policy_is_reported_where_it_is(tmp_path: Path) 
     assert [(d.code, d.span.line) for d in diags] == [("E010", 5), ("E301", 9)]
     assert "policy.effective.from" in diags[0].message
     assert "is not a date" in diags[1].message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "e: a + b  and c\n",
+        "e: 'a + \"b\"  and c'\n",
+        'e: "a + \'b\'  and c"\n',
+        "e: 'it''s  b'\n",
+        'e: "x \\"q\\" \\u00e9 b"\n',
+        "e:   bene.x  in  [1, 2]   # comment\n",
+        "e: >-\n  a +\n  b\n",
+        "e: |\n  a\n    and  b\n",
+        "e: a\n  and  b\n",
+    ],
+)
+def test_every_character_of_an_expression_maps_to_where_it_is_written(text: str) -> None:
+    root, _ = load(text)
+    node = root.get("e")
+    assert node is not None and isinstance(node.value, str)
+    lines = text.splitlines()
+    for k, ch in enumerate(node.value):
+        span = node.expr_span(k, k + 1)
+        written = lines[span.line - 1][span.column - 1]
+        if ch.isspace():  # a space maps to the character before it (or the scalar's start)
+            assert k == 0 or span == node.expr_span(k - 1, k) or node.value[k - 1].isspace()
+        elif "\\" not in text:
+            assert written == ch, (k, ch, span)

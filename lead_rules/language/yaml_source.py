@@ -117,6 +117,17 @@ def _span(file: str, node: yaml.Node) -> Span:
 def _offsets(text: str, start: int, end: int, line: int, col: int, value: str) -> tuple[tuple[int, int], ...]:
     """Map each character of ``value``, written at ``text[start:end]`` from (line, col), to (line, col) in ``text``."""
     first = (line, col)
+    written = text[start:end]
+    shift = 0 if written == value else 1 if written[:1] in ("'", '"') and written[1:-1] == value else -1
+    if shift >= 0 and "\n" not in written:
+        # written as is on one line (plain, or quoted without escapes): character i is at column col + shift + i
+        quick: list[tuple[int, int]] = []
+        last = first
+        for i, ch in enumerate(value):
+            if not ch.isspace():
+                last = (line, col + shift + i)
+            quick.append(last)
+        return tuple(quick)
     # (line, col) for every raw index from start to end
     raw_pos: list[tuple[int, int, str]] = []
     for i in range(start, min(end, len(text))):
