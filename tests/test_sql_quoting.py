@@ -7,9 +7,6 @@ otherwise) and leaves everything else to SQLGlot; here both are compared.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from sqlglot import exp
 
@@ -54,12 +51,3 @@ def test_identifiers_and_literals_are_sqlglots(text: str, dialect: str) -> None:
 @pytest.mark.parametrize("function", ["read_parquet", "read_csv", "read_json"])
 def test_a_scan_without_options_is_sqlglots(function: str, path: str) -> None:
     assert scan(function, path) == exp.Anonymous(this=function, expressions=[exp.Literal.string(path)]).sql("duckdb")
-
-
-def test_plain_quoting_does_not_import_sqlglot() -> None:
-    code = (
-        "import sys; from lead_rules.sql.quoting import identifier, literal, scan; "
-        "print(identifier('a\"b'), literal(\"it's\"), scan('read_parquet', '/x.parquet'), 'sqlglot' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ['"a""b"', "'it''s'", "READ_PARQUET('/x.parquet')", "False"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -55,13 +56,28 @@ def fields_of(struct: StructT) -> list[Field]:
 
 
 BENEFICIARY = struct_of(records.Beneficiary)
-BENEFICIARY_FIELDS = fields_of(BENEFICIARY)
-"""The fields of the bundled beneficiary record (``policies/schemas/beneficiary.yaml``)."""
+"""The bundled beneficiary record's struct type."""
+
+
+@cache
+def beneficiary_fields() -> list[Field]:
+    """The fields of the bundled beneficiary record (``policies/schemas/beneficiary.yaml``).
+
+    Read on first use, not at import: they need the bundled schemas loaded (YAML).
+    """
+    return fields_of(BENEFICIARY)
+
+
+def __getattr__(name: str) -> Any:
+    """``BENEFICIARY_FIELDS``, the module constant this was, computed on first use."""
+    if name == "BENEFICIARY_FIELDS":
+        return beneficiary_fields()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def record_fields(record: StructT | None) -> list[Field]:
     """The top-level fields of ``record`` (default: the bundled beneficiary record)."""
-    return BENEFICIARY_FIELDS if record is None or record == BENEFICIARY else fields_of(record)
+    return beneficiary_fields() if record is None or record == BENEFICIARY else fields_of(record)
 
 
 def _q(s: str) -> str:
@@ -447,8 +463,8 @@ def population_view_sql(population_columns: list[tuple[str, str]]) -> str:
 
 
 __all__ = [
-    "BENEFICIARY_FIELDS",
     "INPUT_VIEW",
+    "beneficiary_fields",
     "check",
     "convert",
     "guard_pattern",
