@@ -175,3 +175,27 @@ def test_explain_warns_on_an_output_without_provenance(
                  "--id", bene])
     captured = capsys.readouterr()
     assert code == 0 and "records no provenance" in captured.err and bene in captured.out
+
+
+def test_a_prefetched_input_hash_is_the_files_hash_and_a_changed_file_is_hashed_again(tmp_path: Path) -> None:
+    from lead_rules.engine.provenance import file_hash, prefetch_file_hash
+
+    f = tmp_path / "in.jsonl"
+    f.write_bytes(b'{"bene_id": "1"}\n' * 100_000)
+    prefetch_file_hash(f)
+    assert file_hash(f) == hashlib.sha256(f.read_bytes()).hexdigest()
+    prefetch_file_hash(tmp_path / "." / "in.jsonl")  # the same file by another spelling
+    f.write_bytes(b'{"bene_id": "2"}\n')  # changed after the hash started: its identity differs
+    assert file_hash(str(f)) == hashlib.sha256(b'{"bene_id": "2"}\n').hexdigest()
+    prefetch_file_hash(tmp_path)  # a folder, and a missing file, are left to file_hash
+    prefetch_file_hash(tmp_path / "missing.jsonl")
+    assert file_hash(tmp_path) == file_hash(tmp_path)
+
+
+def test_the_cli_align_provenance_hashes_its_input(pop: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "d.csv"
+    args = ["align", "--policy", str(LEAD), "--market", str(pop["market"]), "--input", str(pop["jsonl"])]
+    assert main([*args, "--output", str(out), "--quiet"]) == 0
+    record = read_provenance(out)
+    assert record is not None
+    assert record["input"]["hash"] == hashlib.sha256(pop["jsonl"].read_bytes()).hexdigest()

@@ -182,9 +182,12 @@ def run_align(args: argparse.Namespace, refuse_output: Callable[[str, list[str |
     """``lead-rules align``: load, check the paths (``refuse_output`` exits when the output is an input), run."""
     import json
 
+    from ..engine.provenance import prefetch_file_hash
     from ..sql.run import align
     from .loading import market_or_exit, policy_or_exit
 
+    if args.input != "-":
+        prefetch_file_hash(args.input)  # the provenance's input hash, on the other core while the policy loads
     policy = policy_or_exit(args.policy)  # located diagnostics before any engine starts
     if policy.doc.decision is not None:
         print(
