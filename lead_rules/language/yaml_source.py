@@ -128,30 +128,23 @@ def _offsets(text: str, start: int, end: int, line: int, col: int, value: str) -
                 last = (line, col + shift + i)
             quick.append(last)
         return tuple(quick)
-    # (line, col) for every raw index from start to end
-    raw_pos: list[tuple[int, int, str]] = []
-    for i in range(start, min(end, len(text))):
-        ch = text[i]
-        raw_pos.append((line, col, ch))
-        if ch == "\n":
-            line += 1
-            col = 1
-        else:
-            col += 1
+    # every other character: the next place at or after the last match where it is written
+    # (str.find, in C); a character not found was written as an escape (\u00e9, \x41): it keeps
+    # the last place, so later characters still map
+    stop = min(end, len(text))
     out: list[tuple[int, int]] = []
-    j = 0
+    j = start  # where the search for the next character starts
+    counted, at_line = start, line  # text[start:counted] has (at_line - line) line breaks
     last = first
     for ch in value:
-        if ch.isspace():
-            out.append(last)
-            continue
-        k = j
-        while k < len(raw_pos) and raw_pos[k][2] != ch:
-            k += 1
-        if k < len(raw_pos):
-            last = (raw_pos[k][0], raw_pos[k][1])
-            j = k + 1
-        # else: written as an escape (\u00e9, \x41): keep the place, so later characters still map
+        if not ch.isspace():
+            k = text.find(ch, j, stop)
+            if k >= 0:
+                at_line += text.count("\n", counted, k)
+                counted = k
+                brk = text.rfind("\n", start, k)
+                last = (at_line, k - brk if brk >= 0 else col + k - start)
+                j = k + 1
         out.append(last)
     return tuple(out)
 
