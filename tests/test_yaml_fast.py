@@ -86,6 +86,9 @@ def test_every_yaml_file_of_the_repository_composes_the_same(path: Path) -> None
 SNIPPETS = [
     "",
     "---\n",
+    "# only a comment\n",
+    "a: " + "[" * 100_000 + "\n",  # LibYAML scans a deep flow nesting without trouble; the limit is the reference's
+    "\n".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 8)).replace("*a0", "x") + "\n",
     "a: 1\n",
     "- a\n- b: [1, 2, {c: d}]\n",
     "a: &x [1, 2]\nb: *x\nc: *x\n",
