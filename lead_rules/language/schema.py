@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import keyword
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -91,11 +91,18 @@ class Schema:
     source: str | None
     unknown_fields: str  # "keep" | "reject"
     struct: StructT
-    model: type[BaseModel]
     path: str
-    sql_model: type[BaseModel]
-    """The validator of records the SQL engines also read: every decimal is money, as DECIMAL(18, 2)
-    there (at most 2 places and 16 digits before the point), so both engines give the same verdict."""
+
+    @cached_property
+    def model(self) -> type[BaseModel]:
+        """The validator model (built on first use: a command that validates nothing need not build it)."""
+        return _build_model(self.struct, self.unknown_fields, {})
+
+    @cached_property
+    def sql_model(self) -> type[BaseModel]:
+        """The validator of records the SQL engines also read: every decimal is money, as DECIMAL(18, 2)
+        there (at most 2 places and 16 digits before the point), so both engines give the same verdict."""
+        return _build_model(self.struct, self.unknown_fields, {}, money=True)
 
     def validate(self, data: Any) -> BaseModel:
         """A validated instance of ``data``; raises :class:`pydantic.ValidationError`."""
@@ -472,7 +479,6 @@ def load_schema(path: Path, diags: Diagnostics) -> Schema | None:
     struct = loader.struct(str(head["name"]), fields_node, root.key_span("fields"), 0)
     if struct is None:
         return None
-    model = _build_model(struct, str(unknown), {})
     return Schema(
         id=str(head["id"]),
         name=str(head["name"]),
@@ -482,9 +488,7 @@ def load_schema(path: Path, diags: Diagnostics) -> Schema | None:
         source=_text(head.get("source")),
         unknown_fields=str(unknown),
         struct=struct,
-        model=model,
         path=str(path),
-        sql_model=_build_model(struct, str(unknown), {}, money=True),
     )
 
 
