@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -86,7 +87,20 @@ def _cache_file(text: str) -> str | bool:
     if not os.access(base, os.W_OK):
         return False
     digest = hashlib.sha256(f"{text}\0{lark.__version__}".encode()).hexdigest()[:16]
-    return str(base / f"expr-{digest}.lark-cache")
+    path = base / f"expr-{digest}.lark-cache"
+    # Lark unpickles the file: use it only where no one else can have written it, the rule
+    # of the compiled-SQL cache (docs/security.md): the folder and the file are the user's
+    # own, writable by no one else, and no symbolic link
+    for place, kind in ((base, stat.S_ISDIR), (path, stat.S_ISREG)):
+        try:
+            st = place.lstat()
+        except FileNotFoundError:
+            continue  # no file yet: Lark writes it
+        except OSError:
+            return False
+        if not kind(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return False
+    return str(path)
 
 
 def _describe(expected: set[str]) -> str:
