@@ -26,7 +26,6 @@ from ..language.checker import Resolution
 from ..language.loader import PolicyDoc
 from ..language.types import ListT, StructT
 from ..language.values import to_json
-from .inline import INLINED, Inliner
 from .runtime import (
     FINISHERS,
     LEVEL_ACO,
@@ -67,7 +66,6 @@ class Compiler:
         self.traced = traced
         self.named_fns: dict[str, Fn] = {}
         self._stores: dict[int, tuple[object, dict[Any, Any]]] = {}
-        self.inliner = None if traced else Inliner(self)
         self.levels: dict[str, int] = {}
         for name, deps in res.depends.items():
             self.levels[name] = LEVEL_ACO if "aco" in deps else LEVEL_BENE if "bene" in deps else LEVEL_MARKET
@@ -156,8 +154,6 @@ class Compiler:
     # ------------------------------------------------------------------
     def compile(self, e: ast.Expr, in_row: bool) -> Fn:
         """Compile ``e``; ``in_row`` means inside a traced comprehension body."""
-        if self.inliner is not None and isinstance(e, INLINED):
-            return self.inliner.function(e)  # the fast set: one generated function (inline.py)
         fn = self._compile(e, in_row)
         if not self.traced or in_row or isinstance(e, (ast.Literal,)):
             return fn
@@ -166,14 +162,6 @@ class Compiler:
         if isinstance(e, ast.Attr) and self._path_root(e) is not None:
             return fn  # field reads make their own node
         return self._wrap(e, fn)
-
-    def closure(self, e: ast.Expr) -> Fn:
-        """The closure of node ``e`` itself (its operands compiled by :meth:`compile`)."""
-        return self._compile(e, False)
-
-    def level_of(self, name: str) -> int:
-        """The cache level of named item ``name`` (market, record or ACO)."""
-        return self.levels.get(name, LEVEL_ACO)
 
     def _wrap(self, e: ast.Expr, fn: Fn) -> Fn:
         kind = type(e).__name__.lower()
@@ -347,7 +335,7 @@ class Compiler:
             # both sides evaluated (each leaves its reads and nodes in the trace), then plain Python
             # operators; a literal on the right (or a parameter inside a row, which makes no node) is bound
             pyop_t = PY_COMPARE[e.op]
-            const_t = self.constant(e.right) if in_row or isinstance(e.right, ast.Literal) else MISSING
+            const_t = self._constant(e.right) if in_row or isinstance(e.right, ast.Literal) else MISSING
             if const_t is not MISSING:
                 if const_t is None:
                     def compare_null(env: Env) -> Any:
@@ -368,7 +356,7 @@ class Compiler:
             return compare_traced
         # fast path: plain Python operators, the right side not evaluated when the left is null
         pyop = PY_COMPARE[e.op]
-        const = self.constant(e.right)
+        const = self._constant(e.right)
         if const is not MISSING:
             if const is None:
                 return lambda env: None
@@ -387,7 +375,7 @@ class Compiler:
             return None if y is None else pyop(x, y)
         return compare
 
-    def constant(self, e: ast.Expr) -> Any:
+    def _constant(self, e: ast.Expr) -> Any:
         """The value of a literal or parameter, or ``MISSING``."""
         if isinstance(e, ast.Literal):
             return e.value
@@ -480,8 +468,8 @@ class Compiler:
 
     # --- comprehensions ---
     def c_comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
-        if self.inliner is not None:
-            fast = self.inliner.comprehension(e)
+        if not self.traced:
+            fast = self._fast_comprehension(e)
             if fast is None and e.func in ("argmax", "argmin") and len(e.by) > 1:
                 fast = self._fast_argmax(e)
             if fast is not None:
@@ -550,16 +538,30 @@ class Compiler:
         are evaluated for the candidates tied at the top only; the ranking is
         :func:`rank_candidates` / :func:`pick_winner` over those, which gives the same winner.
         """
-        assert self.inliner is not None
-        candidates = self.inliner.argmax_candidates(e)  # the loop over the elements, generated
-        rest = tuple(self.compile(b, False) for b in e.by[1:])
+        src = self.compile(e.source, False)
+        where = self.compile(e.where, False) if e.where is not None else None
+        elem = self.compile(e.element, False)
+        first, rest = self.compile(e.by[0], False), tuple(self.compile(b, False) for b in e.by[1:])
         ties = self.compile(dict(e.kwargs)["ties"], False)
         var = e.var
         descending = e.func == "argmax"
 
         def fast_argmax(env: Env) -> Any:
-            live = candidates(env)
+            xs = src(env)
+            if xs is None:
+                xs = ()
+            elif isinstance(xs, frozenset):
+                xs = sorted(xs, key=null_last)
             env_vars = env.vars
+            live: list[tuple[Any, Any, Any]] = []
+            for x in xs:
+                env_vars[var] = x
+                if where is not None and where(env) is not True:
+                    continue
+                v = elem(env)
+                k = first(env)
+                if k is not None:
+                    live.append((x, v, k))
             rule = ties(env)
             if not live:
                 env_vars.pop(var, None)
@@ -643,6 +645,57 @@ class Compiler:
             for child in node.children():
                 stack.append((child, bound))
         return tuple(sorted(paths))
+
+    def _fast_comprehension(self, e: ast.Comprehension) -> Fn | None:
+        """Leaner closures for the aggregates without ``by`` (no trace rows to keep)."""
+        if e.by or e.func in ("group_sum", "argmax", "argmin"):
+            return None
+        src = self.compile(e.source, False)
+        where = self.compile(e.where, False) if e.where is not None else None
+        elem = self.compile(e.element, False)
+        var = e.var
+        func = e.func
+        if func == "count":
+            def count(env: Env) -> Any:
+                xs = src(env)
+                if xs is None:
+                    return 0
+                if where is None:
+                    return len(xs)
+                charge(env, len(xs))
+                env_vars = env.vars
+                n = 0
+                for x in xs:
+                    env_vars[var] = x
+                    if where(env) is True:
+                        n += 1
+                env_vars.pop(var, None)
+                return n
+            return count
+
+        def values(env: Env) -> list[Any]:
+            xs = src(env)
+            if xs is None:
+                return []
+            charge(env, len(xs))
+            if isinstance(xs, frozenset):
+                xs = sorted(xs, key=null_last)
+            env_vars = env.vars
+            out = []
+            if where is None:
+                for x in xs:
+                    env_vars[var] = x
+                    out.append(elem(env))
+            else:
+                for x in xs:
+                    env_vars[var] = x
+                    if where(env) is True:
+                        out.append(elem(env))
+            env_vars.pop(var, None)
+            return out
+
+        finish = FINISHERS[func]
+        return lambda env: finish(values(env))
 
     def _comprehension(self, e: ast.Comprehension, in_row: bool) -> Fn:
         body_row = in_row or self.traced

@@ -1,28 +1,20 @@
-"""The generated fast functions (engine/inline.py): the same values as the traced closures, on any nesting.
+"""The fast closures against the traced ones on the shapes the fast set specialises.
 
-``ev`` (conftest.ExprEvaluator) evaluates each expression with the fast set,
-which is generated Python since inline.py, and with the traced closures, and
-checks both agree; test_interpreter.py covers the semantics node by node. Here:
-that the fast set really is generated, and the shapes the generator treats
-specially (deep nesting, long ``and`` / ``or`` chains, every aggregate with and
-without ``where``, argmax's tie-break loop, nulls on each side).
+``ev`` (conftest.ExprEvaluator) evaluates each expression with the fast closures
+and with the traced ones and checks both agree; test_interpreter.py covers the
+semantics node by node. Here: every aggregate with and without ``where``,
+argmax's tie-break loop, the fused field comparisons of a loop variable, long
+``and`` / ``or`` chains and deep nesting, with nulls on each side.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ExprEvaluator, write_policy
-
-from lead_rules.engine.inline import MAX_CHAIN
-from lead_rules.engine.interpreter import Compiler
-from lead_rules.language.checker import check_doc
-from lead_rules.language.errors import Diagnostics
-from lead_rules.language.loader import load_doc
+from conftest import ExprEvaluator
 
 CLAIMS = [
     {"claim_id": "A", "tin": "111", "allowed": 10.5, "from_date": "2026-01-03", "hcpcs": "99213"},
@@ -32,17 +24,6 @@ CLAIMS = [
     {"claim_id": "C", "tin": "333", "allowed": 6.5, "from_date": "2026-03-01", "hcpcs": "99214"},
 ]
 BENE = {"bene_id": "B", "claims": CLAIMS, "death_date": None}
-
-
-def test_the_fast_set_is_generated_code(tmp_path: Path) -> None:
-    path = write_policy(tmp_path, definitions={"d": "count(c for c in bene.claims where c.allowed > 1) + 1"})
-    diags = Diagnostics()
-    doc = load_doc(path, diags)
-    res = check_doc(doc, diags)
-    fast, traced = Compiler(doc, res, False), Compiler(doc, res, True)
-    body = fast.compile(doc.named["d"].expr, False)
-    assert body.__code__.co_filename.startswith("<lead-rules")
-    assert not traced.compile(doc.named["d"].expr, False).__code__.co_filename.startswith("<lead-rules")
 
 
 @pytest.mark.parametrize(
@@ -90,7 +71,7 @@ def _kleene(op: str, values: list[bool | None]) -> bool | None:
     return None if None in values else not stop
 
 
-@pytest.mark.parametrize("n", [3, MAX_CHAIN, MAX_CHAIN + 1, 40])
+@pytest.mark.parametrize("n", [3, 8, 9, 40])
 @pytest.mark.parametrize("op", ["and", "or"])
 def test_long_chains_follow_kleene_logic(ev: ExprEvaluator, op: str, n: int) -> None:
     for pattern in ([None] * n, [True] * n, [False] * n, [True] * (n - 1) + [None], [None] + [False] * (n - 1)):
@@ -109,13 +90,3 @@ def test_deep_nesting_compiles_and_agrees(ev: ExprEvaluator, depth: int) -> None
     assert ev(expr, bene=BENE) == 3 + sum(i % 3 for i in range(depth))
     negations = "not " * (4 * depth) + "(bene.death_date is null)"
     assert ev(negations, bene=BENE) is True
-
-
-def test_nesting_past_the_parsers_limit_is_split(ev: ExprEvaluator) -> None:
-    # the last operand of a three-operand `and` sits six parentheses deeper in the generated source:
-    # 30 levels (with their two `not`s) nest past the 200 parentheses Python allows, without inline.MAX_DEPTH
-    expr = "bene.death_date is null"
-    for _ in range(30):
-        expr = f"bene.death_date is null and true and not not ({expr})"  # `not`: no flattening
-    assert ev(expr, bene=BENE) is True
-    assert ev(expr.replace("true", "null", 1), bene=BENE) is None
