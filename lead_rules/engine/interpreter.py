@@ -41,6 +41,7 @@ from .runtime import (
     candidate_table,
     charge,
     compare_op,
+    const_compare,
     fit,
     null_last,
     null_propagating_call,
@@ -49,6 +50,8 @@ from .runtime import (
     rank_candidates,
     root_path_reader,
     skipped_children,
+    var_field_compare,
+    var_field_isnull,
     var_path_reader,
     var_reader,
 )
@@ -360,12 +363,8 @@ class Compiler:
         if const is not MISSING:
             if const is None:
                 return lambda env: None
-            value = const
-
-            def compare_const(env: Env) -> Any:
-                x = a(env)
-                return None if x is None else pyop(x, value)
-            return compare_const
+            field = self._var_field(e.left)  # c.hcpcs in codes: the read and the test in one closure
+            return var_field_compare(*field, e.op, const) if field else const_compare(a, e.op, const)
 
         def compare(env: Env) -> Any:
             x = a(env)
@@ -383,7 +382,18 @@ class Compiler:
             return self.doc.parameters[e.name].value
         return MISSING
 
+    def _var_field(self, e: ast.Expr) -> tuple[str, str] | None:
+        """(variable, attribute) when ``e`` reads one field of a loop variable (``c.tin``), else None."""
+        if not isinstance(e, ast.Attr) or not isinstance(e.obj, ast.Name):
+            return None
+        kind, name = self.res.names.get(id(e.obj), ("", ""))
+        t = self.res.type_of(e.obj)
+        return (name, t.attr(e.name) if isinstance(t, StructT) else e.name) if kind == "var" else None
+
     def c_isnull(self, e: ast.IsNull, in_row: bool) -> Fn:
+        field = None if self.traced else self._var_field(e.operand)
+        if field is not None:
+            return var_field_isnull(*field, e.negated)
         f = self.compile(e.operand, in_row)
         if e.negated:
             return lambda env: f(env) is not None
@@ -655,6 +665,7 @@ class Compiler:
         elem = self.compile(e.element, False)
         var = e.var
         func = e.func
+        itself = isinstance(e.element, ast.Name) and self.res.names.get(id(e.element)) == ("var", var)
         if func == "count":
             def count(env: Env) -> Any:
                 xs = src(env)
@@ -685,7 +696,12 @@ class Compiler:
             if where is None:
                 for x in xs:
                     env_vars[var] = x
-                    out.append(elem(env))
+                    out.append(x if itself else elem(env))
+            elif itself:  # list(c for c in L where ...): the element is the variable
+                for x in xs:
+                    env_vars[var] = x
+                    if where(env) is True:
+                        out.append(x)
             else:
                 for x in xs:
                     env_vars[var] = x
