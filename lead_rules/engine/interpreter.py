@@ -50,7 +50,9 @@ from .runtime import (
     rank_candidates,
     root_path_reader,
     skipped_children,
+    var_field_between,
     var_field_compare,
+    var_field_compare_fn,
     var_field_isnull,
     var_path_reader,
     var_reader,
@@ -365,6 +367,9 @@ class Compiler:
                 return lambda env: None
             field = self._var_field(e.left)  # c.hcpcs in codes: the read and the test in one closure
             return var_field_compare(*field, e.op, const) if field else const_compare(a, e.op, const)
+        field = self._var_field(e.left)
+        if field is not None:  # c.from_date <= ay1_end: the field read in the compare's closure
+            return var_field_compare_fn(*field, pyop, b)
 
         def compare(env: Env) -> Any:
             x = a(env)
@@ -434,6 +439,9 @@ class Compiler:
         fn = BUILTINS[e.func]
         impl = fn.impl
         args = tuple(self.compile(a, in_row) for a in e.args)
+        field = self._var_field(e.args[0]) if e.func == "between" and not self.traced and len(args) == 3 else None
+        if field is not None:  # between(m.month, lo, hi) over a loop's rows: one closure a row
+            return var_field_between(*field, args[1], args[2], impl)
         if fn.null_propagating and not self.traced and len(args) in (1, 2, 3):
             return null_propagating_call(impl, args)
         if fn.null_propagating:  # traced: every argument is evaluated (each leaves its trace), then the null test

@@ -463,3 +463,31 @@ def var_field_isnull(var: str, attr: str, negated: bool) -> Fn:
         o = env.vars[var]
         return o is None or getattr(o, attr) is None
     return field_is_null
+
+
+def var_field_compare_fn(var: str, attr: str, pyop: Callable[[Any, Any], Any], right: Fn) -> Fn:
+    """``var.attr <op> right`` (the right side evaluated only when the field is known), in one closure."""
+
+    def field_compare_fn(env: Env) -> Any:
+        o = env.vars[var]
+        x = None if o is None else getattr(o, attr)
+        if x is None:
+            return None
+        y = right(env)
+        return None if y is None else pyop(x, y)
+    return field_compare_fn
+
+
+def var_field_between(var: str, attr: str, lo: Fn, hi: Fn, impl: Callable[[Any, Any, Any], Any]) -> Fn:
+    """``between(var.attr, lo, hi)``: every argument evaluated, as the call's closure does; ``impl``
+    (builtins' ``between``) decides the null cases, the known ones are ``lo <= x <= hi``."""
+
+    def field_between(env: Env) -> Any:
+        o = env.vars[var]
+        x = None if o is None else getattr(o, attr)
+        a = lo(env)
+        b = hi(env)
+        if x is None or a is None or b is None:
+            return impl(x, a, b)
+        return bool(a <= x <= b)
+    return field_between
