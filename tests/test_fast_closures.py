@@ -90,3 +90,31 @@ def test_deep_nesting_compiles_and_agrees(ev: ExprEvaluator, depth: int) -> None
     assert ev(expr, bene=BENE) == 3 + sum(i % 3 for i in range(depth))
     negations = "not " * (4 * depth) + "(bene.death_date is null)"
     assert ev(negations, bene=BENE) is True
+
+
+PARAMS = {"rule": {"type": "string", "value": "drop"}, "flag": {"type": "bool", "value": False}}
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("if rule == 'drop' then 1 else 2", 1),
+        ("if rule != 'drop' then 1 else count(c for c in bene.claims)", 5),
+        ("if not (rule == 'drop') then 1 else 2", 2),
+        ("bene.death_date is null and rule == 'drop'", True),
+        ("bene.death_date is not null or rule == 'drop'", True),
+        ("(bene.death_date is null and rule == 'keep') or flag", False),
+        ("bene.death_date is null and not flag and null", None),
+        ("rule == 'drop' and bene.death_date is null and true", True),
+        ("rule == 'keep' and count(c for c in bene.claims) > 1", False),
+        ("count(c for c in bene.claims) > 1 or rule == 'drop' or null", True),
+        ("null or rule == 'keep' or flag", None),
+        ("not (rule == null)", None),
+        ("count(c for c in bene.claims where rule == 'drop' and c.allowed > 0)", 3),
+        ("count(c for c in bene.claims where rule == 'keep' or c.tin is null)", 1),
+    ],
+)
+def test_constant_operands_fold_as_evaluated(ev: ExprEvaluator, expr: str, expected: Any) -> None:
+    # the fast set folds comparisons of parameters and literals at load; the traced set folds nothing
+    got = ev(expr, bene=BENE, params=PARAMS)
+    assert type(got) is type(expected) and got == expected, f"{expr}: {got!r}"

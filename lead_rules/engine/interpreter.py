@@ -42,6 +42,7 @@ from .runtime import (
     charge,
     compare_op,
     const_compare,
+    constant_fn,
     fit,
     null_last,
     null_propagating_call,
@@ -330,7 +331,34 @@ class Compiler:
         a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
         return lambda env: op(a(env), b(env))
 
+    def _folded(self, e: ast.Expr) -> Any:
+        """The value of ``e`` when the fast set can know it at load (literals, parameters, their
+        comparisons and negations), else ``MISSING``; the traced set folds nothing (its trace shows
+        every node)."""
+        if self.traced:
+            return MISSING
+        if isinstance(e, ast.Not):
+            v = self._folded(e.operand)
+            return v if v is MISSING or v is None else not v
+        if isinstance(e, ast.Compare):
+            res = self.res
+            if isinstance(res.type_of(e.left), ListT) or isinstance(res.type_of(e.right), ListT):
+                return MISSING
+            a, b = self._folded(e.left), self._folded(e.right)
+            if a is MISSING or b is MISSING:
+                return MISSING
+            if a is None or b is None:
+                return None
+            try:
+                return PY_COMPARE[e.op](a, b)
+            except Exception:  # left to fail at run time, as it would
+                return MISSING
+        return self._constant(e)
+
     def c_compare(self, e: ast.Compare, in_row: bool) -> Fn:
+        folded = self._folded(e)
+        if folded is not MISSING:
+            return lambda env: folded
         op = compare_op(e.op)
         a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
         lists = isinstance(self.res.type_of(e.left), ListT) or isinstance(self.res.type_of(e.right), ListT)
@@ -405,8 +433,17 @@ class Compiler:
         return lambda env: f(env) is None
 
     def c_boolop(self, e: ast.BoolOp, in_row: bool) -> Fn:
-        fs = tuple(self.compile(i, in_row) for i in e.items)
         stop = e.op == "or"  # the value that decides: True for or, False for and
+        kept: list[Fn] = []
+        for item in e.items:  # fast set: a constant operand that cannot decide is left out, after one that
+            v = self._folded(item)  # decides nothing more is evaluated (it returns `stop` either way)
+            if v is not (not stop):
+                kept.append(self.compile(item, in_row) if v is MISSING else constant_fn(v))
+            if v is stop:
+                break
+        if not kept:
+            return lambda env: not stop
+        fs = tuple(kept)
         if len(fs) == 2:
             f, g = fs
 
@@ -432,6 +469,9 @@ class Compiler:
         return boolop
 
     def c_cond(self, e: ast.Cond, in_row: bool) -> Fn:
+        test = self._folded(e.test)  # fast set: `if candidate_aggregation == "each_tin" then ...` chosen once
+        if test is not MISSING:
+            return self.compile(e.then_ if test is True else e.else_, in_row)
         t, a, b = (self.compile(x, in_row) for x in (e.test, e.then_, e.else_))
         return lambda env: a(env) if t(env) is True else b(env)
 

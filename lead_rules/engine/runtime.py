@@ -491,3 +491,8 @@ def var_field_between(var: str, attr: str, lo: Fn, hi: Fn, impl: Callable[[Any, 
             return impl(x, a, b)
         return bool(a <= x <= b)
     return field_between
+
+
+def constant_fn(value: Any) -> Fn:
+    """A closure of a value known at load."""
+    return lambda env: value
