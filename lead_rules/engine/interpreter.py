@@ -43,6 +43,7 @@ from .runtime import (
     compare_op,
     const_compare,
     constant_fn,
+    fast_group_sum,
     fit,
     null_last,
     null_propagating_call,
@@ -705,7 +706,11 @@ class Compiler:
         return tuple(sorted(paths))
 
     def _fast_comprehension(self, e: ast.Comprehension) -> Fn | None:
-        """Leaner closures for the aggregates without ``by`` (no trace rows to keep)."""
+        """Leaner closures for the aggregates without ``by`` and ``group_sum`` (no trace rows to keep)."""
+        if e.func == "group_sum" and len(e.by) == 1:
+            where_g = self.compile(e.where, False) if e.where is not None else None
+            src_g, elem_g, key_g = (self.compile(x, False) for x in (e.source, e.element, e.by[0]))
+            return fast_group_sum(src_g, elem_g, key_g, where_g, e.var)
         if e.by or e.func in ("group_sum", "argmax", "argmin"):
             return None
         src = self.compile(e.source, False)

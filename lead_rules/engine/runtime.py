@@ -496,3 +496,31 @@ def var_field_between(var: str, attr: str, lo: Fn, hi: Fn, impl: Callable[[Any, 
 def constant_fn(value: Any) -> Fn:
     """A closure of a value known at load."""
     return lambda env: value
+
+
+def fast_group_sum(src: Fn, elem: Fn, key: Fn, where: Fn | None, var: str) -> Fn:
+    """``group_sum(elem for var in src where ... by key)`` without trace rows: the rows (value, key)
+    of the kept elements first, then their totals by key, as the interpreter's general closure."""
+
+    def group_sum_fast(env: Env) -> Any:
+        xs = src(env)
+        if xs is None:
+            return ()
+        charge(env, len(xs))
+        if isinstance(xs, frozenset):
+            xs = sorted(xs, key=null_last)
+        env_vars = env.vars
+        rows = []
+        for x in xs:
+            env_vars[var] = x
+            if where is None or where(env) is True:
+                rows.append((elem(env), key(env)))
+        env_vars.pop(var, None)
+        totals: dict[Any, Any] = {}
+        for v, k in rows:
+            if k is None:
+                continue
+            cur = totals.get(k)
+            totals[k] = cur if v is None else (v if cur is None else fit(cur + v))
+        return tuple(Group(k, totals[k]) for k in sorted(totals))
+    return group_sum_fast
