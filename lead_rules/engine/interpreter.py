@@ -9,11 +9,16 @@ comprehensions and the candidate table of ``argmax``. Semantics (three-valued
 logic, null rules) are those of ``docs/language.md``.
 
 The closures of both sets are the hot path and stay together in one class,
-:class:`Compiler`; the environment they read and the semantic helpers they
-call are in :mod:`.runtime` (re-exported here: ``Env``, ``Fn``, ``Group``,
-``EvaluationError``). The module is over 600 lines on purpose: the closures of
-the hot path (including the memo tables of both modes and the lazy tie-break
-scores of ``argmax``) stay in one class so that a profile reads in one place.
+:class:`Compiler`; the traced set's own closures (named values making their
+nodes, the node wrapper, the traced comparisons, calls and row memo) are in
+:mod:`.traced`; the environment they read and the semantic helpers and fused
+closure factories they call are in :mod:`.runtime` (re-exported here: ``Env``,
+``Fn``, ``Group``, ``EvaluationError``). The fast set is specialised at load
+(fused field tests of a loop variable, constants folded, lean aggregate loops;
+docs/architecture.md) and never generates source: closures only. The module is
+over 600 lines on purpose: the dispatch of both sets, the memo tables and the
+lazy tie-break scores of ``argmax`` stay in one class so that a profile reads in
+one place.
 """
 
 from __future__ import annotations
@@ -51,7 +56,6 @@ from .runtime import (
     pick_winner,
     rank_candidates,
     root_path_reader,
-    skipped_children,
     var_field_between,
     var_field_compare,
     var_field_compare_fn,
@@ -60,6 +64,7 @@ from .runtime import (
     var_reader,
 )
 from .trace import TraceNode
+from .traced import call_traced, compare_traced, memoized_traced, named_traced, wrap_traced
 
 __all__ = ["Compiler", "Env", "EvaluationError", "Fn", "Group"]
 
@@ -108,55 +113,7 @@ class Compiler:
                     cache[name] = v
                 return v
             return ref
-        item = self.doc.named[name]
-        span, text, source, description = item.span, item.expr.text, item.source, item.description
-
-        market_level = level == LEVEL_MARKET
-
-        def ref_traced(env: Env) -> Any:
-            cache = env.caches[level]
-            tr = env.tracer
-            assert tr is not None
-            v = cache.get(name, MISSING)
-            if v is not MISSING and tr.row is not None:
-                return v  # once per element of a comprehension: the first evaluation's node is enough
-            if v is not MISSING:
-                node = TraceNode(kind, name, span, text)
-                node.source = source
-                node.description = description
-                node.cached = True
-                node.value = v
-                tr.add(node)
-                return v
-            key: Any = None
-            if market_level:
-                # a market-level value and its subtree are the same for every record of the market, given
-                # which market-level values this record has already evaluated (those show as cached)
-                store = self.market_store(env.market)
-                key = (name, frozenset(cache))
-                shared = store.get(key)
-                if shared is not None:
-                    v, node, filled = shared
-                    tr.add(node)
-                    cache.update(filled)
-                    return v
-                before = set(cache)
-            node = TraceNode(kind, name, span, text)
-            node.source = source
-            node.description = description
-            saved_row, tr.row = tr.row, None
-            tr.open(node)
-            try:
-                v = body(env)
-            finally:
-                tr.close()
-                tr.row = saved_row
-            node.value = v
-            cache[name] = v
-            if market_level:
-                store[key] = (v, node, {k: cache[k] for k in cache.keys() - before})
-            return v
-        return ref_traced
+        return named_traced(self, name, kind, body, level)
 
     # ------------------------------------------------------------------
     def compile(self, e: ast.Expr, in_row: bool) -> Fn:
@@ -168,29 +125,7 @@ class Compiler:
             return fn  # named items and parameters make their own node
         if isinstance(e, ast.Attr) and self._path_root(e) is not None:
             return fn  # field reads make their own node
-        return self._wrap(e, fn)
-
-    def _wrap(self, e: ast.Expr, fn: Fn) -> Fn:
-        kind = type(e).__name__.lower()
-        short = isinstance(e, (ast.BoolOp, ast.Cond))
-
-        def traced(env: Env) -> Any:
-            tr = env.tracer
-            assert tr is not None
-            node = TraceNode("expr", kind, e.span, e.text, e)
-            tr.open(node)
-            try:
-                v = fn(env)
-            finally:
-                tr.close()
-            node.value = v
-            if short:
-                for c in skipped_children(e, node.children):
-                    sk = TraceNode("expr", type(c).__name__.lower(), c.span, c.text, c)
-                    sk.skipped = True
-                    node.children.append(sk)
-            return v
-        return traced
+        return wrap_traced(e, fn)
 
     def _path_root(self, e: ast.Attr) -> tuple[str, str] | None:
         obj: ast.Expr = e
@@ -366,28 +301,8 @@ class Compiler:
         if lists and e.op in ("==", "!="):
             return lambda env: op(a(env), b(env))
         if self.traced:
-            # both sides evaluated (each leaves its reads and nodes in the trace), then plain Python
-            # operators; a literal on the right (or a parameter inside a row, which makes no node) is bound
-            pyop_t = PY_COMPARE[e.op]
             const_t = self._constant(e.right) if in_row or isinstance(e.right, ast.Literal) else MISSING
-            if const_t is not MISSING:
-                if const_t is None:
-                    def compare_null(env: Env) -> Any:
-                        a(env)
-                        return None
-                    return compare_null
-                value_t = const_t
-
-                def compare_const_traced(env: Env) -> Any:
-                    x = a(env)
-                    return None if x is None else pyop_t(x, value_t)
-                return compare_const_traced
-
-            def compare_traced(env: Env) -> Any:
-                x = a(env)
-                y = b(env)
-                return None if x is None or y is None else pyop_t(x, y)
-            return compare_traced
+            return compare_traced(a, b, PY_COMPARE[e.op], const_t)
         # fast path: plain Python operators, the right side not evaluated when the left is null
         pyop = PY_COMPARE[e.op]
         const = self._constant(e.right)
@@ -486,37 +401,7 @@ class Compiler:
         if fn.null_propagating and not self.traced and len(args) in (1, 2, 3):
             return null_propagating_call(impl, args)
         if fn.null_propagating:  # traced: every argument is evaluated (each leaves its trace), then the null test
-            if len(args) == 1:
-                (f1,) = args
-
-                def call1_traced(env: Env) -> Any:
-                    x = f1(env)
-                    return None if x is None else impl(x)
-                return call1_traced
-            if len(args) == 2:
-                f2, g2 = args
-
-                def call2_traced(env: Env) -> Any:
-                    x = f2(env)
-                    y = g2(env)
-                    return None if x is None or y is None else impl(x, y)
-                return call2_traced
-            if len(args) == 3:
-                f3, g3, h3 = args
-
-                def call3_traced(env: Env) -> Any:
-                    x = f3(env)
-                    y = g3(env)
-                    z = h3(env)
-                    return None if x is None or y is None or z is None else impl(x, y, z)
-                return call3_traced
-
-            def call(env: Env) -> Any:
-                vals = [a(env) for a in args]
-                if any(v is None for v in vals):
-                    return None
-                return impl(*vals)
-            return call
+            return call_traced(impl, args)
         if len(args) == 2:
             f, g = args
             return lambda env: impl(f(env), g(env))
@@ -535,59 +420,8 @@ class Compiler:
                 return self._memoized(e, fast)
             return self._memoized(e, self._comprehension(e, in_row))
         if in_row:
-            return self._memoized_traced(e, self._comprehension(e, in_row))
+            return memoized_traced(self, e, self._comprehension(e, in_row))
         return self._comprehension(e, in_row)
-
-    def _memoized_traced(self, e: ast.Comprehension, fn: Fn) -> Fn:
-        """:meth:`_memoized` for the traced closures of a comprehension inside a comprehension row.
-
-        Such a comprehension makes no trace node of its own; what it leaves in the trace are the
-        fields it reads, recorded in the enclosing row. The memo keeps those reads with the value
-        and replays them on a hit, so the trace is the one a fresh evaluation gives. The table
-        lives in the record's market-level cache (fresh per traced evaluation).
-        """
-        paths = self._invariant_paths(e)
-        if not paths:
-            return fn
-        readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
-        slot = f"memo:{id(e)}"
-        # with no named value inside, a miss leaves nothing in the trace but the reads it replays:
-        # the table can serve every record of the market (a named value's first evaluation in a
-        # record makes a node, so with one inside the table is the record's own)
-        across = not any(
-            isinstance(n, ast.Name) and self.res.names.get(id(n), ("", ""))[0] == "named" for n in ast.walk(e)
-        )
-        limit = 200_000
-
-        def memo_traced(env: Env) -> Any:
-            tr = env.tracer
-            assert tr is not None
-            outer = tr.row
-            if outer is None:
-                return fn(env)
-            cache = self.market_store(env.market) if across else env.caches[LEVEL_MARKET]
-            table = cache.get(slot)
-            if table is None:
-                table = cache[slot] = {}
-            key = tuple(r(env) for r in readers)
-            try:
-                value, reads = table[key]
-            except KeyError:
-                inner: dict[str, Any] = {}
-                tr.row = inner
-                try:
-                    value = fn(env)
-                finally:
-                    tr.row = outer
-                reads = tuple(inner.items())
-                if len(table) < limit:
-                    table[key] = (value, reads)
-            except TypeError:  # an unhashable key (a list): just evaluate
-                return fn(env)
-            for k, v in reads:
-                outer.setdefault(k, v)
-            return value
-        return memo_traced
 
     def _fast_argmax(self, e: ast.Comprehension) -> Fn:
         """``argmax``/``argmin`` with tie-break scores (``then``), computed only for the tied candidates.
@@ -645,7 +479,7 @@ class Compiler:
         claims depends on nothing but ``c.tin``: its value is kept per market, keyed by the
         values of those fields. Evaluation is pure, so this changes no result.
         """
-        paths = self._invariant_paths(e)
+        paths = self.invariant_paths(e)
         if not paths:
             return fn
         readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
@@ -669,7 +503,7 @@ class Compiler:
                 return fn(env)
         return memo
 
-    def _invariant_paths(self, e: ast.Comprehension) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    def invariant_paths(self, e: ast.Comprehension) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The outer-variable field paths ``e`` reads, when it reads nothing record- or ACO-level."""
         paths: set[tuple[str, tuple[str, ...]]] = set()
         stack: list[tuple[ast.Expr, frozenset[str]]] = [(e, frozenset())]
