@@ -274,32 +274,33 @@ class Policy:
                 checks (configuration, not data: no record is decided against it).
         """
         bound = self._bind(market)
-        if isinstance(record, (Beneficiary, BaseModel)):
-            bene = record
-        else:
-            raw_id = record.get("bene_id") if isinstance(record, Mapping) else None
-            bene_id = raw_id if isinstance(raw_id, str) else None
-            try:
-                bene = self.validate_record(record)
-            except ValidationError as exc:
-                return self.make_decision(
-                    bene_id, "error", errors=validation_errors(exc), performance_year=bound.market.performance_year
-                )
-        # the cyclic GC is paused while one record is evaluated: evaluation makes no reference
-        # cycles (reference counting frees what it allocates), but the trace allocates enough small
-        # objects to trigger collections that rescan every live object (measured in docs/benchmarks.md)
+        # the cyclic GC is paused while one record is validated and evaluated: neither makes reference
+        # cycles (reference counting frees what they allocate), but the models and the trace allocate
+        # enough small objects to trigger collections that rescan every live object (docs/benchmarks.md)
         paused = gc.isenabled()
         if paused:
             gc.disable()
         try:
-            return self._evaluate(bene, bound, trace)
-        except Exception as exc:
-            return self.make_decision(
-                bene.bene_id,
-                "error",
-                errors=[{"field": None, "message": f"evaluation failed: {type(exc).__name__}: {exc}"}],
-                performance_year=bound.market.performance_year,
-            )
+            if isinstance(record, (Beneficiary, BaseModel)):
+                bene = record
+            else:
+                raw_id = record.get("bene_id") if isinstance(record, Mapping) else None
+                bene_id = raw_id if isinstance(raw_id, str) else None
+                try:
+                    bene = self.validate_record(record)
+                except ValidationError as exc:
+                    return self.make_decision(
+                        bene_id, "error", errors=validation_errors(exc), performance_year=bound.market.performance_year
+                    )
+            try:
+                return self._evaluate(bene, bound, trace)
+            except Exception as exc:
+                return self.make_decision(
+                    bene.bene_id,
+                    "error",
+                    errors=[{"field": None, "message": f"evaluation failed: {type(exc).__name__}: {exc}"}],
+                    performance_year=bound.market.performance_year,
+                )
         finally:
             if paused:
                 gc.enable()
