@@ -609,3 +609,24 @@ def test_invalid_record_is_an_error_decision_with_field_and_cause(example_policy
     assert d.errors[0]["field"] == "months.0.month"
     d = example_policy.evaluate({"bene_id": "E2", "claims": [{"hcpcs": 99213}]}, market("A"))
     assert d.outcome == "error" and d.errors[0]["field"] == "claims.0.hcpcs"
+
+
+def test_no_eval_exec_or_compile_in_the_package() -> None:
+    """No Python source is generated and run: no eval/exec/compile anywhere in the package.
+
+    Policy and market files are semi-trusted (docs/security.md: "there is no eval or exec", the
+    project guide's security rule), so not even source built from the checked AST with careful
+    quoting; the interpreter is closures only.
+    """
+    import ast as pyast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "lead_rules"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = pyast.parse(path.read_text(encoding="utf-8"))
+        for node in pyast.walk(tree):
+            call = isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name)
+            if call and node.func.id in {"eval", "exec", "compile"}:  # type: ignore[attr-defined]
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {node.func.id}()")  # type: ignore[attr-defined]
+    assert not found, "eval/exec/compile in the package:\n" + "\n".join(found)

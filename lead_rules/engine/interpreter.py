@@ -9,11 +9,16 @@ comprehensions and the candidate table of ``argmax``. Semantics (three-valued
 logic, null rules) are those of ``docs/language.md``.
 
 The closures of both sets are the hot path and stay together in one class,
-:class:`Compiler`; the environment they read and the semantic helpers they
-call are in :mod:`.runtime` (re-exported here: ``Env``, ``Fn``, ``Group``,
-``EvaluationError``). The module is over 600 lines on purpose: the closures of
-the hot path (including the memo tables of both modes and the lazy tie-break
-scores of ``argmax``) stay in one class so that a profile reads in one place.
+:class:`Compiler`; the traced set's own closures (named values making their
+nodes, the node wrapper, the traced comparisons, calls and row memo) are in
+:mod:`.traced`; the environment they read and the semantic helpers and fused
+closure factories they call are in :mod:`.runtime` (re-exported here: ``Env``,
+``Fn``, ``Group``, ``EvaluationError``). The fast set is specialised at load
+(fused field tests of a loop variable, constants folded, lean aggregate loops;
+docs/architecture.md) and never generates source: closures only. The module is
+over 600 lines on purpose: the dispatch of both sets, the memo tables and the
+lazy tie-break scores of ``argmax`` stay in one class so that a profile reads in
+one place.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ from .runtime import (
     candidate_table,
     charge,
     compare_op,
+    const_compare,
+    constant_fn,
+    fast_group_sum,
     fit,
     null_last,
     null_propagating_call,
@@ -48,11 +56,15 @@ from .runtime import (
     pick_winner,
     rank_candidates,
     root_path_reader,
-    skipped_children,
+    var_field_between,
+    var_field_compare,
+    var_field_compare_fn,
+    var_field_isnull,
     var_path_reader,
     var_reader,
 )
 from .trace import TraceNode
+from .traced import call_traced, compare_traced, memoized_traced, named_traced, wrap_traced
 
 __all__ = ["Compiler", "Env", "EvaluationError", "Fn", "Group"]
 
@@ -101,55 +113,7 @@ class Compiler:
                     cache[name] = v
                 return v
             return ref
-        item = self.doc.named[name]
-        span, text, source, description = item.span, item.expr.text, item.source, item.description
-
-        market_level = level == LEVEL_MARKET
-
-        def ref_traced(env: Env) -> Any:
-            cache = env.caches[level]
-            tr = env.tracer
-            assert tr is not None
-            v = cache.get(name, MISSING)
-            if v is not MISSING and tr.row is not None:
-                return v  # once per element of a comprehension: the first evaluation's node is enough
-            if v is not MISSING:
-                node = TraceNode(kind, name, span, text)
-                node.source = source
-                node.description = description
-                node.cached = True
-                node.value = v
-                tr.add(node)
-                return v
-            key: Any = None
-            if market_level:
-                # a market-level value and its subtree are the same for every record of the market, given
-                # which market-level values this record has already evaluated (those show as cached)
-                store = self.market_store(env.market)
-                key = (name, frozenset(cache))
-                shared = store.get(key)
-                if shared is not None:
-                    v, node, filled = shared
-                    tr.add(node)
-                    cache.update(filled)
-                    return v
-                before = set(cache)
-            node = TraceNode(kind, name, span, text)
-            node.source = source
-            node.description = description
-            saved_row, tr.row = tr.row, None
-            tr.open(node)
-            try:
-                v = body(env)
-            finally:
-                tr.close()
-                tr.row = saved_row
-            node.value = v
-            cache[name] = v
-            if market_level:
-                store[key] = (v, node, {k: cache[k] for k in cache.keys() - before})
-            return v
-        return ref_traced
+        return named_traced(self, name, kind, body, level)
 
     # ------------------------------------------------------------------
     def compile(self, e: ast.Expr, in_row: bool) -> Fn:
@@ -161,29 +125,7 @@ class Compiler:
             return fn  # named items and parameters make their own node
         if isinstance(e, ast.Attr) and self._path_root(e) is not None:
             return fn  # field reads make their own node
-        return self._wrap(e, fn)
-
-    def _wrap(self, e: ast.Expr, fn: Fn) -> Fn:
-        kind = type(e).__name__.lower()
-        short = isinstance(e, (ast.BoolOp, ast.Cond))
-
-        def traced(env: Env) -> Any:
-            tr = env.tracer
-            assert tr is not None
-            node = TraceNode("expr", kind, e.span, e.text, e)
-            tr.open(node)
-            try:
-                v = fn(env)
-            finally:
-                tr.close()
-            node.value = v
-            if short:
-                for c in skipped_children(e, node.children):
-                    sk = TraceNode("expr", type(c).__name__.lower(), c.span, c.text, c)
-                    sk.skipped = True
-                    node.children.append(sk)
-            return v
-        return traced
+        return wrap_traced(e, fn)
 
     def _path_root(self, e: ast.Attr) -> tuple[str, str] | None:
         obj: ast.Expr = e
@@ -325,47 +267,53 @@ class Compiler:
         a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
         return lambda env: op(a(env), b(env))
 
+    def _folded(self, e: ast.Expr) -> Any:
+        """The value of ``e`` when the fast set can know it at load (literals, parameters, their
+        comparisons and negations), else ``MISSING``; the traced set folds nothing (its trace shows
+        every node)."""
+        if self.traced:
+            return MISSING
+        if isinstance(e, ast.Not):
+            v = self._folded(e.operand)
+            return v if v is MISSING or v is None else not v
+        if isinstance(e, ast.Compare):
+            res = self.res
+            if isinstance(res.type_of(e.left), ListT) or isinstance(res.type_of(e.right), ListT):
+                return MISSING
+            a, b = self._folded(e.left), self._folded(e.right)
+            if a is MISSING or b is MISSING:
+                return MISSING
+            if a is None or b is None:
+                return None
+            try:
+                return PY_COMPARE[e.op](a, b)
+            except Exception:  # left to fail at run time, as it would
+                return MISSING
+        return self._constant(e)
+
     def c_compare(self, e: ast.Compare, in_row: bool) -> Fn:
+        folded = self._folded(e)
+        if folded is not MISSING:
+            return lambda env: folded
         op = compare_op(e.op)
         a, b = self.compile(e.left, in_row), self.compile(e.right, in_row)
         lists = isinstance(self.res.type_of(e.left), ListT) or isinstance(self.res.type_of(e.right), ListT)
         if lists and e.op in ("==", "!="):
             return lambda env: op(a(env), b(env))
         if self.traced:
-            # both sides evaluated (each leaves its reads and nodes in the trace), then plain Python
-            # operators; a literal on the right (or a parameter inside a row, which makes no node) is bound
-            pyop_t = PY_COMPARE[e.op]
             const_t = self._constant(e.right) if in_row or isinstance(e.right, ast.Literal) else MISSING
-            if const_t is not MISSING:
-                if const_t is None:
-                    def compare_null(env: Env) -> Any:
-                        a(env)
-                        return None
-                    return compare_null
-                value_t = const_t
-
-                def compare_const_traced(env: Env) -> Any:
-                    x = a(env)
-                    return None if x is None else pyop_t(x, value_t)
-                return compare_const_traced
-
-            def compare_traced(env: Env) -> Any:
-                x = a(env)
-                y = b(env)
-                return None if x is None or y is None else pyop_t(x, y)
-            return compare_traced
+            return compare_traced(a, b, PY_COMPARE[e.op], const_t)
         # fast path: plain Python operators, the right side not evaluated when the left is null
         pyop = PY_COMPARE[e.op]
         const = self._constant(e.right)
         if const is not MISSING:
             if const is None:
                 return lambda env: None
-            value = const
-
-            def compare_const(env: Env) -> Any:
-                x = a(env)
-                return None if x is None else pyop(x, value)
-            return compare_const
+            field = self._var_field(e.left)  # c.hcpcs in codes: the read and the test in one closure
+            return var_field_compare(*field, e.op, const) if field else const_compare(a, e.op, const)
+        field = self._var_field(e.left)
+        if field is not None:  # c.from_date <= ay1_end: the field read in the compare's closure
+            return var_field_compare_fn(*field, pyop, b)
 
         def compare(env: Env) -> Any:
             x = a(env)
@@ -383,15 +331,35 @@ class Compiler:
             return self.doc.parameters[e.name].value
         return MISSING
 
+    def _var_field(self, e: ast.Expr) -> tuple[str, str] | None:
+        """(variable, attribute) when ``e`` reads one field of a loop variable (``c.tin``), else None."""
+        if not isinstance(e, ast.Attr) or not isinstance(e.obj, ast.Name):
+            return None
+        kind, name = self.res.names.get(id(e.obj), ("", ""))
+        t = self.res.type_of(e.obj)
+        return (name, t.attr(e.name) if isinstance(t, StructT) else e.name) if kind == "var" else None
+
     def c_isnull(self, e: ast.IsNull, in_row: bool) -> Fn:
+        field = None if self.traced else self._var_field(e.operand)
+        if field is not None:
+            return var_field_isnull(*field, e.negated)
         f = self.compile(e.operand, in_row)
         if e.negated:
             return lambda env: f(env) is not None
         return lambda env: f(env) is None
 
     def c_boolop(self, e: ast.BoolOp, in_row: bool) -> Fn:
-        fs = tuple(self.compile(i, in_row) for i in e.items)
         stop = e.op == "or"  # the value that decides: True for or, False for and
+        kept: list[Fn] = []
+        for item in e.items:  # fast set: a constant operand that cannot decide is left out, after one that
+            v = self._folded(item)  # decides nothing more is evaluated (it returns `stop` either way)
+            if v is not (not stop):
+                kept.append(self.compile(item, in_row) if v is MISSING else constant_fn(v))
+            if v is stop:
+                break
+        if not kept:
+            return lambda env: not stop
+        fs = tuple(kept)
         if len(fs) == 2:
             f, g = fs
 
@@ -417,6 +385,9 @@ class Compiler:
         return boolop
 
     def c_cond(self, e: ast.Cond, in_row: bool) -> Fn:
+        test = self._folded(e.test)  # fast set: `if candidate_aggregation == "each_tin" then ...` chosen once
+        if test is not MISSING:
+            return self.compile(e.then_ if test is True else e.else_, in_row)
         t, a, b = (self.compile(x, in_row) for x in (e.test, e.then_, e.else_))
         return lambda env: a(env) if t(env) is True else b(env)
 
@@ -424,40 +395,13 @@ class Compiler:
         fn = BUILTINS[e.func]
         impl = fn.impl
         args = tuple(self.compile(a, in_row) for a in e.args)
+        field = self._var_field(e.args[0]) if e.func == "between" and not self.traced and len(args) == 3 else None
+        if field is not None:  # between(m.month, lo, hi) over a loop's rows: one closure a row
+            return var_field_between(*field, args[1], args[2], impl)
         if fn.null_propagating and not self.traced and len(args) in (1, 2, 3):
             return null_propagating_call(impl, args)
         if fn.null_propagating:  # traced: every argument is evaluated (each leaves its trace), then the null test
-            if len(args) == 1:
-                (f1,) = args
-
-                def call1_traced(env: Env) -> Any:
-                    x = f1(env)
-                    return None if x is None else impl(x)
-                return call1_traced
-            if len(args) == 2:
-                f2, g2 = args
-
-                def call2_traced(env: Env) -> Any:
-                    x = f2(env)
-                    y = g2(env)
-                    return None if x is None or y is None else impl(x, y)
-                return call2_traced
-            if len(args) == 3:
-                f3, g3, h3 = args
-
-                def call3_traced(env: Env) -> Any:
-                    x = f3(env)
-                    y = g3(env)
-                    z = h3(env)
-                    return None if x is None or y is None or z is None else impl(x, y, z)
-                return call3_traced
-
-            def call(env: Env) -> Any:
-                vals = [a(env) for a in args]
-                if any(v is None for v in vals):
-                    return None
-                return impl(*vals)
-            return call
+            return call_traced(impl, args)
         if len(args) == 2:
             f, g = args
             return lambda env: impl(f(env), g(env))
@@ -476,59 +420,8 @@ class Compiler:
                 return self._memoized(e, fast)
             return self._memoized(e, self._comprehension(e, in_row))
         if in_row:
-            return self._memoized_traced(e, self._comprehension(e, in_row))
+            return memoized_traced(self, e, self._comprehension(e, in_row))
         return self._comprehension(e, in_row)
-
-    def _memoized_traced(self, e: ast.Comprehension, fn: Fn) -> Fn:
-        """:meth:`_memoized` for the traced closures of a comprehension inside a comprehension row.
-
-        Such a comprehension makes no trace node of its own; what it leaves in the trace are the
-        fields it reads, recorded in the enclosing row. The memo keeps those reads with the value
-        and replays them on a hit, so the trace is the one a fresh evaluation gives. The table
-        lives in the record's market-level cache (fresh per traced evaluation).
-        """
-        paths = self._invariant_paths(e)
-        if not paths:
-            return fn
-        readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
-        slot = f"memo:{id(e)}"
-        # with no named value inside, a miss leaves nothing in the trace but the reads it replays:
-        # the table can serve every record of the market (a named value's first evaluation in a
-        # record makes a node, so with one inside the table is the record's own)
-        across = not any(
-            isinstance(n, ast.Name) and self.res.names.get(id(n), ("", ""))[0] == "named" for n in ast.walk(e)
-        )
-        limit = 200_000
-
-        def memo_traced(env: Env) -> Any:
-            tr = env.tracer
-            assert tr is not None
-            outer = tr.row
-            if outer is None:
-                return fn(env)
-            cache = self.market_store(env.market) if across else env.caches[LEVEL_MARKET]
-            table = cache.get(slot)
-            if table is None:
-                table = cache[slot] = {}
-            key = tuple(r(env) for r in readers)
-            try:
-                value, reads = table[key]
-            except KeyError:
-                inner: dict[str, Any] = {}
-                tr.row = inner
-                try:
-                    value = fn(env)
-                finally:
-                    tr.row = outer
-                reads = tuple(inner.items())
-                if len(table) < limit:
-                    table[key] = (value, reads)
-            except TypeError:  # an unhashable key (a list): just evaluate
-                return fn(env)
-            for k, v in reads:
-                outer.setdefault(k, v)
-            return value
-        return memo_traced
 
     def _fast_argmax(self, e: ast.Comprehension) -> Fn:
         """``argmax``/``argmin`` with tie-break scores (``then``), computed only for the tied candidates.
@@ -586,7 +479,7 @@ class Compiler:
         claims depends on nothing but ``c.tin``: its value is kept per market, keyed by the
         values of those fields. Evaluation is pure, so this changes no result.
         """
-        paths = self._invariant_paths(e)
+        paths = self.invariant_paths(e)
         if not paths:
             return fn
         readers = tuple(path_reader(var_reader(var), steps) for var, steps in paths)
@@ -610,7 +503,7 @@ class Compiler:
                 return fn(env)
         return memo
 
-    def _invariant_paths(self, e: ast.Comprehension) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    def invariant_paths(self, e: ast.Comprehension) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The outer-variable field paths ``e`` reads, when it reads nothing record- or ACO-level."""
         paths: set[tuple[str, tuple[str, ...]]] = set()
         stack: list[tuple[ast.Expr, frozenset[str]]] = [(e, frozenset())]
@@ -647,7 +540,11 @@ class Compiler:
         return tuple(sorted(paths))
 
     def _fast_comprehension(self, e: ast.Comprehension) -> Fn | None:
-        """Leaner closures for the aggregates without ``by`` (no trace rows to keep)."""
+        """Leaner closures for the aggregates without ``by`` and ``group_sum`` (no trace rows to keep)."""
+        if e.func == "group_sum" and len(e.by) == 1:
+            where_g = self.compile(e.where, False) if e.where is not None else None
+            src_g, elem_g, key_g = (self.compile(x, False) for x in (e.source, e.element, e.by[0]))
+            return fast_group_sum(src_g, elem_g, key_g, where_g, e.var)
         if e.by or e.func in ("group_sum", "argmax", "argmin"):
             return None
         src = self.compile(e.source, False)
@@ -655,6 +552,7 @@ class Compiler:
         elem = self.compile(e.element, False)
         var = e.var
         func = e.func
+        itself = isinstance(e.element, ast.Name) and self.res.names.get(id(e.element)) == ("var", var)
         if func == "count":
             def count(env: Env) -> Any:
                 xs = src(env)
@@ -685,7 +583,12 @@ class Compiler:
             if where is None:
                 for x in xs:
                     env_vars[var] = x
-                    out.append(elem(env))
+                    out.append(x if itself else elem(env))
+            elif itself:  # list(c for c in L where ...): the element is the variable
+                for x in xs:
+                    env_vars[var] = x
+                    if where(env) is True:
+                        out.append(x)
             else:
                 for x in xs:
                     env_vars[var] = x

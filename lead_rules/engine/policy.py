@@ -12,7 +12,7 @@ exception.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,11 @@ from ..language import ast
 from ..language.checker import Resolution, check_doc
 from ..language.errors import Diagnostic, Diagnostics, PolicyError, Span
 from ..language.loader import Named, PolicyDoc, load_doc
-from ..language.records import Beneficiary, Market, unknown_key_hint
+from ..language.records import Beneficiary, Market
 from ..language.schema import Schema, bundled
-from ..language.yaml_source import YNode, load_yaml_file
+from ..language.yaml_source import YNode
 from .decision import Decision, PathwayResult, Reason
+from .documents import load_document as load_document  # re-exported: cli/tools.py reads contexts with it
 from .explain import AuditContext
 from .interpreter import Compiler, Env, Fn
 from .market_checks import MarketChecks
@@ -96,60 +97,6 @@ def load_market(source: Market | Mapping[str, Any] | str | Path, policy: Policy 
     if policy is not None:  # a market given as a model or a mapping (a file's market passed already)
         policy.check_market(market)
     return market
-
-
-def load_document(
-    source: Any, model: type[BaseModel], check: Callable[[Any, YNode, Diagnostics], None] | None = None
-) -> Any:
-    """A document of ``model`` (a market, a context) from a model, a mapping or a YAML/JSON file path.
-
-    ``check`` runs on a document read from a file, with its nodes (the market's
-    duplicate ACO ids and performance year).
-
-    Raises:
-        PolicyError: a market file that is unreadable or invalid, with the
-            file:line:column of each problem.
-    """
-    if isinstance(source, model):
-        return source
-    if isinstance(source, (str, Path)):
-        diags = Diagnostics()
-        node = load_yaml_file(Path(source), diags)  # JSON is YAML too
-        if node is None or diags.has_errors:  # a duplicate key (E003) is an error, not "the last wins"
-            raise PolicyError(diags.sorted())
-        try:
-            doc = model.model_validate(node.plain())
-        except ValidationError as exc:
-            for err in _misspelt_first(exc.errors()):
-                span, _ = node.at(tuple(err["loc"]))
-                where = ".".join(str(p) for p in err["loc"]) or "market"
-                hint = unknown_key_hint(Market, tuple(err["loc"])) if err["type"] == "extra_forbidden" else None
-                message = f"unknown key '{err['loc'][-1]}'" if hint else err["msg"]
-                if hint:
-                    span = node.key_at(tuple(err["loc"]))
-                code = "E404" if err["type"] == "aco_id" else "E401"  # an ACO id outside the id pattern
-                diags.error(code, f"invalid market: {where}: {message}", span, hint)
-            raise PolicyError(diags.sorted()) from None
-        if check is not None:
-            check(doc, node, diags)
-            if diags.has_errors:
-                raise PolicyError(diags.sorted())
-        return doc
-    return model.model_validate(dict(source))
-
-
-def _misspelt_first(errors: list[Any]) -> list[Any]:
-    """The validation errors, with a missing field that a misspelt key meant left out (its did-you-mean says it)."""
-    import difflib
-
-    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
-    meant: set[tuple[Any, ...]] = set()
-    for e in errors:
-        loc = tuple(e["loc"])
-        if e["type"] == "extra_forbidden" and loc:
-            names = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
-            meant.update((*loc[:-1], close) for close in difflib.get_close_matches(str(loc[-1]), names, n=1))
-    return [e for e in errors if tuple(e["loc"]) not in meant]
 
 
 def _check_market(market: Market, node: YNode, diags: Diagnostics, policy: Policy | None) -> None:
@@ -232,6 +179,7 @@ class Policy:
         self._bound: dict[int, tuple[object, _BoundMarket]] = {}
         self._market_checks = MarketChecks(doc, res) if doc.market_checks else None
         self._checked: dict[int, object] = {}  # markets that passed the market checks, by identity
+        self._reasons: dict[tuple[str, int, str, tuple[str, ...] | None], Reason] = {}
 
     @property
     def pathways(self) -> Sequence[CompiledPathway]:
@@ -326,32 +274,33 @@ class Policy:
                 checks (configuration, not data: no record is decided against it).
         """
         bound = self._bind(market)
-        if isinstance(record, (Beneficiary, BaseModel)):
-            bene = record
-        else:
-            raw_id = record.get("bene_id") if isinstance(record, Mapping) else None
-            bene_id = raw_id if isinstance(raw_id, str) else None
-            try:
-                bene = self.validate_record(record)
-            except ValidationError as exc:
-                return self.make_decision(
-                    bene_id, "error", errors=validation_errors(exc), performance_year=bound.market.performance_year
-                )
-        # the cyclic GC is paused while one record is evaluated: evaluation makes no reference
-        # cycles (reference counting frees what it allocates), but the trace allocates enough small
-        # objects to trigger collections that rescan every live object (measured in docs/benchmarks.md)
+        # the cyclic GC is paused while one record is validated and evaluated: neither makes reference
+        # cycles (reference counting frees what they allocate), but the models and the trace allocate
+        # enough small objects to trigger collections that rescan every live object (docs/benchmarks.md)
         paused = gc.isenabled()
         if paused:
             gc.disable()
         try:
-            return self._evaluate(bene, bound, trace)
-        except Exception as exc:
-            return self.make_decision(
-                bene.bene_id,
-                "error",
-                errors=[{"field": None, "message": f"evaluation failed: {type(exc).__name__}: {exc}"}],
-                performance_year=bound.market.performance_year,
-            )
+            if isinstance(record, (Beneficiary, BaseModel)):
+                bene = record
+            else:
+                raw_id = record.get("bene_id") if isinstance(record, Mapping) else None
+                bene_id = raw_id if isinstance(raw_id, str) else None
+                try:
+                    bene = self.validate_record(record)
+                except ValidationError as exc:
+                    return self.make_decision(
+                        bene_id, "error", errors=validation_errors(exc), performance_year=bound.market.performance_year
+                    )
+            try:
+                return self._evaluate(bene, bound, trace)
+            except Exception as exc:
+                return self.make_decision(
+                    bene.bene_id,
+                    "error",
+                    errors=[{"field": None, "message": f"evaluation failed: {type(exc).__name__}: {exc}"}],
+                    performance_year=bound.market.performance_year,
+                )
         finally:
             if paused:
                 gc.enable()
@@ -430,33 +379,49 @@ class Policy:
             trace=root,
         )
 
+    def _run_fast(self, pw: CompiledPathway, env: Env) -> PathwayResult:
+        """:meth:`_run_pathway` without a trace: what does not depend on the ACO is evaluated once."""
+        reqs = pw.requirements
+        env.set_aco(None)
+        shared = [None if req.per_aco else req.fast(env) for req in reqs]
+        per = [(i, req.fast) for i, req in enumerate(reqs) if req.per_aco]
+        acos = env.market.acos
+        # a shared requirement that fails fails for every ACO (and then none qualifies)
+        failed: dict[tuple[int, str], list[str]] = {
+            (i, truth(v)): [a.id for a in acos] for i, v in enumerate(shared) if not reqs[i].per_aco and v is not True
+        } if acos else {}
+        shared_ok = not failed
+        qualifying: list[str] = []
+        for aco in acos:
+            env.set_aco(aco)
+            ok = shared_ok
+            for i, fn in per:
+                v = fn(env)
+                if v is not True:
+                    ok = False
+                    failed.setdefault((i, truth(v)), []).append(aco.id)
+            if ok:
+                qualifying.append(aco.id)
+        winner, tie_reason = self._choose(pw, env, None, qualifying)
+        return self.pathway_result(pw, qualifying, failed, winner, tie_reason, len(acos))
+
     def _run_pathway(self, pw: CompiledPathway, env: Env, tracer: Tracer | None) -> PathwayResult:
-        node: TraceNode | None = None
-        if tracer is not None:
-            node = TraceNode("pathway", pw.name, pw.span)
-            node.source, node.description = pw.source, pw.description
-            tracer.open(node)
+        if tracer is None:
+            return self._run_fast(pw, env)
+        node = TraceNode("pathway", pw.name, pw.span)
+        node.source, node.description = pw.source, pw.description
+        tracer.open(node)
         qualifying: list[str] = []
         failed: dict[tuple[int, str], list[str]] = {}
-        shared: list[Any] = []
-        if tracer is None:
-            # requirements that do not depend on the ACO are evaluated once, not once per ACO
-            env.set_aco(None)
-            shared = [None if req.per_aco else req.fast(env) for req in pw.requirements]
         try:
             for aco in env.market.acos:
                 env.set_aco(aco)
-                aco_node: TraceNode | None = None
-                if tracer is not None:
-                    aco_node = TraceNode("aco", aco.id)
-                    tracer.open(aco_node)
-                    values = [req.traced(env) for req in pw.requirements]
-                    tracer.close()
-                else:
-                    values = [req.fast(env) if req.per_aco else shared[i] for i, req in enumerate(pw.requirements)]
+                aco_node = TraceNode("aco", aco.id)
+                tracer.open(aco_node)
+                values = [req.traced(env) for req in pw.requirements]
+                tracer.close()
                 ok = all(v is True for v in values)
-                if aco_node is not None:
-                    aco_node.value = ok
+                aco_node.value = ok
                 if ok:
                     qualifying.append(aco.id)
                 else:
@@ -465,14 +430,12 @@ class Policy:
                             failed.setdefault((i, truth(v)), []).append(aco.id)
             winner, tie_reason = self._choose(pw, env, tracer, qualifying)
         finally:
-            if tracer is not None:
-                tracer.close()
+            tracer.close()
         result = self.pathway_result(pw, qualifying, failed, winner, tie_reason, len(env.market.acos))
-        if node is not None:
-            if result.aco_id is not None:
-                node.value = result.aco_id
-            else:
-                node.note = result.status
+        if result.aco_id is not None:
+            node.value = result.aco_id
+        else:
+            node.note = result.status
         return result
 
     def pathway_result(
@@ -545,9 +508,12 @@ class Policy:
                             f"Tied ACOs {', '.join(top)}; the rule 'not_aligned' aligns to none of them.")
 
     def _reason(self, pw: CompiledPathway, index: int, value: str, acos: tuple[str, ...] | None) -> Reason:
+        found = self._reasons.get((pw.name, index, value, acos))
+        if found is not None:  # a Reason is frozen: the same few recur record after record
+            return found
         req = pw.requirements[index]
         item = req.item
-        return Reason(
+        reason = Reason(
             pathway=pw.name,
             criterion=req.label,
             value=value,
@@ -557,6 +523,9 @@ class Policy:
             explanation=item.reason if item and value != "true" else None,
             at=str(item.span) if item else str(req.expr.span),
         )
+        if len(self._reasons) < 10_000:
+            self._reasons[(pw.name, index, value, acos)] = reason
+        return reason
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:

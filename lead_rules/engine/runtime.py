@@ -394,3 +394,133 @@ def path_reader(base: Fn, steps: tuple[str, ...]) -> Fn:
             o = getattr(o, s)
         return o
     return read_n
+
+
+# --- fused closures of the fast set: a loop variable's field compared, in one call -------------
+
+def var_field_compare(var: str, attr: str, op: str, value: Any) -> Fn:
+    """``var.attr <op> value`` (a literal or parameter), null when the field is: one closure, not three.
+
+    The fast closures of ``c.hcpcs in codes`` were the compare, the field reader and, for ``in``,
+    :data:`PY_COMPARE`'s lambda; this is the same test in one call.
+    """
+    if op == "in":
+        def field_in(env: Env) -> Any:
+            o = env.vars[var]
+            x = None if o is None else getattr(o, attr)
+            return None if x is None else x in value
+        return field_in
+    if op == "not in":
+        def field_not_in(env: Env) -> Any:
+            o = env.vars[var]
+            x = None if o is None else getattr(o, attr)
+            return None if x is None else x not in value
+        return field_not_in
+    if op == "==":
+        def field_eq(env: Env) -> Any:
+            o = env.vars[var]
+            x = None if o is None else getattr(o, attr)
+            return None if x is None else x == value
+        return field_eq
+    pyop = PY_COMPARE[op]
+
+    def field_compare(env: Env) -> Any:
+        o = env.vars[var]
+        x = None if o is None else getattr(o, attr)
+        return None if x is None else pyop(x, value)
+    return field_compare
+
+
+def const_compare(left: Fn, op: str, value: Any) -> Fn:
+    """``left <op> value`` for a constant ``value``, null when ``left`` is (``in`` without a lambda)."""
+    if op == "in":
+        def compare_in(env: Env) -> Any:
+            x = left(env)
+            return None if x is None else x in value
+        return compare_in
+    if op == "not in":
+        def compare_not_in(env: Env) -> Any:
+            x = left(env)
+            return None if x is None else x not in value
+        return compare_not_in
+    pyop = PY_COMPARE[op]
+
+    def compare_const(env: Env) -> Any:
+        x = left(env)
+        return None if x is None else pyop(x, value)
+    return compare_const
+
+
+def var_field_isnull(var: str, attr: str, negated: bool) -> Fn:
+    """``var.attr is null`` / ``is not null`` in one closure."""
+    if negated:
+        def field_is_not_null(env: Env) -> bool:
+            o = env.vars[var]
+            return o is not None and getattr(o, attr) is not None
+        return field_is_not_null
+
+    def field_is_null(env: Env) -> bool:
+        o = env.vars[var]
+        return o is None or getattr(o, attr) is None
+    return field_is_null
+
+
+def var_field_compare_fn(var: str, attr: str, pyop: Callable[[Any, Any], Any], right: Fn) -> Fn:
+    """``var.attr <op> right`` (the right side evaluated only when the field is known), in one closure."""
+
+    def field_compare_fn(env: Env) -> Any:
+        o = env.vars[var]
+        x = None if o is None else getattr(o, attr)
+        if x is None:
+            return None
+        y = right(env)
+        return None if y is None else pyop(x, y)
+    return field_compare_fn
+
+
+def var_field_between(var: str, attr: str, lo: Fn, hi: Fn, impl: Callable[[Any, Any, Any], Any]) -> Fn:
+    """``between(var.attr, lo, hi)``: every argument evaluated, as the call's closure does; ``impl``
+    (builtins' ``between``) decides the null cases, the known ones are ``lo <= x <= hi``."""
+
+    def field_between(env: Env) -> Any:
+        o = env.vars[var]
+        x = None if o is None else getattr(o, attr)
+        a = lo(env)
+        b = hi(env)
+        if x is None or a is None or b is None:
+            return impl(x, a, b)
+        return bool(a <= x <= b)
+    return field_between
+
+
+def constant_fn(value: Any) -> Fn:
+    """A closure of a value known at load."""
+    return lambda env: value
+
+
+def fast_group_sum(src: Fn, elem: Fn, key: Fn, where: Fn | None, var: str) -> Fn:
+    """``group_sum(elem for var in src where ... by key)`` without trace rows: the rows (value, key)
+    of the kept elements first, then their totals by key, as the interpreter's general closure."""
+
+    def group_sum_fast(env: Env) -> Any:
+        xs = src(env)
+        if xs is None:
+            return ()
+        charge(env, len(xs))
+        if isinstance(xs, frozenset):
+            xs = sorted(xs, key=null_last)
+        env_vars = env.vars
+        rows = []
+        for x in xs:
+            env_vars[var] = x
+            if where is None or where(env) is True:
+                rows.append((elem(env), key(env)))
+        env_vars.pop(var, None)
+        totals: dict[Any, Any] = {}
+        for v, k in rows:
+            if k is None:
+                continue
+            cur = totals.get(k)
+            totals[k] = cur if v is None else (v if cur is None else fit(cur + v))
+        return tuple(Group(k, totals[k]) for k in sorted(totals))
+    return group_sum_fast

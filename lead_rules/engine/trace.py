@@ -11,14 +11,18 @@ rendered to JSON by :meth:`TraceNode.to_dict` and to English by
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..language.errors import Span
-from ..language.values import to_json
+from ..language.values import Month, to_json
 
 _ACO_VALUED = ("decision", "pathway")
+_LEAVES = frozenset({str, bool, int, type(None)})
+"""The types :class:`_Json` returns as they are (exact types: a subclass takes the general path)."""
 
 
 class TraceNode:
@@ -153,16 +157,27 @@ class _Json:
         self.memo: dict[int, tuple[Any, Any]] = {}
 
     def __call__(self, value: Any) -> Any:
-        if value is None or isinstance(value, (bool, int, str)):
+        t = type(value)
+        if t is str or t is bool or t is int or value is None:  # the common leaves, without a call
+            return value
+        if t is dict:  # a comprehension row: its scalar entries converted in place
+            return {str(k): v if type(v) in _LEAVES else self(v) for k, v in value.items()}
+        if t is list or t is tuple:
+            return [v if type(v) in _LEAVES else self(v) for v in value]
+        if t is Decimal:  # as to_json, without its chain of isinstance tests
+            return float(value)
+        if t is dt.date or t is Month:
+            return str(value)
+        found = self.memo.get(id(value))  # a record or market object rendered before (a claim, a month row)
+        if found is not None and found[0] is value:
+            return found[1]
+        if isinstance(value, (bool, int, str)):
             return value
         if isinstance(value, (list, tuple)):
             return [self(v) for v in value]
         if isinstance(value, dict):
             return {str(k): self(v) for k, v in value.items()}
         if isinstance(value, BaseModel):  # frozen: not changed while a trace is rendered
-            found = self.memo.get(id(value))
-            if found is not None and found[0] is value:
-                return found[1]
             out = to_json(value)
             self.memo[id(value)] = (value, out)
             return out

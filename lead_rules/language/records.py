@@ -53,24 +53,31 @@ MonthField = Annotated[Month, PlainValidator(_month), PlainSerializer(str, retur
 
 def _date(value: Any) -> Any:
     # a date is YYYY-MM-DD in ASCII digits (or a date read from Parquet), never a datetime
-    if isinstance(value, dt.datetime) or (isinstance(value, str) and not _DATE_RE.fullmatch(value)):
+    if type(value) is str:  # the common case first: one regular-expression call
+        bad = _date_text(value) is None
+    else:
+        bad = isinstance(value, dt.datetime) or (isinstance(value, str) and not _date_text(value))
+    if bad:
         raise PydanticCustomError("date_type", "Input should be a valid date")
     return value
 
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_date_text = _DATE_RE.fullmatch
 DateField = Annotated[dt.date, BeforeValidator(_date)]
 
 
 def _money(value: Decimal) -> Decimal:
     # money has at most 2 places and 16 digits before the point, as DECIMAL(18, 2) on every engine
-    if not value.is_finite() or abs(value) >= 10**16:
+    # (for a finite non-zero value, abs(value) >= 10**16 exactly when its leading digit's exponent is >= 16)
+    if not value.is_finite() or (value and value.adjusted() >= 16):
         raise PydanticCustomError("money", "money out of range (at most 16 digits before the point)")
-    if value != value.quantize(Decimal("0.01"), rounding=ROUND_DOWN):
+    if value != value.quantize(_CENT, rounding=ROUND_DOWN):
         raise PydanticCustomError("money", "more than 2 decimal places (the SQL engine reads money with 2)")
     return value
 
 
+_CENT = Decimal("0.01")
 Money = Annotated[Decimal, AfterValidator(_money)]
 
 
