@@ -154,7 +154,7 @@ def make_decider(policy: Path, market: Mapping[str, Any]) -> Callable[[Mapping[s
         msps = [m.get("msp") for m in win]
         primary = _and(sum(1 for x in msps if x is True) <= msp_allowed, None if None in msps else True, complete)
         res = rec.get("residence")
-        us = None if res is None else res.get("us", True)
+        us = None if res is None else res.get("us") is not False  # null or absent: the default, true
         death = rec.get("death_date")
         alive = True if death is None else death >= py_start_s
         eligible = _and(part_ab, original, primary, None if us is None else us is True, alive)

@@ -110,7 +110,7 @@ def query(policy: Path, market: Mapping[str, Any], source: Path, output: Path) -
     return f"""
 COPY (
 WITH src AS (
-  SELECT bene_id, death_date, residence.us AS us, residence.county_fips AS county, voluntary, claims,
+  SELECT bene_id, death_date, coalesce(residence.us, true) AS us, residence.county_fips AS county, voluntary, claims,
     list_filter(months, lambda m: m.month BETWEEN '{ws}' AND '{we}') AS win,
     list_filter(months, lambda m: m.month BETWEEN '{mws}' AND '{we}') AS mwin
   FROM {read}
