@@ -90,11 +90,25 @@ def _fast_value(x: str, f: Field) -> str:
     if t == DECIMAL:
         return f"TRY_CAST({x} AS DECIMAL(18, {MONEY_SCALE}))"
     if isinstance(t, StructT):
+        if _as_read(t):
+            return x
         packed = ", ".join(
             f"{identifier(s.name)} := {fast_convert(f'{x}.{identifier(s.name)}', s)}" for s in fields_of(t)
         )
         return f"(CASE WHEN {x} IS NULL THEN NULL ELSE struct_pack({packed}) END)"
     return x
+
+
+def _as_read(t: StructT) -> bool:
+    """True when the fast path's value of a ``t`` struct is the transform's own (:func:`typed_spec`).
+
+    No field of it, at any depth, is converted or has a default, and its fields come in the
+    transform's order: the struct needs no rebuilding (``struct_pack`` of every field as read).
+    """
+    fields = fields_of(t)
+    if [f.name for f in fields] != [n for n, _ in t.fields]:
+        return False
+    return all(fast_convert("x", f) == "x" for f in fields)
 
 
 SUSPECT_PATTERN = rb',\s*[}\]]|[:\[,]\s*[-+]?(?i:nan|inf)|\\u[dD][89a-fA-F]|([\[{]\s*("[^"]*"\s*:\s*)?){33}'
@@ -273,10 +287,13 @@ def jsonl_input_sql(
             )
             bad_elem = f"{e} IS NULL" + (f" OR NOT ({leaf_ok})" if leaf_ok else "")
             fast_parts.append(f"len(list_filter({x}, lambda {e}: {bad_elem})) = 0")
-            packed = ", ".join(
-                f"{identifier(s.name)} := {fast_convert(f'{e}.{identifier(s.name)}', s)}" for s in fields_of(elem)
-            )
-            fast_cols[f.name] = f"coalesce(list_transform({x}, lambda {e}: struct_pack({packed})), [])"
+            if _as_read(elem):  # the clean path has no null element: each is the transform's own
+                fast_cols[f.name] = f"coalesce({x}, [])"
+            else:
+                packed = ", ".join(
+                    f"{identifier(s.name)} := {fast_convert(f'{e}.{identifier(s.name)}', s)}" for s in fields_of(elem)
+                )
+                fast_cols[f.name] = f"coalesce(list_transform({x}, lambda {e}: struct_pack({packed})), [])"
         else:
             part = fast_ok(x, f)
             if isinstance(f.type, StructT) and f.required:
