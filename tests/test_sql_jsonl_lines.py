@@ -37,6 +37,7 @@ def first_id(lines: list[str]) -> str:
 
 DIRT = {
     "cut short": lambda lines: '{"bene_id": "CUT", "months": [',
+    "broken inside": lambda lines: '{"bene_id": "BROKEN", "months": [}',
     "not an object": lambda lines: "[1, 2, 3]",
     "a bare string": lambda lines: '"just text"',
     "NaN (DuckDB reads it, strict JSON refuses)": lambda lines: '{"bene_id": "NAN", "claims": [{"allowed": NaN}]}',
@@ -90,7 +91,12 @@ def test_a_clean_file_is_read_unnumbered_and_streams_in_file_order(clean: list[s
     assert got["duckdb"] == got["interpreter"] and all(r[1] != "error" for r in got["duckdb"])
 
 
-PRE_PASS_FINDS = ["NaN (DuckDB reads it, strict JSON refuses)", "a repeated id", "a repeated id, not the first key"]
+PRE_PASS_FINDS = [
+    "NaN (DuckDB reads it, strict JSON refuses)",
+    "a repeated id",
+    "a repeated id, not the first key",
+    "cut short",
+]
 
 
 @pytest.mark.parametrize("dirt", [*PRE_PASS_FINDS, "a bare string"])
@@ -117,7 +123,7 @@ def test_harmless_suspect_text_keeps_the_unnumbered_read(clean: list[str], tmp_p
     assert got["duckdb"] == got["interpreter"]
 
 
-@pytest.mark.parametrize("dirt", ["cut short", "a key twice"])  # a non-object has no leading id: numbered at once
+@pytest.mark.parametrize("dirt", ["broken inside", "a key twice"])  # a non-object has no leading id: numbered at once
 def test_the_unnumbered_read_stops_at_a_line_that_needs_its_number(clean: list[str], tmp_path: Path, dirt: str) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join([*clean, DIRT[dirt](clean)]) + "\n", encoding="utf-8")

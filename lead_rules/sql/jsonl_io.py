@@ -164,8 +164,9 @@ def jsonl_precheck_sql(path: str | Path, record: StructT | None = None, line_siz
     numbers and runs on every core), ``unread`` (non-blank lines whose id cannot be read without
     parsing: not ``{"bene_id": "..."`` first) and ``repeats`` (ids read that way, counted again).
     With ``unread = repeats = 0`` no ``bene_id`` repeats, and the reader needs no window over the
-    whole input to find them. Both patterns run as one (RE2 costs about the same per byte for one
-    pattern or two).
+    whole input to find them. ``unended`` counts the non-blank lines that do not end in ``}``
+    (a line cut short: not valid JSON, its error row names its line). Both patterns run as one
+    (RE2 costs about the same per byte for one pattern or two).
     """
     suspect, guard = SUSPECT_PATTERN.decode(), guard_pattern(record)
     lead = literal(_LEADING_ID)
@@ -173,8 +174,9 @@ def jsonl_precheck_sql(path: str | Path, record: StructT | None = None, line_siz
         "SELECT count(*) FILTER (WHERE suspect) AS suspects, count(*) FILTER (WHERE guarded) AS guarded, "
         f"CASE WHEN count(DISTINCT h) <= {GUARDS_NAMED} "
         "THEN coalesce(list(DISTINCT h) FILTER (WHERE guarded), []) END AS guarded_hashes, "
-        "count(*) FILTER (WHERE id IS NULL AND nonblank) AS unread, count(id) - count(DISTINCT id) AS repeats "
-        "FROM (SELECT nonblank, id, suspect, guarded, CASE WHEN guarded THEN hash(line) END AS h "
+        "count(*) FILTER (WHERE id IS NULL AND nonblank) AS unread, count(id) - count(DISTINCT id) AS repeats, "
+        "count(*) FILTER (WHERE nonblank AND NOT (suffix(line, '}') OR regexp_matches(line, '}\\s*$'))) AS unended "
+        "FROM (SELECT line, nonblank, id, suspect, guarded, CASE WHEN guarded THEN hash(line) END AS h "
         "FROM (SELECT line, nonblank, id, "
         f"coalesce(CASE WHEN hit THEN regexp_matches(line, {literal(suspect)}) END, false) AS suspect, "
         f"coalesce(CASE WHEN hit THEN regexp_matches(line, {literal(guard)}) END, false) AS guarded "

@@ -121,14 +121,15 @@ def _jsonl_input(
     :data:`~lead_rules.sql.jsonl_io.LINE_SIZE` or an undecodable byte make the pass retry on
     one thread or on a copy (:func:`strict_lines`).
 
-    ``numbered=False`` asks for the parallel unnumbered read, given when no refused line and no
-    repeat needs a line number; it raises :data:`~lead_rules.sql.jsonl_io.NEEDS_LINES` at a line
-    that turns out to need one (:func:`with_input` then reads numbered).
+    ``numbered=False`` asks for the parallel unnumbered read, given when no refused line, no
+    line cut short (one that does not end in ``}``) and no repeat needs a line number; it raises
+    :data:`~lead_rules.sql.jsonl_io.NEEDS_LINES` at a line that turns out to need one
+    (:func:`with_input` then reads numbered).
     """
     source, line_size = Path(path), LINE_SIZE
     for _ in range(3):
         try:
-            suspects, _, guarded_hashes, unread, repeats = con.sql(
+            suspects, _, guarded_hashes, unread, repeats, unended = con.sql(
                 jsonl_precheck_sql(source, record, line_size)
             ).fetchall()[0]
             break
@@ -144,6 +145,7 @@ def _jsonl_input(
         raise ValueError(f"{path}: cannot be read as JSON Lines")
     guarded = guarded_sql(guarded_hashes)
     ordered = bool(unread or repeats)
+    numbered = numbered or bool(unended)  # a line cut short needs its number: no unnumbered read to stop
     if not numbered and not ordered:
         refused = False
         if suspects:  # their texts, read on every core: mostly none is refused
