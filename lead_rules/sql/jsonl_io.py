@@ -90,11 +90,25 @@ def _fast_value(x: str, f: Field) -> str:
     if t == DECIMAL:
         return f"TRY_CAST({x} AS DECIMAL(18, {MONEY_SCALE}))"
     if isinstance(t, StructT):
+        if _as_read(t):
+            return x
         packed = ", ".join(
             f"{identifier(s.name)} := {fast_convert(f'{x}.{identifier(s.name)}', s)}" for s in fields_of(t)
         )
         return f"(CASE WHEN {x} IS NULL THEN NULL ELSE struct_pack({packed}) END)"
     return x
+
+
+def _as_read(t: StructT) -> bool:
+    """True when the fast path's value of a ``t`` struct is the transform's own (:func:`typed_spec`).
+
+    No field of it, at any depth, is converted or has a default, and its fields come in the
+    transform's order: the struct needs no rebuilding (``struct_pack`` of every field as read).
+    """
+    fields = fields_of(t)
+    if [f.name for f in fields] != [n for n, _ in t.fields]:
+        return False
+    return all(fast_convert("x", f) == "x" for f in fields)
 
 
 SUSPECT_PATTERN = rb',\s*[}\]]|[:\[,]\s*[-+]?(?i:nan|inf)|\\u[dD][89a-fA-F]|([\[{]\s*("[^"]*"\s*:\s*)?){33}'
@@ -114,57 +128,85 @@ _LEADING_ID = r'^[ \t]*\{[ \t]*"bene_id"[ \t]*:[ \t]*"([^"\\]*)"'
 """A record whose first key is ``bene_id`` with a plain string value: the id, read without parsing."""
 
 
-def jsonl_lines_sql(path: str | Path, line_size: int = LINE_SIZE) -> str:
+def jsonl_lines_sql(path: str | Path, line_size: int = LINE_SIZE, numbered: bool = True) -> str:
     """SQL with one row per line of a JSON Lines file: ``_line`` (1-based, blank lines counted) and ``line``.
 
-    ``WITH ORDINALITY`` numbers the rows inside the parallel scan (a ``row_number() OVER ()``
-    window would put the whole read on one thread).
+    ``WITH ORDINALITY`` numbers the rows, but puts the scan and every operator after it in the same
+    pipeline on one thread (DuckDB 2.0's CSV reader has no ``file_row_number``). ``numbered=False``
+    leaves ``_line`` NULL and the scan parallel (the rows still stream in file order).
     """
-    return (
-        f"SELECT ordinality AS _line, line FROM read_csv({literal(str(path))}, columns = {{'line': 'VARCHAR'}}, "
+    scan = (
+        f"read_csv({literal(str(path))}, columns = {{'line': 'VARCHAR'}}, "
         "header = false, delim = chr(1), quote = '', escape = '', auto_detect = false, "
-        f"max_line_size = {int(line_size)}, strict_mode = false) WITH ORDINALITY"
+        f"max_line_size = {int(line_size)}, strict_mode = false)"
     )
+    if not numbered:
+        return f"SELECT CAST(NULL AS BIGINT) AS _line, line FROM {scan}"
+    return f"SELECT ordinality AS _line, line FROM {scan} WITH ORDINALITY"
 
 
 GUARDS_NAMED = 1000
-"""Up to this many lines the guard pattern flags are named to the read by number (the read then
-skips the pattern); with more, the read runs the pattern itself."""
+"""Up to this many distinct lines the guard pattern flags are named to the read by their hash (the
+read then skips the pattern); with more, the read runs the pattern itself."""
+
+NEEDS_LINES = "lead-rules: this JSON Lines input needs its line numbers"
+"""The message of the error an unnumbered read (:func:`jsonl_input_sql` with ``numbered=False``)
+raises at a line whose error row names its line number (not valid JSON, not an object); the
+caller then reads the file again numbered (:func:`lead_rules.sql.run.register_input`)."""
 
 
 def jsonl_precheck_sql(path: str | Path, record: StructT | None = None, line_size: int = LINE_SIZE) -> str:
     """SQL of one cheap parallel pass before the read: suspect and guarded lines, and whether an id can repeat.
 
     One row: ``suspects`` (lines matching :data:`SUSPECT_PATTERN`), ``guarded`` (lines matching
-    :func:`guard_pattern`) and ``guarded_lines`` (their numbers, when at most :data:`GUARDS_NAMED`),
-    ``unread`` (non-blank lines whose id cannot be read without parsing: not ``{"bene_id": "..."``
-    first) and ``repeats`` (ids read that way, counted again). With ``unread = repeats = 0`` no
-    ``bene_id`` repeats, and the reader needs no window over the whole input to find them. Both
-    patterns run as one (RE2 costs about the same per byte for one pattern or two).
+    :func:`guard_pattern`) and ``guarded_hashes`` (the ``hash`` of their text, when at most
+    :data:`GUARDS_NAMED` distinct ones: a line is told by its content, so the pass needs no line
+    numbers and runs on every core), ``unread`` (non-blank lines whose id cannot be read without
+    parsing: not ``{"bene_id": "..."`` first) and ``repeats`` (ids read that way, counted again).
+    With ``unread = repeats = 0`` no ``bene_id`` repeats, and the reader needs no window over the
+    whole input to find them. ``unended`` counts the non-blank lines that do not end in ``}``
+    (a line cut short: not valid JSON, its error row names its line). Both patterns run as one
+    (RE2 costs about the same per byte for one pattern or two).
     """
     suspect, guard = SUSPECT_PATTERN.decode(), guard_pattern(record)
     lead = literal(_LEADING_ID)
     return (
         "SELECT count(*) FILTER (WHERE suspect) AS suspects, count(*) FILTER (WHERE guarded) AS guarded, "
-        f"CASE WHEN count(*) FILTER (WHERE guarded) <= {GUARDS_NAMED} "
-        "THEN list(_line ORDER BY _line) FILTER (WHERE guarded) END AS guarded_lines, "
-        "count(*) FILTER (WHERE id IS NULL AND nonblank) AS unread, count(id) - count(DISTINCT id) AS repeats "
-        "FROM (SELECT _line, nonblank, id, "
+        f"CASE WHEN count(DISTINCT h) <= {GUARDS_NAMED} "
+        "THEN coalesce(list(DISTINCT h) FILTER (WHERE guarded), []) END AS guarded_hashes, "
+        "count(*) FILTER (WHERE id IS NULL AND nonblank) AS unread, count(id) - count(DISTINCT id) AS repeats, "
+        "count(*) FILTER (WHERE nonblank AND NOT (suffix(line, '}') OR regexp_matches(line, '}\\s*$'))) AS unended "
+        "FROM (SELECT line, nonblank, id, suspect, guarded, CASE WHEN guarded THEN hash(line) END AS h "
+        "FROM (SELECT line, nonblank, id, "
         f"coalesce(CASE WHEN hit THEN regexp_matches(line, {literal(suspect)}) END, false) AS suspect, "
         f"coalesce(CASE WHEN hit THEN regexp_matches(line, {literal(guard)}) END, false) AS guarded "
-        f"FROM (SELECT _line, line, regexp_matches(line, {literal(suspect + '|' + guard)}) AS hit, "
+        f"FROM (SELECT line, regexp_matches(line, {literal(suspect + '|' + guard)}) AS hit, "
         "coalesce(regexp_matches(line, '[^ ]'), false) AS nonblank, "
         f"CASE WHEN regexp_matches(line, {lead}) THEN regexp_extract(line, {lead}, 1) END AS id "
-        f"FROM ({jsonl_lines_sql(path, line_size)})))"
+        f"FROM ({jsonl_lines_sql(path, line_size, numbered=False)}))))"
     )
 
 
-def jsonl_suspects_sql(path: str | Path, line_size: int = LINE_SIZE) -> str:
-    """SQL of the lines matching :data:`SUSPECT_PATTERN` (``_line``, ``line``), read when the precheck found some."""
-    return (
-        f"SELECT _line, line FROM ({jsonl_lines_sql(path, line_size)}) "
-        f"WHERE regexp_matches(line, {literal(SUSPECT_PATTERN.decode())}) ORDER BY _line"
+def guarded_sql(hashes: list[int] | None) -> str | None:
+    """SQL true for a line whose text hash is one of ``hashes`` (None: the read runs the guard pattern).
+
+    Two lines of one hash take the exact path alike, which gives every line its own verdict.
+    """
+    if hashes is None:
+        return None
+    return f"hash(line) IN ({', '.join(str(int(h)) for h in hashes)})" if hashes else "FALSE"
+
+
+def jsonl_suspects_sql(path: str | Path, line_size: int = LINE_SIZE, numbered: bool = True) -> str:
+    """SQL of the lines matching :data:`SUSPECT_PATTERN` (``_line``, ``line``), read when the precheck found some.
+
+    ``numbered=False``: a parallel scan, ``_line`` NULL, in no set order.
+    """
+    found = (
+        f"SELECT _line, line FROM ({jsonl_lines_sql(path, line_size, numbered)}) "
+        f"WHERE regexp_matches(line, {literal(SUSPECT_PATTERN.decode())})"
     )
+    return found + " ORDER BY _line" if numbered else found
 
 
 def _no_repeated_keys(line: str) -> str:
@@ -202,6 +244,7 @@ def jsonl_input_sql(
     bad: str = "FALSE",
     line_size: int = LINE_SIZE,
     guarded: str | None = None,
+    numbered: bool = True,
 ) -> str:
     """SQL with one row per non-blank line of a JSON Lines file: ``_line``, ``_error``, ``_bene_id`` and typed columns.
 
@@ -215,19 +258,21 @@ def jsonl_input_sql(
     looks for repeated keys at any depth. ``bad`` is SQL true for the lines strict JSON refuses
     (:func:`jsonl_precheck_sql`), ``guarded`` SQL true for the lines the guard pattern flags
     (None: the read runs the pattern); ``record`` is the record struct of the policy's schema
-    (default: the bundled one).
+    (default: the bundled one). ``numbered=False`` reads the lines in parallel without numbers
+    (``_line`` NULL, ``bad`` must be ``FALSE``) and raises :data:`NEEDS_LINES` at the first line
+    whose error row would name its number.
     """
     fields = record_fields(record)
     top_struct = record or BENEFICIARY
     top = "{" + ",".join(f'"{f.name}":' + typed_spec(f.type) for f in fields) + "}"
     # blank (only spaces, as trim) and object lines are told by anchored patterns, which copy no line
     is_object = "regexp_matches(line, '^ *[{]')"
-    colons = "(length(line) - length(replace(line, ':', '')))"
+    colons = "(strlen(line) - strlen(replace(line, ':', '')))"  # bytes: a colon is one
     parsed = (
         f"SELECT _line, line, {bad} AS _bad, CASE WHEN {is_object} THEN 'OBJECT' ELSE 'OTHER' END AS _kind, "
         f"CASE WHEN {is_object} AND NOT {guarded or f'regexp_matches(line, {literal(guard_pattern(record))})'} "
         f"THEN TRY(json_transform_strict(line, {literal(top)})) END AS t "
-        f"FROM ({jsonl_lines_sql(path, line_size)}) WHERE line IS NOT NULL AND regexp_matches(line, '[^ ]')"
+        f"FROM ({jsonl_lines_sql(path, line_size, numbered)}) WHERE line IS NOT NULL AND regexp_matches(line, '[^ ]')"
     )
     whole = f"coalesce(t IS NOT NULL AND {colons} = {_key_count('t', top_struct)}, FALSE)"
     keyed = f"SELECT *, {whole} AS _whole FROM ({parsed})"
@@ -244,10 +289,13 @@ def jsonl_input_sql(
             )
             bad_elem = f"{e} IS NULL" + (f" OR NOT ({leaf_ok})" if leaf_ok else "")
             fast_parts.append(f"len(list_filter({x}, lambda {e}: {bad_elem})) = 0")
-            packed = ", ".join(
-                f"{identifier(s.name)} := {fast_convert(f'{e}.{identifier(s.name)}', s)}" for s in fields_of(elem)
-            )
-            fast_cols[f.name] = f"coalesce(list_transform({x}, lambda {e}: struct_pack({packed})), [])"
+            if _as_read(elem):  # the clean path has no null element: each is the transform's own
+                fast_cols[f.name] = f"coalesce({x}, [])"
+            else:
+                packed = ", ".join(
+                    f"{identifier(s.name)} := {fast_convert(f'{e}.{identifier(s.name)}', s)}" for s in fields_of(elem)
+                )
+                fast_cols[f.name] = f"coalesce(list_transform({x}, lambda {e}: struct_pack({packed})), [])"
         else:
             part = fast_ok(x, f)
             if isinstance(f.type, StructT) and f.required:
@@ -261,9 +309,15 @@ def jsonl_input_sql(
         for f in fields
     }
     checks = ", ".join(check(raw[f.name], f, literal(f.name)) for f in fields)
+    if numbered:
+        invalid = "'line ' || _line || ': not valid JSON'"
+        other = "'line ' || _line || ': a record must be a JSON object'"
+    else:
+        if bad != "FALSE":
+            raise ValueError("an unnumbered read cannot name the lines strict JSON refuses")
+        invalid = other = f"error({literal(NEEDS_LINES)})"
     error = (
-        "CASE WHEN NOT _ok THEN 'line ' || _line || ': not valid JSON' "
-        "WHEN _kind <> 'OBJECT' THEN 'line ' || _line || ': a record must be a JSON object' "
+        f"CASE WHEN NOT _ok THEN {invalid} WHEN _kind <> 'OBJECT' THEN {other} "
         f"WHEN _clean THEN NULL ELSE coalesce({checks}) END"
     )
     cols = ", ".join(

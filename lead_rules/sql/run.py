@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
@@ -32,7 +32,15 @@ from .cache import cache_key, read_entry, write_entry
 from .cache import sql_cache_dir as sql_cache_dir  # re-exported
 from .constants import POPULATION_TABLE
 from .duckdb_io import INPUT_VIEW, parquet_input_sql
-from .jsonl_io import HUGE_LINE_SIZE, LINE_SIZE, jsonl_input_sql, jsonl_precheck_sql, jsonl_suspects_sql
+from .jsonl_io import (
+    HUGE_LINE_SIZE,
+    LINE_SIZE,
+    NEEDS_LINES,
+    guarded_sql,
+    jsonl_input_sql,
+    jsonl_precheck_sql,
+    jsonl_suspects_sql,
+)
 from .output import COLUMN_SETS as COLUMN_SETS  # re-exported: the column sets of align()
 from .output import (
     connect,
@@ -51,6 +59,8 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
     from .compiler import CompiledSQL
+
+_T = TypeVar("_T")
 
 _LAZY = {"duplicate_cause", "iter_records"}
 """Names re-exported from :mod:`.interpreter_engine` (the tools' reader), imported when first used:
@@ -99,7 +109,9 @@ def strict_lines(path: str | Path, work: list[Path]) -> Path:
     return copy
 
 
-def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None, work: list[Path]) -> str:
+def _jsonl_input(
+    con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None, work: list[Path], numbered: bool
+) -> str:
     """The input SQL of a JSON Lines file, after one cheap parallel pass (:func:`jsonl_precheck_sql`).
 
     The pass finds the lines strict JSON may refuse (each is then decided by
@@ -108,11 +120,16 @@ def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Struc
     holds the whole input and puts it back in line order. A line longer than
     :data:`~lead_rules.sql.jsonl_io.LINE_SIZE` or an undecodable byte make the pass retry on
     one thread or on a copy (:func:`strict_lines`).
+
+    ``numbered=False`` asks for the parallel unnumbered read, given when no refused line, no
+    line cut short (one that does not end in ``}``) and no repeat needs a line number; it raises
+    :data:`~lead_rules.sql.jsonl_io.NEEDS_LINES` at a line that turns out to need one
+    (:func:`with_input` then reads numbered).
     """
     source, line_size = Path(path), LINE_SIZE
     for _ in range(3):
         try:
-            suspects, _, guarded_lines, unread, repeats = con.sql(
+            suspects, _, guarded_hashes, unread, repeats, unended = con.sql(
                 jsonl_precheck_sql(source, record, line_size)
             ).fetchall()[0]
             break
@@ -126,12 +143,22 @@ def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Struc
                 raise
     else:  # pragma: no cover - each retry changes one of the two settings
         raise ValueError(f"{path}: cannot be read as JSON Lines")
+    guarded = guarded_sql(guarded_hashes)
+    ordered = bool(unread or repeats)
+    numbered = numbered or bool(unended)  # a line cut short needs its number: no unnumbered read to stop
+    if not numbered and not ordered:
+        refused = False
+        if suspects:  # their texts, read on every core: mostly none is refused
+            rows = con.execute(jsonl_suspects_sql(source, line_size, numbered=False))
+            while not refused and (batch := rows.fetchmany(1000)):
+                refused = any(text.strip() and parse_record(text)[1] is not None for _, text in batch)
+        if not refused:
+            return jsonl_input_sql(source, record, "FALSE", line_size, guarded, numbered=False)
     bad_lines: list[int] = []
     if suspects:
         rows = con.execute(jsonl_suspects_sql(source, line_size))
         while batch := rows.fetchmany(1000):
             bad_lines += [int(n) for n, text in batch if text.strip() and parse_record(text)[1] is not None]
-    ordered = bool(unread or repeats)
     if not bad_lines:
         bad = "FALSE"
     elif len(bad_lines) <= _INLINE_BAD_LINES:
@@ -140,9 +167,6 @@ def _jsonl_input(con: duckdb.DuckDBPyConnection, path: str | Path, record: Struc
         con.sql("CREATE OR REPLACE TEMP TABLE _lr_bad_lines (n BIGINT)")
         con.executemany("INSERT INTO _lr_bad_lines VALUES (?)", [[n] for n in bad_lines])
         bad, ordered = "_line IN (SELECT n FROM _lr_bad_lines)", True
-    guarded = None
-    if guarded_lines is not None:
-        guarded = f"_line IN ({', '.join(map(str, guarded_lines))})" if guarded_lines else "FALSE"
     sql = jsonl_input_sql(source, record, bad, line_size, guarded)
     return _first_of_each_id(sql) if ordered else sql
 
@@ -159,16 +183,23 @@ def _parquet_ids_repeat(con: duckdb.DuckDBPyConnection, path: str | Path) -> boo
 
 
 def register_input(
-    con: duckdb.DuckDBPyConnection, path: str | Path, record: StructT | None = None, work: list[Path] | None = None
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    record: StructT | None = None,
+    work: list[Path] | None = None,
+    numbered: bool = True,
 ) -> str:
     """Create the views ``_lr_input`` (every record, with ``_error``) and ``population`` over ``path``.
 
     ``record`` is the record struct of the policy's schema (default: the bundled beneficiary record);
-    ``work`` collects temporary folders the caller removes after the query ran.
+    ``work`` collects temporary folders the caller removes after the query ran. ``numbered=False``
+    lets a JSON Lines read run unnumbered on every core, when the pre-pass finds no line that
+    needs its number; a query over the views may then raise
+    :data:`~lead_rules.sql.jsonl_io.NEEDS_LINES` (:func:`with_input` runs it again numbered).
     """
     kind = input_kind(path)
     if kind == "jsonl":
-        sql = _jsonl_input(con, path, record, work if work is not None else [])
+        sql = _jsonl_input(con, path, record, work if work is not None else [], numbered)
     elif kind == "parquet":
         cols = con.sql(f"DESCRIBE SELECT * FROM {scan('read_parquet', str(path))}").fetchall()
         present = {str(c[0]): str(c[1]) for c in cols}
@@ -180,6 +211,30 @@ def register_input(
     con.sql(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS {sql}")
     con.sql(f"CREATE OR REPLACE TEMP VIEW {POPULATION_TABLE} AS SELECT * FROM {INPUT_VIEW}")
     return kind
+
+
+def with_input(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    record: StructT | None,
+    work: list[Path],
+    run: Callable[[], _T],
+    rerun: bool = True,
+) -> tuple[str, _T]:
+    """:func:`register_input` over ``path``, then ``run()``; the input kind and what ``run`` returned.
+
+    With ``rerun`` (``run`` may run twice: its output can be written again) a JSON Lines file is
+    first read unnumbered, on every core; at a line whose error row names its number (not valid
+    JSON, not an object) that read stops with :data:`~lead_rules.sql.jsonl_io.NEEDS_LINES` and
+    the file is read again numbered, so a dirty file costs up to one more read and a clean one none.
+    """
+    kind = register_input(con, path, record, work, numbered=not rerun)
+    try:
+        return kind, run()
+    except duckdb.InvalidInputException as exc:
+        if not rerun or NEEDS_LINES not in str(exc):
+            raise
+    return register_input(con, path, record, work), run()
 
 
 def _record_struct(compiled: CompiledSQL) -> StructT | None:
@@ -268,10 +323,14 @@ def decide(
     con = con or connect()
     work: list[Path] = []
     try:
-        register_input(con, input_path, _record_struct(compiled), work)
-        rel = con.sql(output_query(compiled).sql("duckdb"))
-        names = rel.columns
-        return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+        sql = output_query(compiled).sql("duckdb")
+
+        def rows() -> list[dict[str, Any]]:
+            rel = con.sql(sql)
+            names = rel.columns
+            return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+
+        return with_input(con, input_path, _record_struct(compiled), work, rows)[1]
     finally:
         _remove(work)
 
@@ -373,10 +432,15 @@ def run_duckdb_sql(
     fmt, options = copy_options(output)
     work: list[Path] = []
     try:
-        kind = register_input(con, input_path, record, work)
         output.parent.mkdir(parents=True, exist_ok=True)
-        with _Progress(con, f"aligning ({kind}, duckdb)", progress):
-            con.sql(copy_to(sql, str(output), options))
+        again = not output.exists() or output.is_file()  # not a pipe or a device: it can be written again
+        label = f"aligning ({input_kind(input_path)}, duckdb)"
+
+        def write() -> None:
+            with _Progress(con, label, progress):
+                con.sql(copy_to(sql, str(output), options))
+
+        kind = with_input(con, input_path, record, work, write, rerun=again)[0]
         counts = con.sql(
             f"SELECT outcome, pathway, count(*) FROM {output_reader(output, fmt)} GROUP BY ALL ORDER BY ALL"
         ).fetchall()
