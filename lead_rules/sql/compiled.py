@@ -36,6 +36,9 @@ UNROLL = ("count", "sum", "any", "all", "min", "max")
 UNROLL_MAX = 64
 TIE_RULES = ("none", "lowest", "highest")
 
+MISSING = object()
+"""A constant the reference interpreter could not compute at compile time (the expression is compiled)."""
+
 REASON_TYPE = struct_type(
     [
         ("pathway", sql_type(STRING)),

@@ -40,18 +40,19 @@ from .builders import (
     num_,
     or_,
     p_,
-    simple_case_,
     struct_,
     sum_,
 )
 from .compiled import (
     DIALECTS,
+    MISSING,
     NO_LAMBDAS,
     TIE_RULES,
     UNROLL,
     UNROLL_MAX,
     SqlIssue,
 )
+from .fused import FUSED, fused_aggregate, kleene_code, kleene_result, tabulated
 from .sqltypes import (
     DIV_SCALE,
     MONEY_SCALE,
@@ -97,7 +98,6 @@ class _Item:
     span: Span = NO_SPAN
 
 
-MISSING = object()
 
 
 class SqlCompiler:
@@ -599,6 +599,8 @@ class SqlCompiler:
                 return self.unrolled(e, list(items or ()), ctx)
         self._needs_lambdas(e, f"{e.func}(... for {e.var} in ...)")
         src = self.compile(e.source, ctx)
+        if self.duck and e.where is not None and e.func in FUSED:
+            return fused_aggregate(self, e, src, ctx, not self.never_null(e.source))
         src_scale = self.scale(e.source, ctx)
         param = self.fresh()
         inner = ctx.bind(e.var, exp.column(param), src_scale)
@@ -624,6 +626,9 @@ class SqlCompiler:
             items = sorted(items)
         src_t = self.type_of(e.source)
         scale = max((value_scale(v) for v in items), default=0)
+        lookup = tabulated(self, e, items, ctx, scale) if self.duck else None
+        if lookup is not None:
+            return lookup
         kept: list[tuple[exp.Expr, exp.Expr]] = []  # (where, element) per element
         for v in items:
             inner = ctx.bind_const(e.var, v, scale)
@@ -685,6 +690,8 @@ class SqlCompiler:
         comp = e if isinstance(e, ast.Comprehension) else None
         element = comp.element if comp is not None else ast.Name("_")
         if func == "count":
+            if isinstance(filtered, exp.ArraySort):  # the count of a distinct list: no need to sort it
+                filtered = filtered.this
             got: exp.Expr = exp.ArraySize(this=filtered)
             return exp.Coalesce(this=got, expressions=[exp.Literal.number(0)]) if nullable else got
         if func == "sum":
@@ -694,35 +701,22 @@ class SqlCompiler:
             values = mapped(element)
             return exp.ArrayMin(this=values) if func == "min" else exp.ArrayMax(this=values)
         if func in ("any", "all"):
-            p = self.fresh()
-            code = simple_case_(
-                exp.column(p),
-                (exp.true(), exp.Literal.number(2)),
-                (exp.false(), exp.Literal.number(0)),
-                default=exp.Literal.number(1),
-            )
-            codes = exp.Transform(this=mapped(element), expression=lam_(code, p))
-            if func == "any":
-                best = exp.ArrayMax(this=codes)
-                return simple_case_(
-                    best,
-                    (exp.Literal.number(2), exp.true()),
-                    (exp.Literal.number(1), exp.cast(exp.Null(), sql_type(BOOL))),
-                    default=exp.false(),
-                )
-            worst = exp.ArrayMin(this=codes)
-            return simple_case_(
-                worst,
-                (exp.Literal.number(0), exp.false()),
-                (exp.Literal.number(1), exp.cast(exp.Null(), sql_type(BOOL))),
-                default=exp.true(),
-            )
+            values = mapped(element)
+            body = values.expression if isinstance(values, exp.Transform) else None
+            if isinstance(body, exp.Lambda) and len(body.expressions) == 1:  # the codes in the same pass
+                codes = exp.Transform(this=values.this, expression=lam_(kleene_code(body.this), *body.expressions))
+            else:
+                p = self.fresh()
+                codes = exp.Transform(this=values, expression=lam_(kleene_code(exp.column(p)), p))
+            return kleene_result(func, codes)
         list_t = ListT(elem_t)
         if func == "list":
             got = mapped(element)
         elif func == "distinct":
             p = self.fresh()
-            nonnull = exp.ArrayFilter(this=mapped(element), expression=lam_(not_null_(exp.column(p)), p))
+            nonnull = mapped(element)
+            if not self.duck:  # DuckDB's list_distinct drops the nulls itself
+                nonnull = exp.ArrayFilter(this=nonnull, expression=lam_(not_null_(exp.column(p)), p))
             got = exp.ArraySort(this=exp.ArrayDistinct(this=nonnull))
         elif func == "group_sum":
             assert comp is not None and param is not None
@@ -768,15 +762,16 @@ class SqlCompiler:
 
         def body(ps: exp.Expr) -> exp.Expr:
             p1, p2, k = self.fresh(), self.fresh(), self.fresh()
-            known = exp.ArrayFilter(
-                this=exp.Transform(this=ps, expression=lam_(field_(exp.column(p1), "k"), p1)),
-                expression=lam_(not_null_(exp.column(p1)), p1),
-            )
+            known: exp.Expr = exp.Transform(this=ps, expression=lam_(field_(exp.column(p1), "k"), p1))
+            if not self.duck:  # DuckDB's list_distinct drops the nulls itself
+                known = exp.ArrayFilter(this=known, expression=lam_(not_null_(exp.column(p1)), p1))
             keys = exp.ArraySort(this=exp.ArrayDistinct(this=known))
-            same = exp.ArrayFilter(
-                this=ps, expression=lam_(exp.EQ(this=field_(exp.column(p2), "k"), expression=exp.column(k)), p2)
-            )
-            values = exp.Transform(this=same, expression=lam_(field_(exp.column(p2), "v"), p2))
+            is_k = exp.EQ(this=field_(exp.column(p2), "k"), expression=exp.column(k))
+            if self.duck:  # one pass, no filtered list: list_sum skips the nulls of the other keys
+                values = exp.Transform(this=ps, expression=lam_(case_((is_k, field_(exp.column(p2), "v"))), p2))
+            else:
+                same = exp.ArrayFilter(this=ps, expression=lam_(is_k, p2))
+                values = exp.Transform(this=same, expression=lam_(field_(exp.column(p2), "v"), p2))
             total = self.sum_list(values, total_t, scale, zero_when_empty=False)
             return exp.Transform(this=keys, expression=lam_(struct_(key=exp.column(k), total=total), k))
 
