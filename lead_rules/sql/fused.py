@@ -104,7 +104,7 @@ def tabulated(sc: SqlCompiler, e: ast.Comprehension, items: list[Any], ctx: Ctx,
     table: dict[str, list[Any]] = {}
     for v in items:
         inner = ctx.bind_const(e.var, v, scale)
-        keys = sc.const_value(w.right, inner) if sc.is_const(w.right, inner) else MISSING
+        keys: Any = sc.const_value(w.right, inner) if sc.is_const(w.right, inner) else MISSING
         if keys is MISSING or keys is None or not all(isinstance(k, str) for k in keys):
             return None
         value: Any = 1

@@ -34,6 +34,7 @@ from .builders import (
     sum_,
 )
 from .compiled import (
+    MISSING,
     ON_TIE_RULES,
     REASON_TYPE,
     OutputColumn,
@@ -41,7 +42,7 @@ from .compiled import (
     definition_column_name,
     rank_column_name,
 )
-from .expressions import MISSING, Ctx, SqlCompiler
+from .expressions import Ctx, SqlCompiler
 from .sqltypes import (
     POPULATION_TABLE,
     array_type,
