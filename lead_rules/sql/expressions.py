@@ -52,7 +52,7 @@ from .compiled import (
     UNROLL_MAX,
     SqlIssue,
 )
-from .fused import FUSED, fused_aggregate, kleene_code, kleene_result, tabulated
+from .fused import FUSED, fused_aggregate, hoistable, kleene_code, kleene_result, tabulated
 from .sqltypes import (
     DIV_SCALE,
     MONEY_SCALE,
@@ -124,6 +124,7 @@ class SqlCompiler:
         self.item_columns: dict[tuple[str, int | None], _Item] = {}
         self._ref_stack: list[set[tuple[str, int | None]]] = []
         self._lambda_ids = itertools.count(1)
+        self._hoisted = itertools.count(1)
 
     # --- diagnostics -------------------------------------------------------------
     def issue(self, severity: str, code: str, message: str, span: Span) -> None:
@@ -260,14 +261,16 @@ class SqlCompiler:
         column = prefix + name if aco is None else f"{prefix}{name}@{self.acos[aco].id}"
         return self.item_ref((name, aco), column, item.expr, item.span)
 
-    def item_ref(self, key: tuple[str, int | None], column: str, expr: ast.Expr, span: Span) -> exp.Column:
-        """A reference to the column of ``key``, compiling ``expr`` into it the first time."""
+    def item_ref(
+        self, key: tuple[str, int | None], column: str, expr: ast.Expr, span: Span, ctx: Ctx | None = None
+    ) -> exp.Column:
+        """A reference to the column of ``key``, compiling ``expr`` (in ``ctx``, no lambda variables) the first time."""
         got = self.item_columns.get(key)
         if got is None:
             got = _Item(key, column, span=span)
             self.item_columns[key] = got
             self._ref_stack.append(set())
-            got.expr = self.compile(expr, Ctx(key[1]))
+            got.expr = self.compile(expr, ctx if ctx is not None else Ctx(key[1]))
             refs = self._ref_stack.pop()
             got.depth = 1 + max((self.item_columns[r].depth for r in refs), default=0)
         if self._ref_stack:
@@ -281,6 +284,11 @@ class SqlCompiler:
             v = self.const_value(node, ctx)
             if v is not MISSING:
                 return literal(v, self.type_of(node), value_scale(v))
+        if ctx.vars and hoistable(self, node, ctx):  # inside a lambda, read once per record
+            consts = {k: v for k, v in ctx.consts.items() if "var:" + k in self.free(node)}
+            key = (f"h:{id(node)}:{sorted((k, id(v)) for k, v in consts.items())}", ctx.aco)
+            column = self.item_columns[key].column if key in self.item_columns else f"h:{next(self._hoisted)}"
+            return self.item_ref(key, column, node, node.span, Ctx(ctx.aco, {}, ctx.scales, consts))
         method: Callable[[Any, Ctx], exp.Expr] = getattr(self, "c_" + type(node).__name__.lower())
         return method(node, ctx)
 

@@ -131,3 +131,30 @@ def tabulated(sc: SqlCompiler, e: ast.Comprehension, items: list[Any], ctx: Ctx,
     )
     got: exp.Expr = exp.Bracket(this=values, expressions=[position], offset=1)
     return exp.Coalesce(this=got, expressions=[exp.Literal.number(0)]) if e.func == "count" else got
+
+
+_SAFE = (ast.Compare, ast.BoolOp, ast.Not, ast.IsNull, ast.Cond, ast.Attr, ast.Name, ast.Literal, ast.Collection)
+"""Constructs whose SQL cannot fail on any record (no arithmetic that may overflow, no cast)."""
+
+
+def hoistable(sc: SqlCompiler, node: ast.Expr, ctx: Ctx) -> bool:
+    """True when ``node``, met inside a lambda, reads the record but no lambda variable: one column per record.
+
+    DuckDB evaluates a lambda's body once per list element, outer columns
+    included (a beneficiary's county tested against each ACO's service area
+    for each of his claims); as a column of the CTE before, it is computed
+    once per record. Only tests and ``coalesce`` are moved, which give the same
+    value (and no error) whether or not the lambda ever runs.
+    """
+    if not isinstance(node, (ast.Compare, ast.BoolOp, ast.Not, ast.IsNull, ast.Call)):
+        return False
+    free = sc.free(node)
+    if "bene" not in free or any("var:" + v in free for v in ctx.vars):
+        return False
+    stack: list[ast.Expr] = [node]
+    while stack:
+        n = stack.pop()
+        if not (isinstance(n, _SAFE) or (isinstance(n, ast.Call) and n.func == "coalesce")):
+            return False
+        stack.extend(n.children())
+    return True

@@ -191,20 +191,10 @@ WITH _lr_level1 AS (
 ), _lr_requirements AS (
   SELECT
     *,
-    "c:eligible" AS "req:voluntary:0@ACO-A",
-    "c:eligible" AS "req:voluntary:0@ACO-B",
-    "c:designated_here@ACO-A" AS "req:voluntary:1@ACO-A",
-    "c:designated_here@ACO-B" AS "req:voluntary:1@ACO-B",
-    COALESCE("req:voluntary:0@ACO-A" AND "req:voluntary:1@ACO-A", FALSE) AS "q:voluntary@ACO-A",
-    COALESCE("req:voluntary:0@ACO-B" AND "req:voluntary:1@ACO-B", FALSE) AS "q:voluntary@ACO-B",
-    "c:eligible" AS "req:claims:0@ACO-A",
-    "c:eligible" AS "req:claims:0@ACO-B",
-    "c:plurality_here@ACO-A" AS "req:claims:1@ACO-A",
-    "c:plurality_here@ACO-B" AS "req:claims:1@ACO-B",
-    "c:in_service_area@ACO-A" AS "req:claims:2@ACO-A",
-    "c:in_service_area@ACO-B" AS "req:claims:2@ACO-B",
-    COALESCE("req:claims:0@ACO-A" AND "req:claims:1@ACO-A" AND "req:claims:2@ACO-A", FALSE) AS "q:claims@ACO-A",
-    COALESCE("req:claims:0@ACO-B" AND "req:claims:1@ACO-B" AND "req:claims:2@ACO-B", FALSE) AS "q:claims@ACO-B"
+    COALESCE("c:eligible" AND "c:designated_here@ACO-A", FALSE) AS "q:voluntary@ACO-A",
+    COALESCE("c:eligible" AND "c:designated_here@ACO-B", FALSE) AS "q:voluntary@ACO-B",
+    COALESCE("c:eligible" AND "c:plurality_here@ACO-A" AND "c:in_service_area@ACO-A", FALSE) AS "q:claims@ACO-A",
+    COALESCE("c:eligible" AND "c:plurality_here@ACO-B" AND "c:in_service_area@ACO-B", FALSE) AS "q:claims@ACO-B"
   FROM _lr_level4
 ), _lr_ties AS (
   SELECT
@@ -241,22 +231,22 @@ WITH _lr_level1 AS (
 ), _lr_failures AS (
   SELECT
     *,
-    CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:voluntary:1:false",
-    CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:voluntary:1:unknown",
-    CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:1:false",
-    CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:1:unknown",
-    CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:2:false",
-    CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:2:unknown"
+    CASE WHEN COALESCE(NOT "c:designated_here@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "c:designated_here@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:voluntary:1:false",
+    CASE WHEN "c:designated_here@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "c:designated_here@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:voluntary:1:unknown",
+    CASE WHEN COALESCE(NOT "c:plurality_here@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "c:plurality_here@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:1:false",
+    CASE WHEN "c:plurality_here@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "c:plurality_here@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:1:unknown",
+    CASE WHEN COALESCE(NOT "c:in_service_area@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "c:in_service_area@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:2:false",
+    CASE WHEN "c:in_service_area@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "c:in_service_area@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:2:unknown"
   FROM _lr_pathways
 ), _lr_reasons AS (
   SELECT
     *,
     CASE
-      WHEN COALESCE(NOT "req:voluntary:0@ACO-A", FALSE)
+      WHEN COALESCE(NOT "c:eligible", FALSE)
       THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
     END AS "r:voluntary:0:false",
     CASE
-      WHEN "req:voluntary:0@ACO-A" IS NULL
+      WHEN "c:eligible" IS NULL
       THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
     END AS "r:voluntary:0:unknown",
     CASE
@@ -267,8 +257,8 @@ WITH _lr_level1 AS (
         ELSE LIST_WHERE(
           ['ACO-A', 'ACO-B'],
           [
-            COALESCE(NOT "req:voluntary:1@ACO-A", FALSE),
-            COALESCE(NOT "req:voluntary:1@ACO-B", FALSE)
+            COALESCE(NOT "c:designated_here@ACO-A", FALSE),
+            COALESCE(NOT "c:designated_here@ACO-B", FALSE)
           ]
         )
       END}
@@ -280,16 +270,16 @@ WITH _lr_level1 AS (
         THEN CAST(NULL AS TEXT[])
         ELSE LIST_WHERE(
           ['ACO-A', 'ACO-B'],
-          ["req:voluntary:1@ACO-A" IS NULL, "req:voluntary:1@ACO-B" IS NULL]
+          ["c:designated_here@ACO-A" IS NULL, "c:designated_here@ACO-B" IS NULL]
         )
       END}
     END AS "r:voluntary:1:unknown",
     CASE
-      WHEN COALESCE(NOT "req:claims:0@ACO-A", FALSE)
+      WHEN COALESCE(NOT "c:eligible", FALSE)
       THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
     END AS "r:claims:0:false",
     CASE
-      WHEN "req:claims:0@ACO-A" IS NULL
+      WHEN "c:eligible" IS NULL
       THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
     END AS "r:claims:0:unknown",
     CASE
@@ -300,8 +290,8 @@ WITH _lr_level1 AS (
         ELSE LIST_WHERE(
           ['ACO-A', 'ACO-B'],
           [
-            COALESCE(NOT "req:claims:1@ACO-A", FALSE),
-            COALESCE(NOT "req:claims:1@ACO-B", FALSE)
+            COALESCE(NOT "c:plurality_here@ACO-A", FALSE),
+            COALESCE(NOT "c:plurality_here@ACO-B", FALSE)
           ]
         )
       END}
@@ -311,7 +301,10 @@ WITH _lr_level1 AS (
       THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'unknown', 'acos': CASE
         WHEN "n:claims:1:unknown" = 2
         THEN CAST(NULL AS TEXT[])
-        ELSE LIST_WHERE(['ACO-A', 'ACO-B'], ["req:claims:1@ACO-A" IS NULL, "req:claims:1@ACO-B" IS NULL])
+        ELSE LIST_WHERE(
+          ['ACO-A', 'ACO-B'],
+          ["c:plurality_here@ACO-A" IS NULL, "c:plurality_here@ACO-B" IS NULL]
+        )
       END}
     END AS "r:claims:1:unknown",
     CASE
@@ -322,8 +315,8 @@ WITH _lr_level1 AS (
         ELSE LIST_WHERE(
           ['ACO-A', 'ACO-B'],
           [
-            COALESCE(NOT "req:claims:2@ACO-A", FALSE),
-            COALESCE(NOT "req:claims:2@ACO-B", FALSE)
+            COALESCE(NOT "c:in_service_area@ACO-A", FALSE),
+            COALESCE(NOT "c:in_service_area@ACO-B", FALSE)
           ]
         )
       END}
@@ -333,7 +326,10 @@ WITH _lr_level1 AS (
       THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'unknown', 'acos': CASE
         WHEN "n:claims:2:unknown" = 2
         THEN CAST(NULL AS TEXT[])
-        ELSE LIST_WHERE(['ACO-A', 'ACO-B'], ["req:claims:2@ACO-A" IS NULL, "req:claims:2@ACO-B" IS NULL])
+        ELSE LIST_WHERE(
+          ['ACO-A', 'ACO-B'],
+          ["c:in_service_area@ACO-A" IS NULL, "c:in_service_area@ACO-B" IS NULL]
+        )
       END}
     END AS "r:claims:2:unknown"
   FROM _lr_failures

@@ -147,20 +147,10 @@ WITH _lr_level1 AS (
 ), _lr_requirements AS (
   SELECT
     *,
-    `c:eligible` AS `req:voluntary:0@ACO-A`,
-    `c:eligible` AS `req:voluntary:0@ACO-B`,
-    `c:designated_here@ACO-A` AS `req:voluntary:1@ACO-A`,
-    `c:designated_here@ACO-B` AS `req:voluntary:1@ACO-B`,
-    COALESCE(`req:voluntary:0@ACO-A` AND `req:voluntary:1@ACO-A`, FALSE) AS `q:voluntary@ACO-A`,
-    COALESCE(`req:voluntary:0@ACO-B` AND `req:voluntary:1@ACO-B`, FALSE) AS `q:voluntary@ACO-B`,
-    `c:eligible` AS `req:claims:0@ACO-A`,
-    `c:eligible` AS `req:claims:0@ACO-B`,
-    `c:plurality_here@ACO-A` AS `req:claims:1@ACO-A`,
-    `c:plurality_here@ACO-B` AS `req:claims:1@ACO-B`,
-    `c:in_service_area@ACO-A` AS `req:claims:2@ACO-A`,
-    `c:in_service_area@ACO-B` AS `req:claims:2@ACO-B`,
-    COALESCE(`req:claims:0@ACO-A` AND `req:claims:1@ACO-A` AND `req:claims:2@ACO-A`, FALSE) AS `q:claims@ACO-A`,
-    COALESCE(`req:claims:0@ACO-B` AND `req:claims:1@ACO-B` AND `req:claims:2@ACO-B`, FALSE) AS `q:claims@ACO-B`
+    COALESCE(`c:eligible` AND `c:designated_here@ACO-A`, FALSE) AS `q:voluntary@ACO-A`,
+    COALESCE(`c:eligible` AND `c:designated_here@ACO-B`, FALSE) AS `q:voluntary@ACO-B`,
+    COALESCE(`c:eligible` AND `c:plurality_here@ACO-A` AND `c:in_service_area@ACO-A`, FALSE) AS `q:claims@ACO-A`,
+    COALESCE(`c:eligible` AND `c:plurality_here@ACO-B` AND `c:in_service_area@ACO-B`, FALSE) AS `q:claims@ACO-B`
   FROM _lr_level4
 ), _lr_ties AS (
   SELECT
@@ -233,18 +223,18 @@ WITH _lr_level1 AS (
 ), _lr_failures AS (
   SELECT
     *,
-    CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:voluntary:1:false`,
-    CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:voluntary:1:unknown`,
-    CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:1:false`,
-    CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:1:unknown`,
-    CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:2:false`,
-    CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:2:unknown`
+    CASE WHEN COALESCE(NOT `c:designated_here@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `c:designated_here@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:voluntary:1:false`,
+    CASE WHEN `c:designated_here@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `c:designated_here@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:voluntary:1:unknown`,
+    CASE WHEN COALESCE(NOT `c:plurality_here@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `c:plurality_here@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:1:false`,
+    CASE WHEN `c:plurality_here@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `c:plurality_here@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:1:unknown`,
+    CASE WHEN COALESCE(NOT `c:in_service_area@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `c:in_service_area@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:2:false`,
+    CASE WHEN `c:in_service_area@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `c:in_service_area@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:2:unknown`
   FROM _lr_pathways
 ), _lr_reasons AS (
   SELECT
     *,
     CASE
-      WHEN COALESCE(NOT `req:voluntary:0@ACO-A`, FALSE)
+      WHEN COALESCE(NOT `c:eligible`, FALSE)
       THEN STRUCT(
         'voluntary' AS `pathway`,
         'eligible' AS `criterion`,
@@ -253,7 +243,7 @@ WITH _lr_level1 AS (
       )
     END AS `r:voluntary:0:false`,
     CASE
-      WHEN `req:voluntary:0@ACO-A` IS NULL
+      WHEN `c:eligible` IS NULL
       THEN STRUCT(
         'voluntary' AS `pathway`,
         'eligible' AS `criterion`,
@@ -273,12 +263,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE)
+                WHEN COALESCE(NOT `c:designated_here@ACO-A`, FALSE)
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE)
+                WHEN COALESCE(NOT `c:designated_here@ACO-B`, FALSE)
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -299,12 +289,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN `req:voluntary:1@ACO-A` IS NULL
+                WHEN `c:designated_here@ACO-A` IS NULL
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN `req:voluntary:1@ACO-B` IS NULL
+                WHEN `c:designated_here@ACO-B` IS NULL
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -314,7 +304,7 @@ WITH _lr_level1 AS (
       )
     END AS `r:voluntary:1:unknown`,
     CASE
-      WHEN COALESCE(NOT `req:claims:0@ACO-A`, FALSE)
+      WHEN COALESCE(NOT `c:eligible`, FALSE)
       THEN STRUCT(
         'claims' AS `pathway`,
         'eligible' AS `criterion`,
@@ -323,7 +313,7 @@ WITH _lr_level1 AS (
       )
     END AS `r:claims:0:false`,
     CASE
-      WHEN `req:claims:0@ACO-A` IS NULL
+      WHEN `c:eligible` IS NULL
       THEN STRUCT(
         'claims' AS `pathway`,
         'eligible' AS `criterion`,
@@ -343,12 +333,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE)
+                WHEN COALESCE(NOT `c:plurality_here@ACO-A`, FALSE)
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE)
+                WHEN COALESCE(NOT `c:plurality_here@ACO-B`, FALSE)
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -369,12 +359,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN `req:claims:1@ACO-A` IS NULL
+                WHEN `c:plurality_here@ACO-A` IS NULL
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN `req:claims:1@ACO-B` IS NULL
+                WHEN `c:plurality_here@ACO-B` IS NULL
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -395,12 +385,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE)
+                WHEN COALESCE(NOT `c:in_service_area@ACO-A`, FALSE)
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE)
+                WHEN COALESCE(NOT `c:in_service_area@ACO-B`, FALSE)
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -421,12 +411,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN `req:claims:2@ACO-A` IS NULL
+                WHEN `c:in_service_area@ACO-A` IS NULL
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN `req:claims:2@ACO-B` IS NULL
+                WHEN `c:in_service_area@ACO-B` IS NULL
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
