@@ -14,8 +14,8 @@ only spread that state over mixins.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
@@ -50,6 +50,7 @@ from .compiled import (
     TIE_RULES,
     UNROLL,
     UNROLL_MAX,
+    Ctx,
     SqlIssue,
 )
 from .fused import FUSED, fused_aggregate, hoistable, kleene_code, kleene_result, tabulated
@@ -66,25 +67,6 @@ from .sqltypes import (
 )
 
 # --- the compiler -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """Where an expression is compiled: for which ACO, with which comprehension variables."""
-
-    aco: int | None = None
-    vars: Mapping[str, exp.Expr] = field(default_factory=dict)
-    scales: Mapping[str, int] = field(default_factory=dict)
-    consts: Mapping[str, Any] = field(default_factory=dict)  # comprehension variables bound to constants
-
-    def bind(self, var: str, value: exp.Expr, scale: int) -> Ctx:
-        return Ctx(self.aco, {**self.vars, var: value}, {**self.scales, var: scale}, self.consts)
-
-    def bind_const(self, var: str, value: Any, scale: int) -> Ctx:
-        return Ctx(self.aco, self.vars, {**self.scales, var: scale}, {**self.consts, var: value})
-
-    def key(self) -> tuple[Any, ...]:
-        return (self.aco, tuple(sorted((k, id(v)) for k, v in self.consts.items())))
 
 
 @dataclass

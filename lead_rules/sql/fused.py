@@ -14,18 +14,28 @@ dialects keep the filter (:meth:`.expressions.SqlCompiler.aggregate`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlglot import exp
 
 from ..language import ast
 from ..language.types import BOOL, DECIMAL, INT, STRING
 from .builders import case_, lam_, simple_case_
-from .compiled import MISSING
+from .compiled import MISSING, Ctx
 from .sqltypes import literal, sql_type, value_scale
 
-if TYPE_CHECKING:
-    from .expressions import Ctx, SqlCompiler
+
+class SqlCompiler(Protocol):
+    """What these rewrites use of :class:`.expressions.SqlCompiler` (which imports this module)."""
+
+    def fresh(self) -> exp.Identifier: ...
+    def compile(self, node: ast.Expr, ctx: Ctx) -> exp.Expr: ...
+    def scale(self, node: ast.Expr, ctx: Ctx) -> int: ...
+    def type_of(self, node: ast.Expr) -> Any: ...
+    def free(self, node: ast.Expr) -> frozenset[str]: ...
+    def is_const(self, node: ast.Expr, ctx: Ctx) -> bool: ...
+    def const_value(self, node: ast.Expr, ctx: Ctx) -> Any: ...
+    def sum_list(self, values: exp.Expr, t: Any, scale: int, zero_when_empty: bool) -> exp.Expr: ...
 
 FUSED = ("count", "sum", "min", "max", "any", "all")
 """The comprehension aggregates :func:`fused_aggregate` compiles in one pass."""

@@ -37,12 +37,13 @@ from .compiled import (
     MISSING,
     ON_TIE_RULES,
     REASON_TYPE,
+    Ctx,
     OutputColumn,
     criterion_column_name,
     definition_column_name,
     rank_column_name,
 )
-from .expressions import Ctx, SqlCompiler
+from .expressions import SqlCompiler
 from .sqltypes import (
     POPULATION_TABLE,
     array_type,
