@@ -341,3 +341,46 @@ def test_invalid_records_are_errors_on_both(tmp_path: Path) -> None:
     path = write_policy(tmp_path / "p", criteria={"us": "bene.residence.us == true"})
     diffs = compare(load_policy(path), DEFAULT_MARKET, bad, workdir=tmp_path)
     assert not diffs, "\n".join(diffs)
+
+
+SHARED_TIN_MARKET: dict[str, Any] = {
+    "performance_year": 2028,
+    "acos": [
+        {"id": "A2", "participant_tins": ["111", "222"], "service_area_counties": ["37063"]},
+        {"id": "A1", "participant_tins": ["222", "444"], "service_area_counties": ["37183", "37063"]},
+        {"id": "A3", "participant_tins": [], "service_area_counties": []},
+    ],
+}
+
+REWRITES = {  # the one-pass, tabulated and hoisted forms of sql/fused.py, over TINs in several ACOs
+    "aco of a tin": "list(min(a.id for a in market.acos where c.tin in a.participant_tins) for c in bene.claims)",
+    "highest aco of a tin": (
+        "list(max(a.id for a in market.acos where c.tin in a.participant_tins) for c in bene.claims)"
+    ),
+    "acos of a tin": "list(count(a for a in market.acos where c.tin in a.participant_tins) for c in bene.claims)",
+    "hoisted county test": (
+        "count(c for c in bene.claims where any(c.tin in a.participant_tins"
+        " and coalesce(bene.residence.county_fips in a.service_area_counties, true) for a in market.acos))"
+    ),
+    "any where unknown": "any(m.msp for m in bene.months where m.buyin is not null)",
+    "all where": 'all(m.hmo in {"0", "4"} for m in bene.months where m.month >= @2027-03)',
+    "min where": "min(c.from_date for c in bene.claims where c.allowed > 0)",
+    "count distinct": "count(distinct(c.tin for c in bene.claims))",
+}
+
+
+def test_rewrites_agree(tmp_path: Path) -> None:
+    check_table(tmp_path, REWRITES, market=SHARED_TIN_MARKET)
+
+
+def test_rewrites_are_used(tmp_path: Path) -> None:
+    """The LEAD-shaped expressions take the cheaper forms (else the test above would not exercise them)."""
+    from lead_rules.engine.policy import load_market
+    from lead_rules.sql.compiler import compile_policy
+
+    defs = {f"d{i}": expr for i, expr in enumerate(REWRITES.values())}
+    policy = load_policy(write_policy(tmp_path / "p", definitions=defs, criteria={"always": "true"}))
+    sql = compile_policy(policy, load_market(dict(SHARED_TIN_MARKET), policy), "duckdb", definitions=True).sql()
+    assert "LIST_POSITION(" in sql  # the ACO of a TIN, tabulated
+    assert '"h:1"' in sql  # the county test, once per record
+    assert "LIST_COUNT(" in sql  # a count with a where, one pass

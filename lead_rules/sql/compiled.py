@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -36,6 +37,9 @@ UNROLL = ("count", "sum", "any", "all", "min", "max")
 UNROLL_MAX = 64
 TIE_RULES = ("none", "lowest", "highest")
 
+MISSING = object()
+"""A constant the reference interpreter could not compute at compile time (the expression is compiled)."""
+
 REASON_TYPE = struct_type(
     [
         ("pathway", sql_type(STRING)),
@@ -45,6 +49,25 @@ REASON_TYPE = struct_type(
     ]
 )
 """The SQL type of one element of the ``reasons`` column."""
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Where an expression is compiled: for which ACO, with which comprehension variables."""
+
+    aco: int | None = None
+    vars: Mapping[str, exp.Expr] = field(default_factory=dict)
+    scales: Mapping[str, int] = field(default_factory=dict)
+    consts: Mapping[str, Any] = field(default_factory=dict)  # comprehension variables bound to constants
+
+    def bind(self, var: str, value: exp.Expr, scale: int) -> Ctx:
+        return Ctx(self.aco, {**self.vars, var: value}, {**self.scales, var: scale}, self.consts)
+
+    def bind_const(self, var: str, value: Any, scale: int) -> Ctx:
+        return Ctx(self.aco, self.vars, {**self.scales, var: scale}, {**self.consts, var: value})
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.aco, tuple(sorted((k, id(v)) for k, v in self.consts.items())))
 
 
 @dataclass(frozen=True)

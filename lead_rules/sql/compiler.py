@@ -59,6 +59,7 @@ __all__ = [  # the compiled types and column names are re-exported: lead_rules.s
     "compile_policy",
     "criterion_column_name",
     "definition_column_name",
+    "prune",
     "rank_column_name",
 ]
 
@@ -111,6 +112,28 @@ def _size_check(sc: SqlCompiler) -> None:
             sc.issue("error", "S109", f"the SQL of {item.column} exceeds {SQL_MAX_NODES:,} nodes", item.span)
 
 
+def prune(query: exp.Select, keep: set[str]) -> exp.Select:
+    """``query`` (a compiled query, changed in place) with only the output columns ``keep`` and what they read.
+
+    Every CTE column no kept column reads, directly or through other CTE
+    columns, is dropped: the decisions alone need none of the reasons and
+    failure columns, which DuckDB would otherwise parse and bind on every run.
+    """
+    query.set("expressions", [p for p in query.expressions if p.alias_or_name in keep])
+    needed = {c.name for p in query.expressions for c in p.find_all(exp.Column)}
+    with_ = query.args.get("with_")
+    for cte in reversed(with_.expressions if with_ is not None else []):
+        select = cte.this
+        while True:  # a column may read another of the same CTE (a lateral alias)
+            kept = [p for p in select.expressions if isinstance(p, exp.Star) or p.alias_or_name in needed]
+            more = {c.name for p in kept for c in p.find_all(exp.Column)} - needed
+            needed |= more
+            if not more:
+                break
+        select.set("expressions", kept)
+    return query
+
+
 def compile_policy(policy: Policy, market: Market, dialect: str = "duckdb", definitions: bool = False) -> CompiledSQL:
     """Compile ``policy`` for ``market`` to one query in ``dialect``.
 
@@ -130,6 +153,7 @@ def compile_policy(policy: Policy, market: Market, dialect: str = "duckdb", defi
         )
     qb = QueryBuilder(sc, definitions)
     query = qb.build()
+    prune(query, {p.alias_or_name for p in query.expressions})  # columns no output reads (a test folded away)
     texts = {key: frozenset(values) for key, values in qb.reason_texts.items()}
     compiled = CompiledSQL(dialect, query, qb.columns, sc.issues, policy, market, reason_texts=texts)
     _size_check(sc)

@@ -14,8 +14,8 @@ only spread that state over mixins.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
@@ -40,18 +40,20 @@ from .builders import (
     num_,
     or_,
     p_,
-    simple_case_,
     struct_,
     sum_,
 )
 from .compiled import (
     DIALECTS,
+    MISSING,
     NO_LAMBDAS,
     TIE_RULES,
     UNROLL,
     UNROLL_MAX,
+    Ctx,
     SqlIssue,
 )
+from .fused import FUSED, fused_aggregate, hoistable, kleene_code, kleene_result, tabulated
 from .sqltypes import (
     DIV_SCALE,
     MONEY_SCALE,
@@ -67,25 +69,6 @@ from .sqltypes import (
 # --- the compiler -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Ctx:
-    """Where an expression is compiled: for which ACO, with which comprehension variables."""
-
-    aco: int | None = None
-    vars: Mapping[str, exp.Expr] = field(default_factory=dict)
-    scales: Mapping[str, int] = field(default_factory=dict)
-    consts: Mapping[str, Any] = field(default_factory=dict)  # comprehension variables bound to constants
-
-    def bind(self, var: str, value: exp.Expr, scale: int) -> Ctx:
-        return Ctx(self.aco, {**self.vars, var: value}, {**self.scales, var: scale}, self.consts)
-
-    def bind_const(self, var: str, value: Any, scale: int) -> Ctx:
-        return Ctx(self.aco, self.vars, {**self.scales, var: scale}, {**self.consts, var: value})
-
-    def key(self) -> tuple[Any, ...]:
-        return (self.aco, tuple(sorted((k, id(v)) for k, v in self.consts.items())))
-
-
 @dataclass
 class _Item:
     """A materialised column: a named item (or tie rank) at one ACO, or bene-level."""
@@ -97,7 +80,6 @@ class _Item:
     span: Span = NO_SPAN
 
 
-MISSING = object()
 
 
 class SqlCompiler:
@@ -124,6 +106,7 @@ class SqlCompiler:
         self.item_columns: dict[tuple[str, int | None], _Item] = {}
         self._ref_stack: list[set[tuple[str, int | None]]] = []
         self._lambda_ids = itertools.count(1)
+        self._hoisted = itertools.count(1)
 
     # --- diagnostics -------------------------------------------------------------
     def issue(self, severity: str, code: str, message: str, span: Span) -> None:
@@ -260,14 +243,16 @@ class SqlCompiler:
         column = prefix + name if aco is None else f"{prefix}{name}@{self.acos[aco].id}"
         return self.item_ref((name, aco), column, item.expr, item.span)
 
-    def item_ref(self, key: tuple[str, int | None], column: str, expr: ast.Expr, span: Span) -> exp.Column:
-        """A reference to the column of ``key``, compiling ``expr`` into it the first time."""
+    def item_ref(
+        self, key: tuple[str, int | None], column: str, expr: ast.Expr, span: Span, ctx: Ctx | None = None
+    ) -> exp.Column:
+        """A reference to the column of ``key``, compiling ``expr`` (in ``ctx``, no lambda variables) the first time."""
         got = self.item_columns.get(key)
         if got is None:
             got = _Item(key, column, span=span)
             self.item_columns[key] = got
             self._ref_stack.append(set())
-            got.expr = self.compile(expr, Ctx(key[1]))
+            got.expr = self.compile(expr, ctx if ctx is not None else Ctx(key[1]))
             refs = self._ref_stack.pop()
             got.depth = 1 + max((self.item_columns[r].depth for r in refs), default=0)
         if self._ref_stack:
@@ -281,6 +266,11 @@ class SqlCompiler:
             v = self.const_value(node, ctx)
             if v is not MISSING:
                 return literal(v, self.type_of(node), value_scale(v))
+        if ctx.vars and hoistable(self, node, ctx):  # inside a lambda, read once per record
+            consts = {k: v for k, v in ctx.consts.items() if "var:" + k in self.free(node)}
+            key = (f"h:{id(node)}:{sorted((k, id(v)) for k, v in consts.items())}", ctx.aco)
+            column = self.item_columns[key].column if key in self.item_columns else f"h:{next(self._hoisted)}"
+            return self.item_ref(key, column, node, node.span, Ctx(ctx.aco, {}, ctx.scales, consts))
         method: Callable[[Any, Ctx], exp.Expr] = getattr(self, "c_" + type(node).__name__.lower())
         return method(node, ctx)
 
@@ -599,6 +589,8 @@ class SqlCompiler:
                 return self.unrolled(e, list(items or ()), ctx)
         self._needs_lambdas(e, f"{e.func}(... for {e.var} in ...)")
         src = self.compile(e.source, ctx)
+        if self.duck and e.where is not None and e.func in FUSED:
+            return fused_aggregate(self, e, src, ctx, not self.never_null(e.source))
         src_scale = self.scale(e.source, ctx)
         param = self.fresh()
         inner = ctx.bind(e.var, exp.column(param), src_scale)
@@ -624,6 +616,9 @@ class SqlCompiler:
             items = sorted(items)
         src_t = self.type_of(e.source)
         scale = max((value_scale(v) for v in items), default=0)
+        lookup = tabulated(self, e, items, ctx, scale) if self.duck else None
+        if lookup is not None:
+            return lookup
         kept: list[tuple[exp.Expr, exp.Expr]] = []  # (where, element) per element
         for v in items:
             inner = ctx.bind_const(e.var, v, scale)
@@ -685,6 +680,8 @@ class SqlCompiler:
         comp = e if isinstance(e, ast.Comprehension) else None
         element = comp.element if comp is not None else ast.Name("_")
         if func == "count":
+            if isinstance(filtered, exp.ArraySort):  # the count of a distinct list: no need to sort it
+                filtered = filtered.this
             got: exp.Expr = exp.ArraySize(this=filtered)
             return exp.Coalesce(this=got, expressions=[exp.Literal.number(0)]) if nullable else got
         if func == "sum":
@@ -694,35 +691,22 @@ class SqlCompiler:
             values = mapped(element)
             return exp.ArrayMin(this=values) if func == "min" else exp.ArrayMax(this=values)
         if func in ("any", "all"):
-            p = self.fresh()
-            code = simple_case_(
-                exp.column(p),
-                (exp.true(), exp.Literal.number(2)),
-                (exp.false(), exp.Literal.number(0)),
-                default=exp.Literal.number(1),
-            )
-            codes = exp.Transform(this=mapped(element), expression=lam_(code, p))
-            if func == "any":
-                best = exp.ArrayMax(this=codes)
-                return simple_case_(
-                    best,
-                    (exp.Literal.number(2), exp.true()),
-                    (exp.Literal.number(1), exp.cast(exp.Null(), sql_type(BOOL))),
-                    default=exp.false(),
-                )
-            worst = exp.ArrayMin(this=codes)
-            return simple_case_(
-                worst,
-                (exp.Literal.number(0), exp.false()),
-                (exp.Literal.number(1), exp.cast(exp.Null(), sql_type(BOOL))),
-                default=exp.true(),
-            )
+            values = mapped(element)
+            body = values.expression if isinstance(values, exp.Transform) else None
+            if isinstance(body, exp.Lambda) and len(body.expressions) == 1:  # the codes in the same pass
+                codes = exp.Transform(this=values.this, expression=lam_(kleene_code(body.this), *body.expressions))
+            else:
+                p = self.fresh()
+                codes = exp.Transform(this=values, expression=lam_(kleene_code(exp.column(p)), p))
+            return kleene_result(func, codes)
         list_t = ListT(elem_t)
         if func == "list":
             got = mapped(element)
         elif func == "distinct":
             p = self.fresh()
-            nonnull = exp.ArrayFilter(this=mapped(element), expression=lam_(not_null_(exp.column(p)), p))
+            nonnull = mapped(element)
+            if not self.duck:  # DuckDB's list_distinct drops the nulls itself
+                nonnull = exp.ArrayFilter(this=nonnull, expression=lam_(not_null_(exp.column(p)), p))
             got = exp.ArraySort(this=exp.ArrayDistinct(this=nonnull))
         elif func == "group_sum":
             assert comp is not None and param is not None
@@ -768,15 +752,16 @@ class SqlCompiler:
 
         def body(ps: exp.Expr) -> exp.Expr:
             p1, p2, k = self.fresh(), self.fresh(), self.fresh()
-            known = exp.ArrayFilter(
-                this=exp.Transform(this=ps, expression=lam_(field_(exp.column(p1), "k"), p1)),
-                expression=lam_(not_null_(exp.column(p1)), p1),
-            )
+            known: exp.Expr = exp.Transform(this=ps, expression=lam_(field_(exp.column(p1), "k"), p1))
+            if not self.duck:  # DuckDB's list_distinct drops the nulls itself
+                known = exp.ArrayFilter(this=known, expression=lam_(not_null_(exp.column(p1)), p1))
             keys = exp.ArraySort(this=exp.ArrayDistinct(this=known))
-            same = exp.ArrayFilter(
-                this=ps, expression=lam_(exp.EQ(this=field_(exp.column(p2), "k"), expression=exp.column(k)), p2)
-            )
-            values = exp.Transform(this=same, expression=lam_(field_(exp.column(p2), "v"), p2))
+            is_k = exp.EQ(this=field_(exp.column(p2), "k"), expression=exp.column(k))
+            if self.duck:  # one pass, no filtered list: list_sum skips the nulls of the other keys
+                values = exp.Transform(this=ps, expression=lam_(case_((is_k, field_(exp.column(p2), "v"))), p2))
+            else:
+                same = exp.ArrayFilter(this=ps, expression=lam_(is_k, p2))
+                values = exp.Transform(this=same, expression=lam_(field_(exp.column(p2), "v"), p2))
             total = self.sum_list(values, total_t, scale, zero_when_empty=False)
             return exp.Transform(this=keys, expression=lam_(struct_(key=exp.column(k), total=total), k))
 

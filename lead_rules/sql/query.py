@@ -34,14 +34,16 @@ from .builders import (
     sum_,
 )
 from .compiled import (
+    MISSING,
     ON_TIE_RULES,
     REASON_TYPE,
+    Ctx,
     OutputColumn,
     criterion_column_name,
     definition_column_name,
     rank_column_name,
 )
-from .expressions import MISSING, Ctx, SqlCompiler
+from .expressions import SqlCompiler
 from .sqltypes import (
     POPULATION_TABLE,
     array_type,
@@ -133,6 +135,9 @@ class QueryBuilder:
             row: list[exp.Expr] = []
             for k in range(n_acos):
                 value = sc.compile(r, Ctx(k))
+                if isinstance(value, (exp.Column, exp.Boolean)):  # a criterion column or a constant: as it is
+                    row.append(value)
+                    continue
                 col = f"req:{pname}:{i}@{self.ids[k]}"
                 req_cols.append((col, value))
                 row.append(col_(col))
@@ -188,6 +193,9 @@ class QueryBuilder:
                 )
                 for k in range(n_acos)
             ]
+            for k in range(n_acos):  # each ACO's flag once, as a column: the winner and the tie reason read it
+                tie_cols.append((f"top:{pname}@{self.ids[k]}", top[k]))
+            top = [col_(f"top:{pname}@{self.ids[k]}") for k in range(n_acos)]
         else:
             top = list(q)
         tie_cols.append((f"nq:{pname}", nq))

@@ -276,12 +276,13 @@ def output_query(compiled: CompiledSQL, columns: str = "full") -> exp.Select:
     """
     from sqlglot import exp
 
-    from .compiler import REASON_TYPE
+    from .compiler import REASON_TYPE, prune
     from .sqltypes import array_type
 
     names = output_names(compiled, columns)
     inner = compiled.query.copy()
     inner = inner.select(exp.column("_error"), exp.column("_bene_id"), append=True)
+    inner = prune(inner, {*names, "_error", "_bene_id"})  # only what the chosen columns read
     ok = exp.Is(this=exp.column("_error"), expression=exp.Null())
 
     reasons: exp.Expr = exp.Case().when(ok, exp.column("reasons")).else_(exp.cast(exp.Array(), array_type(REASON_TYPE)))

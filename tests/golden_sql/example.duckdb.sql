@@ -20,26 +20,26 @@ WITH _lr_level1 AS (
       [
         LIST_FILTER(
           LIST_TRANSFORM(
-            LIST_FILTER("voluntary", LAMBDA _x8 : NOT _x8."date" IS NULL),
-            LAMBDA _x8 : {'v': _x8."tin", 's1': _x8."date"}
+            LIST_FILTER("voluntary", LAMBDA _x6 : NOT _x6."date" IS NULL),
+            LAMBDA _x6 : {'v': _x6."tin", 's1': _x6."date"}
           ),
-          LAMBDA _x9 : NOT _x9."s1" IS NULL
+          LAMBDA _x7 : NOT _x7."s1" IS NULL
         )
       ],
-      LAMBDA _x10 : LIST_TRANSFORM(
-        [LIST_MAX(LIST_TRANSFORM(_x10, LAMBDA _x11 : _x11."s1"))],
-        LAMBDA _x12 : LIST_TRANSFORM(
+      LAMBDA _x8 : LIST_TRANSFORM(
+        [LIST_MAX(LIST_TRANSFORM(_x8, LAMBDA _x9 : _x9."s1"))],
+        LAMBDA _x10 : LIST_TRANSFORM(
           [
-            LIST_TRANSFORM(LIST_FILTER(_x10, LAMBDA _x13 : _x13."s1" = _x12), LAMBDA _x9 : _x9."v")
+            LIST_TRANSFORM(LIST_FILTER(_x8, LAMBDA _x11 : _x11."s1" = _x10), LAMBDA _x7 : _x7."v")
           ],
-          LAMBDA _x14 : CASE
+          LAMBDA _x12 : CASE
             WHEN (
-              LIST_MIN(_x14) = LIST_MAX(_x14)
+              LIST_MIN(_x12) = LIST_MAX(_x12)
             )
             AND (
-              ARRAY_LENGTH(LIST_FILTER(_x14, LAMBDA _x15 : _x15 IS NULL)) = 0
+              ARRAY_LENGTH(LIST_FILTER(_x12, LAMBDA _x13 : _x13 IS NULL)) = 0
             )
-            THEN LIST_MIN(_x14)
+            THEN LIST_MIN(_x12)
             ELSE CAST(NULL AS TEXT)
           END
         )[1]
@@ -47,8 +47,8 @@ WITH _lr_level1 AS (
     )[1] AS "d:latest_designation_tin",
     LIST_FILTER(
       "claims",
-      LAMBDA _x16 : CASE
-        WHEN _x16."hcpcs" IS NULL
+      LAMBDA _x14 : CASE
+        WHEN _x14."hcpcs" IS NULL
         THEN CAST(NULL AS BOOLEAN)
         ELSE ARRAY_CONTAINS(
           [
@@ -64,11 +64,11 @@ WITH _lr_level1 AS (
             'G0438',
             'G0439'
           ],
-          _x16."hcpcs"
+          _x14."hcpcs"
         )
       END
       AND (
-        YEAR(_x16."from_date") = 2027
+        YEAR(_x14."from_date") = 2027
       )
     ) AS "d:pc_claims",
     LIST_FILTER("months", LAMBDA _x1 : SUBSTRING(_x1."month", 1, 4) = '2027') AS "d:window_months"
@@ -88,15 +88,18 @@ WITH _lr_level1 AS (
     END AS "c:designated_here@ACO-B",
     CASE LIST_MIN(
         LIST_TRANSFORM(
-          LIST_TRANSFORM(
-            "d:window_months",
-            LAMBDA _x7 : CASE
-              WHEN _x7."hmo" IS NULL
+          "d:window_months",
+          LAMBDA _x5 : CASE CASE
+              WHEN _x5."hmo" IS NULL
               THEN CAST(NULL AS BOOLEAN)
-              ELSE ARRAY_CONTAINS(['0', '4'], _x7."hmo")
+              ELSE ARRAY_CONTAINS(['0', '4'], _x5."hmo")
             END
-          ),
-          LAMBDA _x6 : CASE _x6 WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
+            WHEN TRUE
+            THEN 2
+            WHEN FALSE
+            THEN 0
+            ELSE 1
+          END
         )
       )
       WHEN 0
@@ -110,15 +113,18 @@ WITH _lr_level1 AS (
     )
     AND CASE LIST_MIN(
         LIST_TRANSFORM(
-          LIST_TRANSFORM(
-            "d:window_months",
-            LAMBDA _x4 : CASE
-              WHEN _x4."buyin" IS NULL
+          "d:window_months",
+          LAMBDA _x3 : CASE CASE
+              WHEN _x3."buyin" IS NULL
               THEN CAST(NULL AS BOOLEAN)
-              ELSE ARRAY_CONTAINS(['3', 'C'], _x4."buyin")
+              ELSE ARRAY_CONTAINS(['3', 'C'], _x3."buyin")
             END
-          ),
-          LAMBDA _x3 : CASE _x3 WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
+            WHEN TRUE
+            THEN 2
+            WHEN FALSE
+            THEN 0
+            ELSE 1
+          END
         )
       )
       WHEN 0
@@ -129,17 +135,11 @@ WITH _lr_level1 AS (
     END AS "c:part_a_and_b",
     LIST_TRANSFORM(
       [
-        LIST_TRANSFORM("d:pc_claims", LAMBDA _x17 : {'k': _x17."tin", 'v': _x17."allowed"})
+        LIST_TRANSFORM("d:pc_claims", LAMBDA _x15 : {'k': _x15."tin", 'v': _x15."allowed"})
       ],
-      LAMBDA _x18 : LIST_TRANSFORM(
-        LIST_SORT(
-          LIST_DISTINCT(
-            LIST_FILTER(LIST_TRANSFORM(_x18, LAMBDA _x19 : _x19."k"), LAMBDA _x19 : NOT _x19 IS NULL)
-          )
-        ),
-        LAMBDA _x21 : {'key': _x21, 'total': LIST_SUM(
-          LIST_TRANSFORM(LIST_FILTER(_x18, LAMBDA _x20 : _x20."k" = _x21), LAMBDA _x20 : _x20."v")
-        )}
+      LAMBDA _x16 : LIST_TRANSFORM(
+        LIST_SORT(LIST_DISTINCT(LIST_TRANSFORM(_x16, LAMBDA _x17 : _x17."k"))),
+        LAMBDA _x19 : {'key': _x19, 'total': LIST_SUM(LIST_TRANSFORM(_x16, LAMBDA _x18 : CASE WHEN _x18."k" = _x19 THEN _x18."v" END))}
       )
     )[1] AS "d:tin_totals"
   FROM _lr_level1
@@ -150,24 +150,24 @@ WITH _lr_level1 AS (
     LIST_TRANSFORM(
       [
         LIST_FILTER(
-          LIST_TRANSFORM("d:tin_totals", LAMBDA _x22 : {'v': _x22."key", 's1': _x22."total"}),
-          LAMBDA _x23 : NOT _x23."s1" IS NULL
+          LIST_TRANSFORM("d:tin_totals", LAMBDA _x20 : {'v': _x20."key", 's1': _x20."total"}),
+          LAMBDA _x21 : NOT _x21."s1" IS NULL
         )
       ],
-      LAMBDA _x24 : LIST_TRANSFORM(
-        [LIST_MAX(LIST_TRANSFORM(_x24, LAMBDA _x25 : _x25."s1"))],
-        LAMBDA _x26 : LIST_TRANSFORM(
+      LAMBDA _x22 : LIST_TRANSFORM(
+        [LIST_MAX(LIST_TRANSFORM(_x22, LAMBDA _x23 : _x23."s1"))],
+        LAMBDA _x24 : LIST_TRANSFORM(
           [
-            LIST_TRANSFORM(LIST_FILTER(_x24, LAMBDA _x27 : _x27."s1" = _x26), LAMBDA _x23 : _x23."v")
+            LIST_TRANSFORM(LIST_FILTER(_x22, LAMBDA _x25 : _x25."s1" = _x24), LAMBDA _x21 : _x21."v")
           ],
-          LAMBDA _x28 : CASE
+          LAMBDA _x26 : CASE
             WHEN (
-              LIST_MIN(_x28) = LIST_MAX(_x28)
+              LIST_MIN(_x26) = LIST_MAX(_x26)
             )
             AND (
-              ARRAY_LENGTH(LIST_FILTER(_x28, LAMBDA _x29 : _x29 IS NULL)) = 0
+              ARRAY_LENGTH(LIST_FILTER(_x26, LAMBDA _x27 : _x27 IS NULL)) = 0
             )
-            THEN LIST_MIN(_x28)
+            THEN LIST_MIN(_x26)
             ELSE CAST(NULL AS TEXT)
           END
         )[1]
@@ -191,20 +191,10 @@ WITH _lr_level1 AS (
 ), _lr_requirements AS (
   SELECT
     *,
-    "c:eligible" AS "req:voluntary:0@ACO-A",
-    "c:eligible" AS "req:voluntary:0@ACO-B",
-    "c:designated_here@ACO-A" AS "req:voluntary:1@ACO-A",
-    "c:designated_here@ACO-B" AS "req:voluntary:1@ACO-B",
-    COALESCE("req:voluntary:0@ACO-A" AND "req:voluntary:1@ACO-A", FALSE) AS "q:voluntary@ACO-A",
-    COALESCE("req:voluntary:0@ACO-B" AND "req:voluntary:1@ACO-B", FALSE) AS "q:voluntary@ACO-B",
-    "c:eligible" AS "req:claims:0@ACO-A",
-    "c:eligible" AS "req:claims:0@ACO-B",
-    "c:plurality_here@ACO-A" AS "req:claims:1@ACO-A",
-    "c:plurality_here@ACO-B" AS "req:claims:1@ACO-B",
-    "c:in_service_area@ACO-A" AS "req:claims:2@ACO-A",
-    "c:in_service_area@ACO-B" AS "req:claims:2@ACO-B",
-    COALESCE("req:claims:0@ACO-A" AND "req:claims:1@ACO-A" AND "req:claims:2@ACO-A", FALSE) AS "q:claims@ACO-A",
-    COALESCE("req:claims:0@ACO-B" AND "req:claims:1@ACO-B" AND "req:claims:2@ACO-B", FALSE) AS "q:claims@ACO-B"
+    COALESCE("c:eligible" AND "c:designated_here@ACO-A", FALSE) AS "q:voluntary@ACO-A",
+    COALESCE("c:eligible" AND "c:designated_here@ACO-B", FALSE) AS "q:voluntary@ACO-B",
+    COALESCE("c:eligible" AND "c:plurality_here@ACO-A" AND "c:in_service_area@ACO-A", FALSE) AS "q:claims@ACO-A",
+    COALESCE("c:eligible" AND "c:plurality_here@ACO-B" AND "c:in_service_area@ACO-B", FALSE) AS "q:claims@ACO-B"
   FROM _lr_level4
 ), _lr_ties AS (
   SELECT
@@ -241,22 +231,22 @@ WITH _lr_level1 AS (
 ), _lr_failures AS (
   SELECT
     *,
-    CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:voluntary:1@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:voluntary:1:false",
-    CASE WHEN "req:voluntary:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:voluntary:1@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:voluntary:1:unknown",
-    CASE WHEN COALESCE(NOT "req:claims:1@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:1@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:1:false",
-    CASE WHEN "req:claims:1@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:1@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:1:unknown",
-    CASE WHEN COALESCE(NOT "req:claims:2@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "req:claims:2@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:2:false",
-    CASE WHEN "req:claims:2@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "req:claims:2@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:2:unknown"
+    CASE WHEN COALESCE(NOT "c:designated_here@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "c:designated_here@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:voluntary:1:false",
+    CASE WHEN "c:designated_here@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "c:designated_here@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:voluntary:1:unknown",
+    CASE WHEN COALESCE(NOT "c:plurality_here@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "c:plurality_here@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:1:false",
+    CASE WHEN "c:plurality_here@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "c:plurality_here@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:1:unknown",
+    CASE WHEN COALESCE(NOT "c:in_service_area@ACO-A", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT "c:in_service_area@ACO-B", FALSE) THEN 1 ELSE 0 END AS "n:claims:2:false",
+    CASE WHEN "c:in_service_area@ACO-A" IS NULL THEN 1 ELSE 0 END + CASE WHEN "c:in_service_area@ACO-B" IS NULL THEN 1 ELSE 0 END AS "n:claims:2:unknown"
   FROM _lr_pathways
 ), _lr_reasons AS (
   SELECT
     *,
     CASE
-      WHEN COALESCE(NOT "req:voluntary:0@ACO-A", FALSE)
+      WHEN COALESCE(NOT "c:eligible", FALSE)
       THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
     END AS "r:voluntary:0:false",
     CASE
-      WHEN "req:voluntary:0@ACO-A" IS NULL
+      WHEN "c:eligible" IS NULL
       THEN {'pathway': 'voluntary', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
     END AS "r:voluntary:0:unknown",
     CASE
@@ -267,8 +257,8 @@ WITH _lr_level1 AS (
         ELSE LIST_WHERE(
           ['ACO-A', 'ACO-B'],
           [
-            COALESCE(NOT "req:voluntary:1@ACO-A", FALSE),
-            COALESCE(NOT "req:voluntary:1@ACO-B", FALSE)
+            COALESCE(NOT "c:designated_here@ACO-A", FALSE),
+            COALESCE(NOT "c:designated_here@ACO-B", FALSE)
           ]
         )
       END}
@@ -280,16 +270,16 @@ WITH _lr_level1 AS (
         THEN CAST(NULL AS TEXT[])
         ELSE LIST_WHERE(
           ['ACO-A', 'ACO-B'],
-          ["req:voluntary:1@ACO-A" IS NULL, "req:voluntary:1@ACO-B" IS NULL]
+          ["c:designated_here@ACO-A" IS NULL, "c:designated_here@ACO-B" IS NULL]
         )
       END}
     END AS "r:voluntary:1:unknown",
     CASE
-      WHEN COALESCE(NOT "req:claims:0@ACO-A", FALSE)
+      WHEN COALESCE(NOT "c:eligible", FALSE)
       THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'false', 'acos': CAST(NULL AS TEXT[])}
     END AS "r:claims:0:false",
     CASE
-      WHEN "req:claims:0@ACO-A" IS NULL
+      WHEN "c:eligible" IS NULL
       THEN {'pathway': 'claims', 'criterion': 'eligible', 'value': 'unknown', 'acos': CAST(NULL AS TEXT[])}
     END AS "r:claims:0:unknown",
     CASE
@@ -300,8 +290,8 @@ WITH _lr_level1 AS (
         ELSE LIST_WHERE(
           ['ACO-A', 'ACO-B'],
           [
-            COALESCE(NOT "req:claims:1@ACO-A", FALSE),
-            COALESCE(NOT "req:claims:1@ACO-B", FALSE)
+            COALESCE(NOT "c:plurality_here@ACO-A", FALSE),
+            COALESCE(NOT "c:plurality_here@ACO-B", FALSE)
           ]
         )
       END}
@@ -311,7 +301,10 @@ WITH _lr_level1 AS (
       THEN {'pathway': 'claims', 'criterion': 'plurality_here', 'value': 'unknown', 'acos': CASE
         WHEN "n:claims:1:unknown" = 2
         THEN CAST(NULL AS TEXT[])
-        ELSE LIST_WHERE(['ACO-A', 'ACO-B'], ["req:claims:1@ACO-A" IS NULL, "req:claims:1@ACO-B" IS NULL])
+        ELSE LIST_WHERE(
+          ['ACO-A', 'ACO-B'],
+          ["c:plurality_here@ACO-A" IS NULL, "c:plurality_here@ACO-B" IS NULL]
+        )
       END}
     END AS "r:claims:1:unknown",
     CASE
@@ -322,8 +315,8 @@ WITH _lr_level1 AS (
         ELSE LIST_WHERE(
           ['ACO-A', 'ACO-B'],
           [
-            COALESCE(NOT "req:claims:2@ACO-A", FALSE),
-            COALESCE(NOT "req:claims:2@ACO-B", FALSE)
+            COALESCE(NOT "c:in_service_area@ACO-A", FALSE),
+            COALESCE(NOT "c:in_service_area@ACO-B", FALSE)
           ]
         )
       END}
@@ -333,7 +326,10 @@ WITH _lr_level1 AS (
       THEN {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'unknown', 'acos': CASE
         WHEN "n:claims:2:unknown" = 2
         THEN CAST(NULL AS TEXT[])
-        ELSE LIST_WHERE(['ACO-A', 'ACO-B'], ["req:claims:2@ACO-A" IS NULL, "req:claims:2@ACO-B" IS NULL])
+        ELSE LIST_WHERE(
+          ['ACO-A', 'ACO-B'],
+          ["c:in_service_area@ACO-A" IS NULL, "c:in_service_area@ACO-B" IS NULL]
+        )
       END}
     END AS "r:claims:2:unknown"
   FROM _lr_failures
@@ -371,7 +367,7 @@ SELECT
         {'pathway': 'voluntary', 'criterion': 'designated_here', 'value': 'true', 'acos': ["w:voluntary"]},
         "t:voluntary"
       ],
-      LAMBDA _x30 : NOT _x30 IS NULL
+      LAMBDA _x28 : NOT _x28 IS NULL
     )
     WHEN NOT "w:claims" IS NULL
     THEN LIST_FILTER(
@@ -381,7 +377,7 @@ SELECT
         {'pathway': 'claims', 'criterion': 'in_service_area', 'value': 'true', 'acos': ["w:claims"]},
         "t:claims"
       ],
-      LAMBDA _x31 : NOT _x31 IS NULL
+      LAMBDA _x29 : NOT _x29 IS NULL
     )
     ELSE LIST_FILTER(
       [
@@ -398,7 +394,7 @@ SELECT
         "r:claims:2:unknown",
         "t:claims"
       ],
-      LAMBDA _x32 : NOT _x32 IS NULL
+      LAMBDA _x30 : NOT _x30 IS NULL
     )
   END AS "reasons",
   CAST(NULL AS TEXT) AS "cause",

@@ -12,24 +12,24 @@ WITH _lr_level1 AS (
       ARRAY(
         FILTER(
           TRANSFORM(
-            FILTER(`voluntary`, _x8 -> NOT _x8.`date` IS NULL),
-            _x8 -> STRUCT(_x8.`tin` AS `v`, _x8.`date` AS `s1`)
+            FILTER(`voluntary`, _x6 -> NOT _x6.`date` IS NULL),
+            _x6 -> STRUCT(_x6.`tin` AS `v`, _x6.`date` AS `s1`)
           ),
-          _x9 -> NOT _x9.`s1` IS NULL
+          _x7 -> NOT _x7.`s1` IS NULL
         )
       ),
-      _x10 -> TRANSFORM(
-        ARRAY(ARRAY_MAX(TRANSFORM(_x10, _x11 -> _x11.`s1`))),
-        _x12 -> TRANSFORM(
-          ARRAY(TRANSFORM(FILTER(_x10, _x13 -> _x13.`s1` = _x12), _x9 -> _x9.`v`)),
-          _x14 -> CASE
+      _x8 -> TRANSFORM(
+        ARRAY(ARRAY_MAX(TRANSFORM(_x8, _x9 -> _x9.`s1`))),
+        _x10 -> TRANSFORM(
+          ARRAY(TRANSFORM(FILTER(_x8, _x11 -> _x11.`s1` = _x10), _x7 -> _x7.`v`)),
+          _x12 -> CASE
             WHEN (
-              ARRAY_MIN(_x14) = ARRAY_MAX(_x14)
+              ARRAY_MIN(_x12) = ARRAY_MAX(_x12)
             )
             AND (
-              SIZE(FILTER(_x14, _x15 -> _x15 IS NULL)) = 0
+              SIZE(FILTER(_x12, _x13 -> _x13 IS NULL)) = 0
             )
-            THEN ARRAY_MIN(_x14)
+            THEN ARRAY_MIN(_x12)
             ELSE CAST(NULL AS STRING)
           END
         )[0]
@@ -37,8 +37,8 @@ WITH _lr_level1 AS (
     )[0] AS `d:latest_designation_tin`,
     FILTER(
       `claims`,
-      _x16 -> (
-        _x16.`hcpcs` IN (
+      _x14 -> (
+        _x14.`hcpcs` IN (
           '99202',
           '99203',
           '99204',
@@ -53,7 +53,7 @@ WITH _lr_level1 AS (
         )
       )
       AND (
-        YEAR(_x16.`from_date`) = 2027
+        YEAR(_x14.`from_date`) = 2027
       )
     ) AS `d:pc_claims`,
     FILTER(`months`, _x1 -> SUBSTRING(_x1.`month`, 1, 4) = '2027') AS `d:window_months`
@@ -65,8 +65,8 @@ WITH _lr_level1 AS (
     `d:latest_designation_tin` IN ('222222222') AS `c:designated_here@ACO-B`,
     CASE ARRAY_MIN(
         TRANSFORM(
-          TRANSFORM(`d:window_months`, _x7 -> _x7.`hmo` IN ('0', '4')),
-          _x6 -> CASE _x6 WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
+          `d:window_months`,
+          _x5 -> CASE _x5.`hmo` IN ('0', '4') WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
         )
       )
       WHEN 0
@@ -80,8 +80,8 @@ WITH _lr_level1 AS (
     )
     AND CASE ARRAY_MIN(
         TRANSFORM(
-          TRANSFORM(`d:window_months`, _x4 -> _x4.`buyin` IN ('3', 'C')),
-          _x3 -> CASE _x3 WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
+          `d:window_months`,
+          _x3 -> CASE _x3.`buyin` IN ('3', 'C') WHEN TRUE THEN 2 WHEN FALSE THEN 0 ELSE 1 END
         )
       )
       WHEN 0
@@ -92,18 +92,18 @@ WITH _lr_level1 AS (
     END AS `c:part_a_and_b`,
     TRANSFORM(
       ARRAY(
-        TRANSFORM(`d:pc_claims`, _x17 -> STRUCT(_x17.`tin` AS `k`, _x17.`allowed` AS `v`))
+        TRANSFORM(`d:pc_claims`, _x15 -> STRUCT(_x15.`tin` AS `k`, _x15.`allowed` AS `v`))
       ),
-      _x18 -> TRANSFORM(
+      _x16 -> TRANSFORM(
         ARRAY_SORT(
-          ARRAY_DISTINCT(FILTER(TRANSFORM(_x18, _x19 -> _x19.`k`), _x19 -> NOT _x19 IS NULL))
+          ARRAY_DISTINCT(FILTER(TRANSFORM(_x16, _x17 -> _x17.`k`), _x17 -> NOT _x17 IS NULL))
         ),
-        _x21 -> STRUCT(
-          _x21 AS `key`,
+        _x19 -> STRUCT(
+          _x19 AS `key`,
           AGGREGATE(
-            TRANSFORM(FILTER(_x18, _x20 -> _x20.`k` = _x21), _x20 -> _x20.`v`),
+            TRANSFORM(FILTER(_x16, _x18 -> _x18.`k` = _x19), _x18 -> _x18.`v`),
             CAST(NULL AS DECIMAL(38, 2)),
-            (_x22, _x23) -> CAST(CASE WHEN _x23 IS NULL THEN _x22 WHEN _x22 IS NULL THEN _x23 ELSE _x22 + _x23 END AS DECIMAL(38, 2))
+            (_x20, _x21) -> CAST(CASE WHEN _x21 IS NULL THEN _x20 WHEN _x20 IS NULL THEN _x21 ELSE _x20 + _x21 END AS DECIMAL(38, 2))
           ) AS `total`
         )
       )
@@ -116,22 +116,22 @@ WITH _lr_level1 AS (
     TRANSFORM(
       ARRAY(
         FILTER(
-          TRANSFORM(`d:tin_totals`, _x24 -> STRUCT(_x24.`key` AS `v`, _x24.`total` AS `s1`)),
-          _x25 -> NOT _x25.`s1` IS NULL
+          TRANSFORM(`d:tin_totals`, _x22 -> STRUCT(_x22.`key` AS `v`, _x22.`total` AS `s1`)),
+          _x23 -> NOT _x23.`s1` IS NULL
         )
       ),
-      _x26 -> TRANSFORM(
-        ARRAY(ARRAY_MAX(TRANSFORM(_x26, _x27 -> _x27.`s1`))),
-        _x28 -> TRANSFORM(
-          ARRAY(TRANSFORM(FILTER(_x26, _x29 -> _x29.`s1` = _x28), _x25 -> _x25.`v`)),
-          _x30 -> CASE
+      _x24 -> TRANSFORM(
+        ARRAY(ARRAY_MAX(TRANSFORM(_x24, _x25 -> _x25.`s1`))),
+        _x26 -> TRANSFORM(
+          ARRAY(TRANSFORM(FILTER(_x24, _x27 -> _x27.`s1` = _x26), _x23 -> _x23.`v`)),
+          _x28 -> CASE
             WHEN (
-              ARRAY_MIN(_x30) = ARRAY_MAX(_x30)
+              ARRAY_MIN(_x28) = ARRAY_MAX(_x28)
             )
             AND (
-              SIZE(FILTER(_x30, _x31 -> _x31 IS NULL)) = 0
+              SIZE(FILTER(_x28, _x29 -> _x29 IS NULL)) = 0
             )
-            THEN ARRAY_MIN(_x30)
+            THEN ARRAY_MIN(_x28)
             ELSE CAST(NULL AS STRING)
           END
         )[0]
@@ -147,20 +147,10 @@ WITH _lr_level1 AS (
 ), _lr_requirements AS (
   SELECT
     *,
-    `c:eligible` AS `req:voluntary:0@ACO-A`,
-    `c:eligible` AS `req:voluntary:0@ACO-B`,
-    `c:designated_here@ACO-A` AS `req:voluntary:1@ACO-A`,
-    `c:designated_here@ACO-B` AS `req:voluntary:1@ACO-B`,
-    COALESCE(`req:voluntary:0@ACO-A` AND `req:voluntary:1@ACO-A`, FALSE) AS `q:voluntary@ACO-A`,
-    COALESCE(`req:voluntary:0@ACO-B` AND `req:voluntary:1@ACO-B`, FALSE) AS `q:voluntary@ACO-B`,
-    `c:eligible` AS `req:claims:0@ACO-A`,
-    `c:eligible` AS `req:claims:0@ACO-B`,
-    `c:plurality_here@ACO-A` AS `req:claims:1@ACO-A`,
-    `c:plurality_here@ACO-B` AS `req:claims:1@ACO-B`,
-    `c:in_service_area@ACO-A` AS `req:claims:2@ACO-A`,
-    `c:in_service_area@ACO-B` AS `req:claims:2@ACO-B`,
-    COALESCE(`req:claims:0@ACO-A` AND `req:claims:1@ACO-A` AND `req:claims:2@ACO-A`, FALSE) AS `q:claims@ACO-A`,
-    COALESCE(`req:claims:0@ACO-B` AND `req:claims:1@ACO-B` AND `req:claims:2@ACO-B`, FALSE) AS `q:claims@ACO-B`
+    COALESCE(`c:eligible` AND `c:designated_here@ACO-A`, FALSE) AS `q:voluntary@ACO-A`,
+    COALESCE(`c:eligible` AND `c:designated_here@ACO-B`, FALSE) AS `q:voluntary@ACO-B`,
+    COALESCE(`c:eligible` AND `c:plurality_here@ACO-A` AND `c:in_service_area@ACO-A`, FALSE) AS `q:claims@ACO-A`,
+    COALESCE(`c:eligible` AND `c:plurality_here@ACO-B` AND `c:in_service_area@ACO-B`, FALSE) AS `q:claims@ACO-B`
   FROM _lr_level4
 ), _lr_ties AS (
   SELECT
@@ -233,18 +223,18 @@ WITH _lr_level1 AS (
 ), _lr_failures AS (
   SELECT
     *,
-    CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:voluntary:1:false`,
-    CASE WHEN `req:voluntary:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:voluntary:1@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:voluntary:1:unknown`,
-    CASE WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:1:false`,
-    CASE WHEN `req:claims:1@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:1@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:1:unknown`,
-    CASE WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:2:false`,
-    CASE WHEN `req:claims:2@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `req:claims:2@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:2:unknown`
+    CASE WHEN COALESCE(NOT `c:designated_here@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `c:designated_here@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:voluntary:1:false`,
+    CASE WHEN `c:designated_here@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `c:designated_here@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:voluntary:1:unknown`,
+    CASE WHEN COALESCE(NOT `c:plurality_here@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `c:plurality_here@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:1:false`,
+    CASE WHEN `c:plurality_here@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `c:plurality_here@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:1:unknown`,
+    CASE WHEN COALESCE(NOT `c:in_service_area@ACO-A`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(NOT `c:in_service_area@ACO-B`, FALSE) THEN 1 ELSE 0 END AS `n:claims:2:false`,
+    CASE WHEN `c:in_service_area@ACO-A` IS NULL THEN 1 ELSE 0 END + CASE WHEN `c:in_service_area@ACO-B` IS NULL THEN 1 ELSE 0 END AS `n:claims:2:unknown`
   FROM _lr_pathways
 ), _lr_reasons AS (
   SELECT
     *,
     CASE
-      WHEN COALESCE(NOT `req:voluntary:0@ACO-A`, FALSE)
+      WHEN COALESCE(NOT `c:eligible`, FALSE)
       THEN STRUCT(
         'voluntary' AS `pathway`,
         'eligible' AS `criterion`,
@@ -253,7 +243,7 @@ WITH _lr_level1 AS (
       )
     END AS `r:voluntary:0:false`,
     CASE
-      WHEN `req:voluntary:0@ACO-A` IS NULL
+      WHEN `c:eligible` IS NULL
       THEN STRUCT(
         'voluntary' AS `pathway`,
         'eligible' AS `criterion`,
@@ -273,12 +263,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN COALESCE(NOT `req:voluntary:1@ACO-A`, FALSE)
+                WHEN COALESCE(NOT `c:designated_here@ACO-A`, FALSE)
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN COALESCE(NOT `req:voluntary:1@ACO-B`, FALSE)
+                WHEN COALESCE(NOT `c:designated_here@ACO-B`, FALSE)
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -299,12 +289,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN `req:voluntary:1@ACO-A` IS NULL
+                WHEN `c:designated_here@ACO-A` IS NULL
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN `req:voluntary:1@ACO-B` IS NULL
+                WHEN `c:designated_here@ACO-B` IS NULL
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -314,7 +304,7 @@ WITH _lr_level1 AS (
       )
     END AS `r:voluntary:1:unknown`,
     CASE
-      WHEN COALESCE(NOT `req:claims:0@ACO-A`, FALSE)
+      WHEN COALESCE(NOT `c:eligible`, FALSE)
       THEN STRUCT(
         'claims' AS `pathway`,
         'eligible' AS `criterion`,
@@ -323,7 +313,7 @@ WITH _lr_level1 AS (
       )
     END AS `r:claims:0:false`,
     CASE
-      WHEN `req:claims:0@ACO-A` IS NULL
+      WHEN `c:eligible` IS NULL
       THEN STRUCT(
         'claims' AS `pathway`,
         'eligible' AS `criterion`,
@@ -343,12 +333,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN COALESCE(NOT `req:claims:1@ACO-A`, FALSE)
+                WHEN COALESCE(NOT `c:plurality_here@ACO-A`, FALSE)
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN COALESCE(NOT `req:claims:1@ACO-B`, FALSE)
+                WHEN COALESCE(NOT `c:plurality_here@ACO-B`, FALSE)
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -369,12 +359,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN `req:claims:1@ACO-A` IS NULL
+                WHEN `c:plurality_here@ACO-A` IS NULL
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN `req:claims:1@ACO-B` IS NULL
+                WHEN `c:plurality_here@ACO-B` IS NULL
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -395,12 +385,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN COALESCE(NOT `req:claims:2@ACO-A`, FALSE)
+                WHEN COALESCE(NOT `c:in_service_area@ACO-A`, FALSE)
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN COALESCE(NOT `req:claims:2@ACO-B`, FALSE)
+                WHEN COALESCE(NOT `c:in_service_area@ACO-B`, FALSE)
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -421,12 +411,12 @@ WITH _lr_level1 AS (
           ELSE FLATTEN(
             ARRAY(
               CASE
-                WHEN `req:claims:2@ACO-A` IS NULL
+                WHEN `c:in_service_area@ACO-A` IS NULL
                 THEN ARRAY('ACO-A')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END,
               CASE
-                WHEN `req:claims:2@ACO-B` IS NULL
+                WHEN `c:in_service_area@ACO-B` IS NULL
                 THEN ARRAY('ACO-B')
                 ELSE CAST(ARRAY() AS ARRAY<STRING>)
               END
@@ -480,7 +470,7 @@ SELECT
         ),
         `t:voluntary`
       ),
-      _x32 -> NOT _x32 IS NULL
+      _x30 -> NOT _x30 IS NULL
     )
     WHEN NOT `w:claims` IS NULL
     THEN FILTER(
@@ -505,7 +495,7 @@ SELECT
         ),
         `t:claims`
       ),
-      _x33 -> NOT _x33 IS NULL
+      _x31 -> NOT _x31 IS NULL
     )
     ELSE FILTER(
       ARRAY(
@@ -522,7 +512,7 @@ SELECT
         `r:claims:2:unknown`,
         `t:claims`
       ),
-      _x34 -> NOT _x34 IS NULL
+      _x32 -> NOT _x32 IS NULL
     )
   END AS `reasons`,
   CAST(NULL AS STRING) AS `cause`,
