@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(engine, policy, Path(population), Path(output))))
         return 0
     data = Path(args.data)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]  # --sizes "" with --duckdb-10m: 10M only
     results: list[dict[str, Any]] = []
     checks: list[str] = []
     for n in sizes:
