@@ -30,6 +30,9 @@ compile included), on the JSON Lines file and on the Parquet file:
 * ``duckdb-decisions`` -- the same with ``--columns decisions``;
 * ``sql`` -- ``benchmarks/lead_sql.py``, one hand-written DuckDB query of the LEAD rules (the
   baseline of the ratios), reading the same file (JSON Lines with an explicit schema);
+* ``duckdb-startup-load`` -- the startup of issue 12's target alone, in a fresh process: the CLI's
+  imports, the policy and market load and the compiled query (from the cache after the first round;
+  :data:`STARTUP_LOAD`), no DuckDB run;
 * ``duckdb-startup`` -- ``lead-rules align --engine duckdb`` of a one-record JSON Lines file (the
   first record): imports, policy load, the cached compiled query and DuckDB's start.
 
@@ -78,6 +81,7 @@ POPULATION_ENGINES = (
     "duckdb:parquet",
     "duckdb-decisions:parquet",
     "duckdb-startup:jsonl",
+    "duckdb-startup-load:jsonl",
 )
 
 Decision = tuple[Any, Any, Any]
@@ -146,6 +150,17 @@ def record_runners(
 
 # --- population engines --------------------------------------------------------------------
 
+STARTUP_LOAD = (
+    "import json, sys\n"
+    "import lead_rules.cli.main\n"
+    "from lead_rules.engine.policy import load_market, load_policy\n"
+    "from lead_rules.sql.run import cached_duckdb_sql\n"
+    "policy = load_policy(sys.argv[1])\n"
+    "sql, _ = cached_duckdb_sql(policy, load_market(sys.argv[2], policy), 'full', 'parquet')\n"
+    "print(json.dumps({'read': 1, 'sql_bytes': len(sql)}))\n"
+)
+"""``duckdb-startup-load``: what a cached ``align`` does before DuckDB reads the input."""
+
 
 def run_population(engine: str, paths: dict[str, Path], out_dir: Path) -> dict[str, Any]:
     """One run of a population engine in a fresh process: wall and CPU seconds, records, output path."""
@@ -157,7 +172,9 @@ def run_population(engine: str, paths: dict[str, Path], out_dir: Path) -> dict[s
             source.write_bytes(src.readline())
     output = out_dir / f"out-{name}-{kind}.parquet"
     bin_dir = Path(sys.executable).parent
-    if name == "sql":
+    if name == "duckdb-startup-load":
+        cmd = [sys.executable, "-c", STARTUP_LOAD, str(POLICY), str(paths["market"])]
+    elif name == "sql":
         cmd = [
             sys.executable,
             str(HERE / "lead_sql.py"),
@@ -409,12 +426,13 @@ def render(
             "duckdb": "`lead-rules align --engine duckdb` (full)",
             "duckdb-decisions": "`align --engine duckdb --columns decisions`",
             "duckdb-startup": "startup: `lead-rules align` of a 1-record file",
+            "duckdb-startup-load": "startup: imports, policy and market load, cached compile (no DuckDB run)",
         }
         for e in pop_engines:
             name, kind = e.split(":")
             b = best[e]
             ref = f"sql:{kind}"
-            same = ref in best and name != "duckdb-startup"
+            same = ref in best and not name.startswith("duckdb-startup")
             ratio = f"{b['seconds'] / best[ref]['seconds']:.2f}x" if same else ""
             cpu_ratio = f"{b['cpu'] / best[ref]['cpu']:.2f}x" if same else ""
             r = ", ".join(f"{s:.2f}" for s in rounds[e])
