@@ -153,6 +153,13 @@ SNIPPETS = [
     "a: {? b : c}\n",
     "[a, b]: c\n",
     "a: &anchor\n  b: 1\nc: *anchor\n",
+    "a: !\n",  # the non-specific tag on an empty value: null on both paths (QA probe)
+    "a: ! \nb: 1\n",
+    "?: ! \r\n",
+    "a: ! [1]\nb: ! {c: d}\n",
+    "a: !!float ",  # an empty float at the end of the file: its text, not an IndexError
+    "a: !!float \r",
+    "a: !!str 1\nb: !!int &x",
 ]
 
 

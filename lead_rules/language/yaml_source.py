@@ -167,7 +167,7 @@ class _Converter:
             return node.value  # what SafeConstructor.construct_yaml_str returns, without its calls
         try:
             return self.loader.construct_object(node, deep=True)
-        except (ValueError, TypeError, AttributeError, OverflowError):
+        except (ValueError, TypeError, AttributeError, OverflowError, IndexError):  # `!!float ` empty: IndexError
             if isinstance(node, yaml.ScalarNode):
                 return node.value
             raise
@@ -420,6 +420,8 @@ class _FastComposer:
         if self.nodes > YAML_MAX_NODES or depth >= YAML_MAX_DEPTH:
             raise _Fallback
         tag = event.tag
+        if tag == "!":
+            raise _Fallback  # the non-specific tag: LibYAML's implicit flags differ from PyYAML's (`a: !` is '' vs None)
         node: yaml.Node
         if cls is yaml.ScalarEvent:
             style = event.style or None  # LibYAML calls the plain style '', PyYAML None
