@@ -166,3 +166,17 @@ def test_a_dirty_file_is_written_whole_once_in_every_format(clean: list[str], tm
     reader = {".parquet": "read_parquet", ".csv": "read_csv", ".jsonl": "read_json"}[suffix]
     rows = con.sql(f"SELECT bene_id, cause FROM {reader}('{out}')").fetchall()
     assert len(rows) == len(clean) + 1 and rows[30] == (None, "line 31: a record must be a JSON object")
+
+
+@pytest.mark.parametrize("where", ["opening the file", "opening a later line"])
+def test_a_byte_order_mark_gets_one_verdict_on_both_engines(clean: list[str], tmp_path: Path, where: str) -> None:
+    """A BOM opening the file is ignored (RFC 8259 §8.1; DuckDB's and Spark's readers drop it), a
+    BOM inside the file is that line's error, on the interpreter and DuckDB alike (QA probe)."""
+    src = tmp_path / "bom.jsonl"
+    at = 0 if where == "opening the file" else 3
+    lines = [("\ufeff" + x if i == at else x) for i, x in enumerate(clean)]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = both_engines(src, tmp_path)
+    assert got["duckdb"] == got["interpreter"]
+    errors = [r for r in got["duckdb"] if r[1] == "error"]
+    assert errors == ([] if at == 0 else [(None, "error", None, None, f"line {at + 1}: not valid JSON")]), errors

@@ -104,9 +104,12 @@ def parse_record(line: str) -> tuple[Any, str | None]:
 def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, str, Any, str | None]]:
     """``(line number, line, value, cause)`` for every non-blank line, read by :func:`parse_record`.
 
-    Line numbers count blank lines too (1-based), as error rows and diagnostics name them.
+    Line numbers count blank lines too (1-based), as error rows and diagnostics name them. A byte
+    order mark at the start of the first line is skipped; anywhere else it is refused with the line.
     """
     for number, line in enumerate(lines, start=1):
+        if number == 1 and line.startswith("\ufeff"):
+            line = line[1:]  # a byte order mark opening the input: ignored (RFC 8259 §8.1), as DuckDB and Spark do
         if line.strip():
             value, cause = parse_record(line)
             yield number, line, value, cause
