@@ -421,7 +421,7 @@ class _FastComposer:
             raise _Fallback
         tag = event.tag
         if tag == "!":
-            raise _Fallback  # the non-specific tag: LibYAML's implicit flags differ from PyYAML's (`a: !` is '' vs None)
+            raise _Fallback  # non-specific tag: LibYAML's implicit flags differ from PyYAML's ('a: !' is '' vs None)
         node: yaml.Node
         if cls is yaml.ScalarEvent:
             style = event.style or None  # LibYAML calls the plain style '', PyYAML None
