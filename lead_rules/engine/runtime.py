@@ -348,23 +348,7 @@ def root_path_reader(root: str, steps: tuple[str, ...]) -> Fn | None:
     """``bene.a`` / ``aco.a`` / ``market.a`` (and two steps) read in one closure, else None."""
     if root not in ("bene", "aco", "market") or len(steps) > 2:
         return None
-    get_root = operator.attrgetter(root)
-    if len(steps) == 1:
-        (a,) = steps
-
-        def read_root1(env: Env) -> Any:
-            o = get_root(env)
-            return None if o is None else getattr(o, a)
-        return read_root1
-    a, b = steps
-
-    def read_root2(env: Env) -> Any:
-        o = get_root(env)
-        if o is None:
-            return None
-        o = getattr(o, a)
-        return None if o is None else getattr(o, b)
-    return read_root2
+    return path_reader(operator.attrgetter(root), steps)  # the root is read by a C attrgetter
 
 
 def path_reader(base: Fn, steps: tuple[str, ...]) -> Fn:
