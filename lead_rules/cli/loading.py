@@ -31,6 +31,20 @@ def policy_or_exit(path: str) -> Policy:
         raise SystemExit(1) from None
 
 
+def alignment_policy_or_exit(path: str) -> Policy:
+    """:func:`policy_or_exit` for the SQL commands (``sql``, ``align``): a decision kind (verdict,
+    ranking, computation) does not compile to SQL, which is S120 and exit code 1."""
+    policy = policy_or_exit(path)
+    if policy.doc.decision is not None:  # the kind is the root problem, before any market check
+        print(
+            f"lead-rules: error[S120]: {path} is a '{policy.doc.decision.kind}' decision, which does not "
+            "compile to SQL; use 'lead-rules evaluate'",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+    return policy
+
+
 def market_or_exit(path: str, policy: Policy | None = None, allow_outside_effective: bool = False) -> Market:
     """The market at ``path`` or its diagnostics on standard error and exit code 2.
 

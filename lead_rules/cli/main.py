@@ -25,6 +25,7 @@ from .files import evaluate_outputs_or_exit, open_text, output_text, refuse_inpu
 from .loading import PROVENANCE_MISMATCH as PROVENANCE_MISMATCH  # re-exported: the documented exit code
 from .loading import (
     add_effective_option,
+    alignment_policy_or_exit,
     check_provenance,
     deliver_provenance,
     market_or_exit,
@@ -246,14 +247,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """Print the SQL a policy compiles to."""
     from ..sql.compiler import compile_policy
 
-    policy = policy_or_exit(args.policy)
-    if policy.doc.decision is not None:  # the kind is the root problem, before any market check
-        print(
-            f"lead-rules: error[S120]: {args.policy} is a '{policy.doc.decision.kind}' decision, which does not "
-            "compile to SQL; use 'lead-rules evaluate'",
-            file=sys.stderr,
-        )
-        return 1
+    policy = alignment_policy_or_exit(args.policy)
     market = market_or_exit(args.market, policy, args.allow_outside_effective)
     compiled = compile_policy(policy, market, args.dialect)
     for issue in compiled.issues:

@@ -184,18 +184,11 @@ def run_align(args: argparse.Namespace, refuse_output: Callable[[str, list[str |
 
     from ..engine.provenance import prefetch_file_hash
     from ..sql.run import align
-    from .loading import market_or_exit, policy_or_exit
+    from .loading import alignment_policy_or_exit, market_or_exit
 
     if args.input != "-":
         prefetch_file_hash(args.input)  # the provenance's input hash, on the other core while the policy loads
-    policy = policy_or_exit(args.policy)  # located diagnostics before any engine starts
-    if policy.doc.decision is not None:
-        print(
-            f"lead-rules: {args.policy} is a '{policy.doc.decision.kind}' decision, which the SQL engines do not "
-            "compile (S120); use 'lead-rules evaluate'",
-            file=sys.stderr,
-        )
-        return 1
+    policy = alignment_policy_or_exit(args.policy)  # located diagnostics before any engine starts
     market = market_or_exit(args.market, policy, args.allow_outside_effective)
     if args.input != "-" and not Path(args.input).exists():
         print(f"lead-rules: no such input {args.input}", file=sys.stderr)
